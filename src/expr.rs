@@ -1,0 +1,615 @@
+//! The expression tree every stage shares.
+//!
+//! The parser produces an [`Expr`] whose nodes carry their source [`Span`] and an
+//! unknown [`Shape`]; [`crate::shape::infer`] returns the same tree with every node's
+//! shape filled in, and every later stage (differentiation, simplification, numeric
+//! evaluation, printing) works on that typed tree. Constants are exact big rationals,
+//! so `½`, `D/2` and `3/4` never become floats.
+//!
+//! Children are reference counted, so a derivative can share subexpressions (a DAG)
+//! without copying them. Equality and hashing compare structure only: spans and shapes
+//! are ignored, so a printed-and-reparsed tree compares equal to the original.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+
+use num_bigint::BigInt;
+use num_traits::{One, Zero};
+
+/// An exact rational constant.
+pub type Rational = num_rational::BigRational;
+
+/// A variable or function name in its canonical Unicode spelling (`W₁`, `α`, `x′`, `ℓ`).
+pub type Symbol = String;
+
+/// A byte range in the source text, `start..end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Span {
+    /// First byte of the range.
+    pub start: u32,
+    /// One past the last byte of the range.
+    pub end: u32,
+}
+
+impl Span {
+    /// The span `start..end`.
+    pub fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    /// The smallest span covering both `self` and `other`.
+    pub fn join(self, other: Span) -> Span {
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// One dimension of a shape: a number or a size symbol such as `m` or `n`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    /// A concrete size.
+    Known(u64),
+    /// A symbolic size (`m`, `n`).
+    Sym(Symbol),
+    /// Not inferred yet: only on trees straight from the parser.
+    Unknown,
+}
+
+impl Dim {
+    /// The dimension 1.
+    pub fn one() -> Dim {
+        Dim::Known(1)
+    }
+
+    /// Whether this dimension is exactly 1.
+    pub fn is_one(&self) -> bool {
+        matches!(self, Dim::Known(1))
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Known(n) => write!(f, "{n}"),
+            Dim::Sym(s) => write!(f, "{s}"),
+            Dim::Unknown => write!(f, "?"),
+        }
+    }
+}
+
+/// The shape `rows × cols` of a value; a column vector is `n × 1`, a scalar `1 × 1`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    /// Number of rows.
+    pub rows: Dim,
+    /// Number of columns.
+    pub cols: Dim,
+}
+
+impl Shape {
+    /// The shape `rows × cols`.
+    pub fn new(rows: Dim, cols: Dim) -> Shape {
+        Shape { rows, cols }
+    }
+
+    /// The scalar shape `1 × 1`.
+    pub fn scalar() -> Shape {
+        Shape::new(Dim::one(), Dim::one())
+    }
+
+    /// The shape of a tree that has not been through shape inference.
+    pub fn unknown() -> Shape {
+        Shape::new(Dim::Unknown, Dim::Unknown)
+    }
+
+    /// The column-vector shape `n × 1`.
+    pub fn vector(n: Dim) -> Shape {
+        Shape::new(n, Dim::one())
+    }
+
+    /// Whether this is `1 × 1`.
+    pub fn is_scalar(&self) -> bool {
+        self.rows.is_one() && self.cols.is_one()
+    }
+
+    /// Whether this is a column vector `n × 1` with `n` not known to be 1.
+    pub fn is_col_vector(&self) -> bool {
+        self.cols.is_one() && !self.rows.is_one()
+    }
+
+    /// Whether rows and columns are the same dimension.
+    pub fn is_square(&self) -> bool {
+        self.rows == self.cols
+    }
+
+    /// The transposed shape.
+    pub fn transposed(&self) -> Shape {
+        Shape::new(self.cols.clone(), self.rows.clone())
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_scalar() {
+            write!(f, "scalar")
+        } else {
+            write!(f, "{}×{}", self.rows, self.cols)
+        }
+    }
+}
+
+/// Properties a declaration gives a matrix, used by the simplifier and the numeric check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Props {
+    /// Declared symmetric (`sym`).
+    pub symmetric: bool,
+    /// Declared symmetric positive definite (`spd`); implies `symmetric`.
+    pub positive_definite: bool,
+}
+
+/// The elementwise functions of the notation table, plus the derivatives that have no
+/// closed form in the others (`step`, the derivative of `relu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Func {
+    /// The logistic sigmoid σ.
+    Sigma,
+    /// The exponential.
+    Exp,
+    /// The natural logarithm (elementwise; `log|A|` is [`ExprKind::LogDet`]).
+    Log,
+    /// The hyperbolic tangent.
+    Tanh,
+    /// swish(z) = z σ(z).
+    Swish,
+    /// relu(z) = max(z, 0).
+    Relu,
+    /// softplus(z) = log(1 + exp z).
+    Softplus,
+    /// The square root.
+    Sqrt,
+    /// The Heaviside step 1[z > 0], the derivative of relu.
+    Step,
+}
+
+impl Func {
+    /// Every elementwise function.
+    pub const ALL: [Func; 9] = [
+        Func::Sigma,
+        Func::Exp,
+        Func::Log,
+        Func::Tanh,
+        Func::Swish,
+        Func::Relu,
+        Func::Softplus,
+        Func::Sqrt,
+        Func::Step,
+    ];
+
+    /// The canonical ASCII name (`sigma`, `exp`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Sigma => "sigma",
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Tanh => "tanh",
+            Func::Swish => "swish",
+            Func::Relu => "relu",
+            Func::Softplus => "softplus",
+            Func::Sqrt => "sqrt",
+            Func::Step => "step",
+        }
+    }
+}
+
+/// What a node is. Children are shared ([`Rc`]), so derivatives can reuse subtrees.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ExprKind {
+    /// An exact non-negative rational constant (negation is [`ExprKind::Neg`]).
+    Num(Rational),
+    /// A variable.
+    Var(Symbol),
+    /// The identity matrix `I`, its size given by the node's shape.
+    Identity,
+    /// The all-ones vector `𝟙`, its size given by the node's shape.
+    Ones,
+    /// `−a`.
+    Neg(Rc<Expr>),
+    /// `a + b` (a scalar operand broadcasts).
+    Add(Rc<Expr>, Rc<Expr>),
+    /// `a − b` (a scalar operand broadcasts).
+    Sub(Rc<Expr>, Rc<Expr>),
+    /// `ab`: matrix product, or scaling when either side is a scalar.
+    Mul(Rc<Expr>, Rc<Expr>),
+    /// `a / b`: division by a scalar, or elementwise division of equal shapes.
+    Div(Rc<Expr>, Rc<Expr>),
+    /// `a ⊙ b`, the elementwise (Hadamard) product.
+    Hadamard(Rc<Expr>, Rc<Expr>),
+    /// `aᵀ`.
+    Transpose(Rc<Expr>),
+    /// `a⁻¹`.
+    Inverse(Rc<Expr>),
+    /// `aᵏ`, an integer matrix power other than −1 (which is [`ExprKind::Inverse`]).
+    Pow(Rc<Expr>, i64),
+    /// `tr(A)`.
+    Trace(Rc<Expr>),
+    /// `det(A)`, `|A|`.
+    Det(Rc<Expr>),
+    /// `log|A|`, the log-determinant.
+    LogDet(Rc<Expr>),
+    /// `‖a‖²`, the squared Euclidean (Frobenius for matrices) norm.
+    NormSq(Rc<Expr>),
+    /// `diag(a)`: a vector to a diagonal matrix, or a square matrix to its diagonal.
+    Diag(Rc<Expr>),
+    /// `sum(a)`, the sum of all entries.
+    Sum(Rc<Expr>),
+    /// An elementwise function.
+    Func(Func, Rc<Expr>),
+    /// An opaque scalar function applied to an argument, `ℓ(v)` (declared `ℓ: fn`).
+    Apply(Symbol, Rc<Expr>),
+    /// The gradient of an opaque function at an argument, `∇ℓ(v)`.
+    Grad(Symbol, Rc<Expr>),
+    /// The differential `dX` of a variable, in differentials and second differentials.
+    Differential(Symbol),
+}
+
+/// A node: what it is, where it came from and, after shape inference, its shape.
+///
+/// Equality and hashing look at the structure only, never at spans or shapes.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    /// What the node is.
+    pub kind: ExprKind,
+    /// Where it came from in the source; `None` for nodes made by later stages.
+    pub span: Option<Span>,
+    /// Its shape; [`Shape::unknown`] before inference.
+    pub shape: Shape,
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        self.kind == other.kind
+    }
+}
+
+impl Eq for Expr {}
+
+impl Hash for Expr {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state)
+    }
+}
+
+impl Expr {
+    /// A node with no span and an unknown shape.
+    pub fn new(kind: ExprKind) -> Expr {
+        Expr {
+            kind,
+            span: None,
+            shape: Shape::unknown(),
+        }
+    }
+
+    /// A node with the given shape and no span.
+    pub fn typed(kind: ExprKind, shape: Shape) -> Expr {
+        Expr {
+            kind,
+            span: None,
+            shape,
+        }
+    }
+
+    /// The same node with a span attached.
+    pub fn with_span(mut self, span: Span) -> Expr {
+        self.span = Some(span);
+        self
+    }
+
+    /// An exact integer constant.
+    pub fn int(n: i64) -> Expr {
+        Expr::num(Rational::from_integer(BigInt::from(n)))
+    }
+
+    /// An exact rational constant `n/d`.
+    pub fn ratio(n: i64, d: i64) -> Expr {
+        Expr::num(Rational::new(BigInt::from(n), BigInt::from(d)))
+    }
+
+    /// A rational constant node; negative values become `Neg(Num(|q|))`.
+    pub fn num(q: Rational) -> Expr {
+        if q < Rational::zero() {
+            Expr::typed(
+                ExprKind::Neg(Rc::new(Expr::typed(ExprKind::Num(-q), Shape::scalar()))),
+                Shape::scalar(),
+            )
+        } else {
+            Expr::typed(ExprKind::Num(q), Shape::scalar())
+        }
+    }
+
+    /// A variable node with an unknown shape.
+    pub fn var(name: &str) -> Expr {
+        Expr::new(ExprKind::Var(name.to_string()))
+    }
+
+    /// The exact constant this node is, if it is a literal or a negated literal.
+    pub fn as_constant(&self) -> Option<Rational> {
+        match &self.kind {
+            ExprKind::Num(q) => Some(q.clone()),
+            ExprKind::Neg(inner) => inner.as_constant().map(|q| -q),
+            _ => None,
+        }
+    }
+
+    /// Whether the node is the literal 0.
+    pub fn is_zero(&self) -> bool {
+        matches!(&self.kind, ExprKind::Num(q) if q.is_zero())
+    }
+
+    /// Whether the node is the literal 1.
+    pub fn is_one(&self) -> bool {
+        matches!(&self.kind, ExprKind::Num(q) if q.is_one())
+    }
+
+    /// The node's children, in order.
+    pub fn children(&self) -> Vec<&Rc<Expr>> {
+        use ExprKind::*;
+        match &self.kind {
+            Num(_) | Var(_) | Identity | Ones | Differential(_) => vec![],
+            Neg(a) | Transpose(a) | Inverse(a) | Pow(a, _) | Trace(a) | Det(a) | LogDet(a)
+            | NormSq(a) | Diag(a) | Sum(a) | Func(_, a) | Apply(_, a) | Grad(_, a) => vec![a],
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => vec![a, b],
+        }
+    }
+
+    /// The depth of the tree (a leaf has depth 1), computed without recursion so that a
+    /// hostile tree cannot overflow the stack while being measured.
+    pub fn depth(&self) -> usize {
+        let mut max_depth = 0;
+        let mut stack: Vec<(&Expr, usize)> = vec![(self, 1)];
+        while let Some((node, depth)) = stack.pop() {
+            max_depth = max_depth.max(depth);
+            for child in node.children() {
+                stack.push((child, depth + 1));
+            }
+        }
+        max_depth
+    }
+
+    /// The number of nodes, counting shared subtrees once per occurrence.
+    pub fn size(&self) -> usize {
+        let mut count = 0;
+        let mut stack: Vec<&Expr> = vec![self];
+        while let Some(node) = stack.pop() {
+            count += 1;
+            stack.extend(node.children().into_iter().map(|c| c.as_ref()));
+        }
+        count
+    }
+
+    /// Whether the variable `name` (or its differential) occurs in the tree.
+    pub fn mentions(&self, name: &str) -> bool {
+        let mut stack: Vec<&Expr> = vec![self];
+        while let Some(node) = stack.pop() {
+            match &node.kind {
+                ExprKind::Var(v) | ExprKind::Differential(v) if v == name => return true,
+                _ => stack.extend(node.children().into_iter().map(|c| c.as_ref())),
+            }
+        }
+        false
+    }
+
+    /// The free variables of the tree, sorted and without repeats.
+    pub fn free_vars(&self) -> Vec<Symbol> {
+        let mut vars = std::collections::BTreeSet::new();
+        let mut stack: Vec<&Expr> = vec![self];
+        while let Some(node) = stack.pop() {
+            if let ExprKind::Var(v) = &node.kind {
+                vars.insert(v.clone());
+            }
+            stack.extend(node.children().into_iter().map(|c| c.as_ref()));
+        }
+        vars.into_iter().collect()
+    }
+}
+
+/// What a declaration says about one variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VarDecl {
+    /// The declared shape (`W: m×n` gives `m×n`, `x: n` gives `n×1`, `D: scalar` `1×1`).
+    pub shape: Shape,
+    /// `sym` / `spd`.
+    pub props: Props,
+}
+
+/// Declarations in force: variable shapes and properties, and opaque scalar functions.
+///
+/// Parsed from text such as `W: m×n, x: n; K: n×n sym; ℓ: fn` by
+/// [`crate::parse::parse_decls`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decls {
+    /// Declared variables.
+    pub vars: std::collections::BTreeMap<Symbol, VarDecl>,
+    /// Declared opaque scalar functions (`ℓ: fn`).
+    pub fns: std::collections::BTreeSet<Symbol>,
+}
+
+impl Decls {
+    /// No declarations.
+    pub fn new() -> Decls {
+        Decls::default()
+    }
+
+    /// Adds every declaration of `other`, later ones winning.
+    pub fn extend(&mut self, other: Decls) {
+        self.vars.extend(other.vars);
+        self.fns.extend(other.fns);
+    }
+}
+
+/// Builders for typed nodes: each computes the new node's shape from its children's
+/// shapes, which must already be known and compatible (these never check; the shape
+/// stage does). Later stages use them to build derivatives and rewritten trees.
+pub mod build {
+    use super::*;
+
+    fn node(kind: ExprKind, shape: Shape) -> Rc<Expr> {
+        Rc::new(Expr::typed(kind, shape))
+    }
+
+    /// The shape of a broadcasting elementwise result: the non-scalar side's shape.
+    fn broadcast(a: &Expr, b: &Expr) -> Shape {
+        if a.shape.is_scalar() {
+            b.shape.clone()
+        } else {
+            a.shape.clone()
+        }
+    }
+
+    /// An exact constant.
+    pub fn constant(q: Rational) -> Rc<Expr> {
+        Rc::new(Expr::num(q))
+    }
+
+    /// An integer constant.
+    pub fn int(n: i64) -> Rc<Expr> {
+        Rc::new(Expr::int(n))
+    }
+
+    /// A variable of the given shape.
+    pub fn var(name: &str, shape: Shape) -> Rc<Expr> {
+        node(ExprKind::Var(name.to_string()), shape)
+    }
+
+    /// The differential `dX` of a variable of the given shape.
+    pub fn differential(name: &str, shape: Shape) -> Rc<Expr> {
+        node(ExprKind::Differential(name.to_string()), shape)
+    }
+
+    /// The `n×n` identity.
+    pub fn identity(n: Dim) -> Rc<Expr> {
+        node(ExprKind::Identity, Shape::new(n.clone(), n))
+    }
+
+    /// The all-ones vector of length `n`.
+    pub fn ones(n: Dim) -> Rc<Expr> {
+        node(ExprKind::Ones, Shape::vector(n))
+    }
+
+    /// `−a`.
+    pub fn neg(a: Rc<Expr>) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::Neg(a), shape)
+    }
+
+    /// `a + b`.
+    pub fn add(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = broadcast(&a, &b);
+        node(ExprKind::Add(a, b), shape)
+    }
+
+    /// `a − b`.
+    pub fn sub(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = broadcast(&a, &b);
+        node(ExprKind::Sub(a, b), shape)
+    }
+
+    /// `ab`: a matrix product, or scaling when either side is scalar.
+    pub fn mul(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = if a.shape.is_scalar() {
+            b.shape.clone()
+        } else if b.shape.is_scalar() {
+            a.shape.clone()
+        } else {
+            Shape::new(a.shape.rows.clone(), b.shape.cols.clone())
+        };
+        node(ExprKind::Mul(a, b), shape)
+    }
+
+    /// `a / b`.
+    pub fn div(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = broadcast(&a, &b);
+        node(ExprKind::Div(a, b), shape)
+    }
+
+    /// `a ⊙ b`.
+    pub fn hadamard(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = broadcast(&a, &b);
+        node(ExprKind::Hadamard(a, b), shape)
+    }
+
+    /// `aᵀ`.
+    pub fn transpose(a: Rc<Expr>) -> Rc<Expr> {
+        let shape = a.shape.transposed();
+        node(ExprKind::Transpose(a), shape)
+    }
+
+    /// `a⁻¹`.
+    pub fn inverse(a: Rc<Expr>) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::Inverse(a), shape)
+    }
+
+    /// `aᵏ` (use [`inverse`] for k = −1).
+    pub fn pow(a: Rc<Expr>, k: i64) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::Pow(a, k), shape)
+    }
+
+    /// `tr(a)`.
+    pub fn trace(a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::Trace(a), Shape::scalar())
+    }
+
+    /// `det(a)`.
+    pub fn det(a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::Det(a), Shape::scalar())
+    }
+
+    /// `log|a|`.
+    pub fn logdet(a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::LogDet(a), Shape::scalar())
+    }
+
+    /// `‖a‖²`.
+    pub fn norm_sq(a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::NormSq(a), Shape::scalar())
+    }
+
+    /// `diag(a)`: vector to diagonal matrix, or square matrix to its diagonal.
+    pub fn diag(a: Rc<Expr>) -> Rc<Expr> {
+        let shape = if a.shape.cols.is_one() {
+            Shape::new(a.shape.rows.clone(), a.shape.rows.clone())
+        } else {
+            Shape::vector(a.shape.rows.clone())
+        };
+        node(ExprKind::Diag(a), shape)
+    }
+
+    /// `sum(a)`.
+    pub fn sum(a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::Sum(a), Shape::scalar())
+    }
+
+    /// An elementwise function.
+    pub fn func(f: Func, a: Rc<Expr>) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::Func(f, a), shape)
+    }
+
+    /// An opaque scalar function applied: `ℓ(v)`.
+    pub fn apply(name: &str, a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::Apply(name.to_string(), a), Shape::scalar())
+    }
+
+    /// The gradient of an opaque function: `∇ℓ(v)`, shaped like `v`.
+    pub fn grad(name: &str, a: Rc<Expr>) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::Grad(name.to_string(), a), shape)
+    }
+}

@@ -1,0 +1,26 @@
+//! matcalc: a symbolic matrix-calculus engine.
+//!
+//! The pipeline, one module per stage, in reading order:
+//!
+//! 1. [`parse`]: text in any of three spellings (Unicode, ASCII, LaTeX) to an [`Expr`].
+//! 2. [`shape`]: infers every node's shape, unifying symbolic sizes.
+//! 3. [`diff`]: matrix-calculus derivatives (reverse mode with matrix adjoints).
+//! 4. [`simplify`]: equality saturation with egg; a display form and a compute form.
+//! 5. [`numeric`]: nalgebra evaluation, random instances, finite-difference checks.
+//! 6. [`print`]: Unicode, ASCII, LaTeX (and NumPy, JSON) renderings.
+//!
+//! [`diag`] renders every error with its source span; [`cli`] and [`repl`] are the
+//! command line and the interactive loop over the same core.
+
+pub mod expr;
+pub mod diag;
+pub mod parse;
+pub mod shape;
+pub mod diff;
+pub mod simplify;
+pub mod numeric;
+pub mod print;
+pub mod cli;
+pub mod repl;
+
+pub use expr::{Decls, Dim, Expr, ExprKind, Func, Props, Rational, Shape, Span, Symbol, VarDecl};

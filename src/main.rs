@@ -1,0 +1,3 @@
+//! The `matcalc` binary: argv to [`matcalc::cli::run`], its outcome to an exit code.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Stage `print` (being written).
