@@ -1,1 +1,350 @@
-//! Stage `cli` (being written).
+//! The command line of SPEC §5: `diff`, `simplify`, `verify` and the REPL, over
+//! [`Session`]. Exit status: 0 success, 1 a check or claim failed (or was inconclusive),
+//! 2 bad input. This module and [`crate::repl`] are the only places that print.
+#![allow(clippy::disallowed_macros)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::numeric::Verdict;
+use crate::print::Style;
+use crate::session::{DerivativeResult, Error, Options, Session};
+
+/// Exit status of a successful run.
+pub const EXIT_OK: i32 = 0;
+/// Exit status when a check or a claim failed or was inconclusive.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit status for bad input.
+pub const EXIT_BAD_INPUT: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "matcalc",
+    version,
+    about = "Symbolic matrix calculus: derivatives of matrix expressions, simplified and checked",
+    after_help = "With no command, matcalc starts the REPL.\n\nExample:\n  matcalc diff '½‖WᵀWx − x‖²' --wrt W --check"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The derivative of EXPR, simplified.
+    Diff(DiffArgs),
+    /// The simplified EXPR.
+    Simplify(CommonArgs),
+    /// Is CLAIM the derivative of EXPR? Exit 0 yes, 1 no.
+    Verify(VerifyArgs),
+    /// The interactive loop (also what `matcalc` alone starts).
+    Repl,
+}
+
+/// The output formats of SPEC §5.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Unicode notation (the default).
+    Unicode,
+    /// ASCII notation.
+    Ascii,
+    /// LaTeX.
+    Latex,
+    /// Self-contained Python with numpy.
+    Numpy,
+    /// One JSON object.
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct CommonArgs {
+    /// The expression (Unicode, ASCII or LaTeX).
+    #[arg(allow_hyphen_values = true, required_unless_present = "expression")]
+    expr: Option<String>,
+    /// The expression, when it starts with a minus sign (set by matcalc itself).
+    #[arg(long, hide = true)]
+    expression: Option<String>,
+    /// Declarations such as `W: m×n, x: n` (repeatable).
+    #[arg(long = "decl", value_name = "DECL")]
+    decls: Vec<String>,
+    /// Definitions such as `K = αXXᵀ + β⁻¹I` (repeatable).
+    #[arg(long = "let", value_name = "DEF")]
+    lets: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "unicode")]
+    format: Format,
+    /// Check the result numerically against finite differences.
+    #[arg(long)]
+    check: bool,
+    /// Seed of the numeric check's random instances.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sizes for the compute form's cost, e.g. `m=300,n=500`.
+    #[arg(long)]
+    sizes: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct DiffArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The variables, comma separated (`W₁,b₁,W₂,b₂`).
+    #[arg(long, required = true)]
+    wrt: String,
+    /// Derivative order (1 or 2).
+    #[arg(long, default_value_t = 1)]
+    order: u8,
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The variable.
+    #[arg(long, required = true)]
+    wrt: String,
+    /// The claimed derivative.
+    #[arg(long, required = true, allow_hyphen_values = true)]
+    claim: String,
+    /// Derivative order (1 or 2).
+    #[arg(long, default_value_t = 1)]
+    order: u8,
+}
+
+/// Runs the command line on `args` (program name first) and returns the exit status.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = protect_leading_minus(args.into_iter().map(Into::into).collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return match error.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    EXIT_OK
+                }
+                _ => EXIT_BAD_INPUT,
+            };
+        }
+    };
+    let outcome = match cli.command {
+        None | Some(Command::Repl) => return crate::repl::run_stdio(),
+        Some(Command::Diff(args)) => run_diff(args),
+        Some(Command::Simplify(args)) => run_simplify(args),
+        Some(Command::Verify(args)) => run_verify(args),
+    };
+    match outcome {
+        Ok((text, status)) => {
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(text.as_bytes());
+            let _ = stdout.flush();
+            status
+        }
+        Err(error) => {
+            eprint!("{}", error.render());
+            EXIT_BAD_INPUT
+        }
+    }
+}
+
+/// An expression right after the subcommand that starts with a minus sign is an
+/// expression, not an option (SPEC §5): pass it through the hidden `--expression`.
+fn protect_leading_minus(mut args: Vec<OsString>) -> Vec<OsString> {
+    if args.len() > 2 {
+        if let Some(text) = args[2].to_str() {
+            let looks_like_flag = text.starts_with("--") || text == "-h" || text == "-V";
+            if (text.starts_with('-') || text.starts_with('−')) && !looks_like_flag {
+                args[2] = OsString::from(format!("--expression={text}"));
+            }
+        }
+    }
+    args
+}
+
+fn session_for(common: &CommonArgs) -> Result<Session, Error> {
+    let mut session = Session::new();
+    for decl in &common.decls {
+        session.declare(decl)?;
+    }
+    for definition in &common.lets {
+        session.define(definition)?;
+    }
+    Ok(session)
+}
+
+fn expression_text(common: &CommonArgs) -> Result<&str, Error> {
+    common
+        .expression
+        .as_deref()
+        .or(common.expr.as_deref())
+        .ok_or_else(|| Error::Usage("no expression given".into()))
+}
+
+fn options_for(common: &CommonArgs, order: u8) -> Result<Options, Error> {
+    let mut options = Options::standard();
+    options.order = order;
+    options.check = common.check;
+    options.check_config.seed = common.seed;
+    if let Some(sizes) = &common.sizes {
+        options.sizes = parse_sizes(sizes)?;
+    }
+    if !(1..=2).contains(&order) {
+        return Err(Error::Usage(format!(
+            "--order {order}: only first and second derivatives are supported"
+        )));
+    }
+    Ok(options)
+}
+
+/// Parses `m=300,n=500`.
+fn parse_sizes(text: &str) -> Result<BTreeMap<String, u64>, Error> {
+    text.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                Error::Usage(format!("--sizes: expected name=number, found `{part}`"))
+            })?;
+            let value = value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| Error::Usage(format!("--sizes: `{}` is not a size", value.trim())))?;
+            Ok((name.trim().to_string(), value))
+        })
+        .collect()
+}
+
+fn style_of(format: Format) -> Style {
+    match format {
+        Format::Ascii => Style::Ascii,
+        Format::Latex => Style::Latex,
+        _ => Style::Unicode,
+    }
+}
+
+fn wrt_list(wrt: &str) -> Vec<String> {
+    wrt.split(',')
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
+    let session = session_for(&args.common)?;
+    let options = options_for(&args.common, args.order)?;
+    let text = expression_text(&args.common)?;
+    let names = wrt_list(&args.wrt);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let results = session.derivative(text, &names, &options)?;
+    let status = if results.iter().any(
+        |result| matches!(&result.check, Some(verdict) if !matches!(verdict, Verdict::Pass { .. })),
+    ) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    let out = match args.common.format {
+        Format::Json => {
+            let value = if results.len() == 1 {
+                results[0].to_json()
+            } else {
+                serde_json::json!({"results": results.iter().map(DerivativeResult::to_json).collect::<Vec<_>>()})
+            };
+            format!("{value}\n")
+        }
+        Format::Numpy => crate::print::numpy::derivative_module(&session, text, &results)
+            .map_err(Error::Usage)?,
+        Format::Latex => results.iter().map(DerivativeResult::to_latex).collect(),
+        format => {
+            let style = style_of(format);
+            let mut out = String::new();
+            for result in &results {
+                out += &result.to_text(style);
+                if let Some(verdict) = &result.check {
+                    out += &format!("{}\n", verdict_line(verdict));
+                }
+            }
+            out
+        }
+    };
+    Ok((out, status))
+}
+
+fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
+    let session = session_for(&args)?;
+    let options = options_for(&args, 1)?;
+    let text = expression_text(&args)?;
+    let result = session.simplify(text, &options)?;
+    let out = match args.format {
+        Format::Json => format!("{}\n", result.to_json()),
+        Format::Numpy => {
+            crate::print::numpy::value_module(&session, text, &result).map_err(Error::Usage)?
+        }
+        format => {
+            let style = style_of(format);
+            let mut out = format!("{}\n", result.form.render(style));
+            for (index, (name, body)) in result.form.render_wheres(style).iter().enumerate() {
+                let lead = if index == 0 { "  where" } else { "       " };
+                out += &format!("{lead} {name} = {body}\n");
+            }
+            out
+        }
+    };
+    Ok((out, EXIT_OK))
+}
+
+fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
+    let session = session_for(&args.common)?;
+    let options = options_for(&args.common, args.order)?;
+    let text = expression_text(&args.common)?;
+    let result = session.verify(text, args.wrt.trim(), &args.claim, &options)?;
+    let status = match result.verdict {
+        Verdict::Pass { .. } => EXIT_OK,
+        _ => EXIT_FAILED,
+    };
+    if args.common.format == Format::Json {
+        let value = serde_json::json!({
+            "wrt": result.ours.wrt,
+            "claim": args.claim,
+            "correct": matches!(result.verdict, Verdict::Pass { .. }),
+            "check": crate::session::verdict_json(&result.verdict),
+            "derivative": result.ours.form.render(Style::Unicode),
+        });
+        return Ok((format!("{value}\n"), status));
+    }
+    let style = style_of(args.common.format);
+    let out = match &result.verdict {
+        Verdict::Pass {
+            trials,
+            max_rel_error,
+        } => {
+            format!("claim: correct ({trials} random trials, max rel. error {max_rel_error:.1e})\n")
+        }
+        Verdict::Fail(counterexample) => format!(
+            "claim: wrong\n{}\nthe derivative is\n{}",
+            counterexample.describe().trim_end(),
+            result.ours.to_text(style)
+        ),
+        Verdict::Inconclusive { reason } => format!("claim: inconclusive ({reason})\n"),
+    };
+    Ok((out, status))
+}
+
+/// The one-line summary of a numeric check.
+pub fn verdict_line(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Pass {
+            trials,
+            max_rel_error,
+        } => format!("check: ok ({trials} random trials, max rel. error {max_rel_error:.1e})"),
+        Verdict::Fail(counterexample) => {
+            format!("check: FAILED\n{}", counterexample.describe().trim_end())
+        }
+        Verdict::Inconclusive { reason } => format!("check: inconclusive ({reason})"),
+    }
+}

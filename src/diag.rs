@@ -93,7 +93,11 @@ impl Diagnostic {
                 } else {
                     format!(" {}", label.note)
                 };
-                out += &format!("{gutter} | {}{}{note}\n", " ".repeat(pad), "^".repeat(width));
+                out += &format!(
+                    "{gutter} | {}{}{note}\n",
+                    " ".repeat(pad),
+                    "^".repeat(width)
+                );
             }
         }
         for hint in &self.hints {

@@ -173,7 +173,7 @@ pub enum Func {
     Softplus,
     /// The square root.
     Sqrt,
-    /// The Heaviside step 1[z > 0], the derivative of relu.
+    /// The Heaviside step `1[z > 0]`, the derivative of relu.
     Step,
 }
 
@@ -361,8 +361,19 @@ impl Expr {
         use ExprKind::*;
         match &self.kind {
             Num(_) | Var(_) | Identity | Ones | Differential(_) => vec![],
-            Neg(a) | Transpose(a) | Inverse(a) | Pow(a, _) | Trace(a) | Det(a) | LogDet(a)
-            | NormSq(a) | Diag(a) | Sum(a) | Func(_, a) | Apply(_, a) | Grad(_, a) => vec![a],
+            Neg(a)
+            | Transpose(a)
+            | Inverse(a)
+            | Pow(a, _)
+            | Trace(a)
+            | Det(a)
+            | LogDet(a)
+            | NormSq(a)
+            | Diag(a)
+            | Sum(a)
+            | Func(_, a)
+            | Apply(_, a)
+            | Grad(_, a) => vec![a],
             Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => vec![a, b],
         }
     }

@@ -7,20 +7,22 @@
 //! 3. [`diff`]: matrix-calculus derivatives (reverse mode with matrix adjoints).
 //! 4. [`simplify`]: equality saturation with egg; a display form and a compute form.
 //! 5. [`numeric`]: nalgebra evaluation, random instances, finite-difference checks.
-//! 6. [`print`]: Unicode, ASCII, LaTeX (and NumPy, JSON) renderings.
+//! 6. [`mod@print`]: Unicode, ASCII, LaTeX (and NumPy, JSON) renderings.
 //!
 //! [`diag`] renders every error with its source span; [`cli`] and [`repl`] are the
 //! command line and the interactive loop over the same core.
 
-pub mod expr;
-pub mod diag;
-pub mod parse;
-pub mod shape;
-pub mod diff;
-pub mod simplify;
-pub mod numeric;
-pub mod print;
 pub mod cli;
+pub mod diag;
+pub mod diff;
+pub mod explain;
+pub mod expr;
+pub mod numeric;
+pub mod parse;
+pub mod print;
 pub mod repl;
+pub mod session;
+pub mod shape;
+pub mod simplify;
 
 pub use expr::{Decls, Dim, Expr, ExprKind, Func, Props, Rational, Shape, Span, Symbol, VarDecl};

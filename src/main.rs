@@ -1,3 +1,5 @@
 //! The `matcalc` binary: argv to [`matcalc::cli::run`], its outcome to an exit code.
 
-fn main() {}
+fn main() {
+    std::process::exit(matcalc::cli::run(std::env::args_os()));
+}

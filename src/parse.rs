@@ -1,23 +1,1695 @@
-//! Parsing (being written).
+//! Parsing: text in any of the three spellings of SPEC §2 (Unicode, ASCII, a LaTeX subset)
+//! to an [`Expr`] whose every node carries its source [`Span`] and an unknown shape.
+//!
+//! The grammar is `grammar/matcalc.pest`: an expression is a flat sequence of prefix,
+//! primary, postfix and infix tokens, folded into a tree here with pest's Pratt parser.
+//! Constants stay exact (`0.5`, `½`, `1/2` and `\frac{1}{2}` are all the rational ½), names
+//! are canonical Unicode (`alpha` → `α`, `W_1` → `W₁`), and no input panics: length,
+//! bracket nesting, operator runs, backtracking and tree depth are all bounded, each with
+//! its own error.
+//!
+//! # Examples
+//! ```
+//! use matcalc::parse::parse;
+//! let unicode = parse("½‖WᵀWx − x‖²")?;
+//! let latex = parse(r"\frac{1}{2} \|\mathbf{W}^T \mathbf{Wx} - \mathbf{x}\|^2")?;
+//! let ascii = parse("1/2*norm(W'*W*x - x)^2")?;
+//! assert_eq!(unicode, latex);
+//! assert_eq!(unicode, ascii);
+//! # Ok::<(), matcalc::parse::Error>(())
+//! ```
 
-use crate::expr::{Decls, Expr, Symbol};
+use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroUsize;
+use std::rc::Rc;
+use std::sync::{Once, OnceLock};
 
-/// A parse error (being written).
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("the parser is being written")]
-pub struct Error;
+use num_bigint::BigInt;
+use num_traits::Zero;
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use pest::Parser;
 
-/// Parses an expression in any spelling (being written).
-pub fn parse(_src: &str) -> Result<Expr, Error> {
-    Err(Error)
+use crate::diag::Diagnostic;
+use crate::expr::{
+    Decls, Dim, Expr, ExprKind, Func, Props, Rational, Shape, Span, Symbol, VarDecl,
+};
+
+mod grammar {
+    #![allow(missing_docs)]
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammar/matcalc.pest"]
+    pub struct MatcalcGrammar;
 }
 
-/// Parses declarations (being written).
-pub fn parse_decls(_src: &str) -> Result<Decls, Error> {
-    Err(Error)
+use grammar::{MatcalcGrammar, Rule};
+
+/// The deepest bracket nesting the pre-scan lets through to pest.
+const MAX_NESTING: usize = 128;
+/// The longest run of consecutive prefix or postfix operators the pre-scan lets through.
+const MAX_OPERATOR_RUN: usize = 128;
+/// The budget of pest rule calls, so that pathological backtracking ends with an error.
+const CALL_LIMIT: usize = 5_000_000;
+
+/// Size limits on what the parser accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest input, in bytes.
+    pub max_input_len: usize,
+    /// The deepest expression tree (a leaf has depth 1).
+    pub max_depth: usize,
 }
 
-/// Parses a definition `name = expr` (being written).
-pub fn parse_let(_src: &str) -> Result<(Symbol, Expr), Error> {
-    Err(Error)
+impl Limits {
+    /// The standard limits: 10 000 bytes of input and a tree depth of 512.
+    pub fn standard() -> Limits {
+        Limits {
+            max_input_len: 10_000,
+            max_depth: 512,
+        }
+    }
+}
+
+/// What the parser needs to know besides the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Opaque scalar functions (declared `ℓ: fn`): `ℓ(v)` is an application only for these
+    /// names, canonical spelling; any other `f(v)` is the product `f·(v)`.
+    pub fns: BTreeSet<Symbol>,
+    /// Size limits.
+    pub limits: Limits,
+}
+
+impl ParseOptions {
+    /// No opaque functions, standard limits.
+    pub fn standard() -> ParseOptions {
+        ParseOptions {
+            fns: BTreeSet::new(),
+            limits: Limits::standard(),
+        }
+    }
+
+    /// The opaque functions declared in `decls`, standard limits.
+    pub fn from_decls(decls: &Decls) -> ParseOptions {
+        ParseOptions {
+            fns: decls.fns.clone(),
+            limits: Limits::standard(),
+        }
+    }
+}
+
+/// Why a text could not be parsed. Every variant with a place carries its byte span.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The text does not follow the grammar.
+    #[error("{message}")]
+    Syntax {
+        /// What was expected, in human terms.
+        message: String,
+        /// Where.
+        span: Span,
+        /// Suggestions (`did you mean ^?`).
+        hints: Vec<String>,
+    },
+    /// A word followed by `(` that looks like a misspelt function name (`sigmod(z)`).
+    #[error("unknown function `{name}`")]
+    UnknownFunction {
+        /// The word as written.
+        name: String,
+        /// Where.
+        span: Span,
+        /// The closest known function, if any is close.
+        suggestion: Option<String>,
+    },
+    /// Notation matcalc reads but cannot handle; the message begins `unsupported:`.
+    #[error("{message}")]
+    Unsupported {
+        /// What is unsupported, beginning `unsupported:`.
+        message: String,
+        /// Where.
+        span: Span,
+        /// What to write instead.
+        hint: Option<String>,
+    },
+    /// The input is longer than [`Limits::max_input_len`].
+    #[error("input too long: {len} bytes, the limit is {max}")]
+    InputTooLong {
+        /// The input's length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Brackets, bars or function arguments nest too deeply.
+    #[error("brackets nested too deeply (the limit is {max} levels)")]
+    NestingTooDeep {
+        /// The opening bracket that crosses the limit.
+        span: Span,
+        /// The limit.
+        max: usize,
+    },
+    /// Too many prefix or postfix operators in a row (`− − − …`, `x''''…`).
+    #[error("too many operators in a row (the limit is {max})")]
+    OperatorRunTooLong {
+        /// The operator that crosses the limit.
+        span: Span,
+        /// The limit.
+        max: usize,
+    },
+    /// The expression tree is deeper than [`Limits::max_depth`].
+    #[error("expression nested too deeply (the limit is a depth of {max})")]
+    TreeTooDeep {
+        /// The subexpression that crosses the limit.
+        span: Span,
+        /// The limit.
+        max: usize,
+    },
+    /// The parser gave up after too much backtracking.
+    #[error("expression too complex")]
+    TooComplex {
+        /// Where the parser was when it gave up.
+        span: Span,
+    },
+    /// A number that is out of range, such as an exponent beyond 64 bits.
+    #[error("{message}")]
+    InvalidNumber {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        span: Span,
+    },
+    /// A declaration that parses but makes no sense (`sym` on a non-square shape).
+    #[error("{message}")]
+    InvalidDeclaration {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        span: Span,
+    },
+}
+
+impl Error {
+    /// The source span the error points at, if it has one.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            Error::Syntax { span, .. }
+            | Error::UnknownFunction { span, .. }
+            | Error::Unsupported { span, .. }
+            | Error::NestingTooDeep { span, .. }
+            | Error::OperatorRunTooLong { span, .. }
+            | Error::TreeTooDeep { span, .. }
+            | Error::TooComplex { span }
+            | Error::InvalidNumber { span, .. }
+            | Error::InvalidDeclaration { span, .. } => Some(*span),
+            Error::InputTooLong { .. } => None,
+        }
+    }
+
+    /// The error as a person reads it, ready for [`Diagnostic::render`].
+    pub fn diagnostic(&self) -> Diagnostic {
+        let diagnostic = Diagnostic::new(self.to_string());
+        match self {
+            Error::Syntax { span, hints, .. } => {
+                let mut diagnostic = diagnostic.at(*span, "");
+                for hint in hints {
+                    diagnostic = diagnostic.hint(hint.clone());
+                }
+                diagnostic
+            }
+            Error::UnknownFunction {
+                span, suggestion, ..
+            } => match suggestion {
+                Some(known) => diagnostic
+                    .at(*span, "not a known function")
+                    .hint(format!("did you mean `{known}`?")),
+                None => diagnostic.at(*span, "not a known function"),
+            },
+            Error::Unsupported { span, hint, .. } => match hint {
+                Some(hint) => diagnostic.at(*span, "").hint(hint.clone()),
+                None => diagnostic.at(*span, ""),
+            },
+            Error::InputTooLong { .. } => {
+                diagnostic.hint("split the expression with `let` definitions")
+            }
+            Error::NestingTooDeep { span, .. } => diagnostic.at(*span, "too deep here"),
+            Error::OperatorRunTooLong { span, .. } => diagnostic.at(*span, "too many here"),
+            Error::TreeTooDeep { span, .. } => diagnostic
+                .hint("split the expression with `let` definitions")
+                .at(*span, ""),
+            Error::TooComplex { span } => diagnostic
+                .at(*span, "")
+                .hint("add parentheses or split the expression with `let` definitions"),
+            Error::InvalidNumber { span, .. } | Error::InvalidDeclaration { span, .. } => {
+                diagnostic.at(*span, "")
+            }
+        }
+    }
+}
+
+/// Parses an expression in any spelling, with no opaque functions and standard limits.
+///
+/// # Examples
+/// ```
+/// use matcalc::expr::ExprKind;
+/// let expr = matcalc::parse::parse("tr(AXB)")?;
+/// assert!(matches!(expr.kind, ExprKind::Trace(_)));
+/// # Ok::<(), matcalc::parse::Error>(())
+/// ```
+pub fn parse(src: &str) -> Result<Expr, Error> {
+    parse_with(src, &ParseOptions::standard())
+}
+
+/// Parses an expression in any spelling with the given opaque functions and limits.
+///
+/// # Examples
+/// ```
+/// use matcalc::expr::ExprKind;
+/// use matcalc::parse::{parse_with, ParseOptions};
+/// let mut options = ParseOptions::standard();
+/// options.fns.insert("ℓ".to_string());
+/// let expr = parse_with("ℓ(Wx)", &options)?;
+/// assert!(matches!(expr.kind, ExprKind::Apply(..)));
+/// # Ok::<(), matcalc::parse::Error>(())
+/// ```
+pub fn parse_with(src: &str, options: &ParseOptions) -> Result<Expr, Error> {
+    prescan(src, &options.limits)?;
+    check_function_names(src)?;
+    let mut pairs = run_pest(Rule::formula, src)?;
+    let formula = next_pair(&mut pairs, src)?;
+    let lowerer = Lowerer { options };
+    let expr_pair = first_child(formula, Rule::expr, src)?;
+    let node = lowerer.expr(expr_pair, 0)?;
+    check_depth(&node.expr, &options.limits)?;
+    Ok(node.expr)
+}
+
+/// Parses declarations such as `W: m×n, x: n; K: n×n sym; S: n×n spd; ℓ: fn`.
+///
+/// Shapes may be written `m×n`, `m x n`, `n` (a column vector), `scalar`, `ℝ^{m×n}`,
+/// `R^(m,n)` or `\mathbb{R}^{m \times n}`; sizes are symbols or numbers. `spd` implies
+/// symmetric, and both need a square shape.
+///
+/// # Examples
+/// ```
+/// let decls = matcalc::parse::parse_decls("W: m×n, x: n; K: n×n spd; ℓ: fn")?;
+/// assert_eq!(decls.vars["W"].shape.to_string(), "m×n");
+/// assert!(decls.vars["K"].props.symmetric);
+/// assert!(decls.fns.contains("ℓ"));
+/// # Ok::<(), matcalc::parse::Error>(())
+/// ```
+pub fn parse_decls(src: &str) -> Result<Decls, Error> {
+    prescan(src, &Limits::standard())?;
+    let mut pairs = run_pest(Rule::declarations, src)?;
+    let declarations = next_pair(&mut pairs, src)?;
+    let mut decls = Decls::new();
+    for declaration in declarations.into_inner() {
+        if declaration.as_rule() == Rule::declaration {
+            lower_declaration(declaration, &mut decls)?;
+        }
+    }
+    Ok(decls)
+}
+
+/// Parses a definition `name = expr`, optionally introduced by `let`: `z₁ = W₁x + b₁`.
+///
+/// # Examples
+/// ```
+/// use matcalc::parse::{parse_let, ParseOptions};
+/// let (name, expr) = parse_let("let z_1 = W_1 x + b_1", &ParseOptions::standard())?;
+/// assert_eq!(name, "z₁");
+/// assert_eq!(expr, matcalc::parse::parse("W₁x + b₁")?);
+/// # Ok::<(), matcalc::parse::Error>(())
+/// ```
+pub fn parse_let(src: &str, options: &ParseOptions) -> Result<(Symbol, Expr), Error> {
+    prescan(src, &options.limits)?;
+    check_function_names(src)?;
+    let mut pairs = run_pest(Rule::definition, src)?;
+    let definition = next_pair(&mut pairs, src)?;
+    let lowerer = Lowerer { options };
+    let mut name = None;
+    let mut body = None;
+    for child in definition.into_inner() {
+        match child.as_rule() {
+            Rule::ident => name = Some(ident_symbol(child)),
+            Rule::expr => body = Some(lowerer.expr(child, 0)?),
+            _ => {}
+        }
+    }
+    match (name, body) {
+        (Some(name), Some(body)) => {
+            check_depth(&body.expr, &options.limits)?;
+            Ok((name, body.expr))
+        }
+        _ => Err(internal_error(src)),
+    }
+}
+
+/// Every multi-letter ASCII word the grammar reads as one token (a function, a Greek
+/// letter, a keyword). A run of juxtaposed single letters that spells one of these reads
+/// as that word instead: `x` next to `i` is `xi`, the Greek ξ.
+pub const ASCII_WORDS: [&str; 60] = [
+    "softplus", "sigmoid", "logdet", "trace", "swish", "tanh", "sqrt", "step", "relu", "diag",
+    "norm", "ones", "grad", "sum", "exp", "log", "det", "inv", "tr", "Tr", "alpha", "beta",
+    "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu",
+    "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta",
+    "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega", "ell", "let",
+    "scalar", "sym", "spd", "fn",
+];
+
+/// Whether two factors, rendered as `left` and `right`, may be written side by side with
+/// no operator (juxtaposition) and still parse as the product `left · right`.
+///
+/// Unsafe are: a letter run across the boundary that spells a word of [`ASCII_WORDS`]
+/// (`x` then `i`), a name then a digit (`x` then `2` reads as `x₂`), two numbers, a LaTeX
+/// command then a letter (`\alpha` then `x`), and a name or Greek letter then `(` or `[`
+/// (`f(x)` may be an application and `σ(z)` is always the sigmoid), and anything that
+/// begins with a bar (`|A|`, `‖x‖²`), which inside bars would close them. When it returns
+/// false, a printer writes `·`, `*` or `\cdot` between the factors (a space is enough
+/// for the letter and digit cases, but not before `(` or a bar).
+///
+/// # Examples
+/// ```
+/// use matcalc::parse::juxtaposition_is_safe;
+/// assert!(juxtaposition_is_safe("W", "x"));
+/// assert!(juxtaposition_is_safe("Wᵀ", "(a + b)"));
+/// assert!(!juxtaposition_is_safe("x", "i"));
+/// assert!(!juxtaposition_is_safe("σ", "(z)"));
+/// assert!(!juxtaposition_is_safe(r"\alpha", "x"));
+/// assert!(!juxtaposition_is_safe("x", "2"));
+/// ```
+pub fn juxtaposition_is_safe(left: &str, right: &str) -> bool {
+    let (Some(last), Some(first)) = (left.chars().last(), right.chars().next()) else {
+        return true;
+    };
+    // `ᵀ` is a Unicode letter (a modifier letter) but ends a transpose, not a name.
+    let ends_with_name = (last.is_alphabetic() && last != 'ᵀ')
+        || ('₀'..='₉').contains(&last)
+        || last == '′'
+        || (last.is_ascii_digit() && {
+            let stem = left.trim_end_matches(|c: char| c.is_ascii_digit());
+            stem.ends_with(|c: char| c.is_ascii_alphabetic()) || stem.ends_with('_')
+        });
+    if ends_with_name && matches!(first, '(' | '[') {
+        return false;
+    }
+    if left.ends_with("\\left") || left.ends_with('\\') {
+        return false;
+    }
+    if first.is_ascii_digit() && (last.is_ascii_digit() || ends_with_name || last == '.') {
+        return false;
+    }
+    if first == '\'' || first == '_' || first == '^' {
+        return false;
+    }
+    // Inside `|…|` and `‖…‖` juxtaposition never starts with a bar (see the grammar).
+    let bar_starts = [
+        "|", "‖", "\\|", "\\lVert", "\\Vert", "\\lvert", "\\vert", "\\left|",
+    ];
+    if bar_starts.iter().any(|bar| right.starts_with(bar)) || right.starts_with("\\left\\") {
+        return false;
+    }
+    if last.is_ascii_alphabetic() && first.is_ascii_alphabetic() {
+        let left_run_start = left
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphabetic())
+            .last()
+            .map_or(left.len(), |(index, _)| index);
+        if left[..left_run_start].ends_with('\\') {
+            return false;
+        }
+        let left_run = &left[left_run_start..];
+        let right_run_end = right
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(right.len());
+        let run = format!("{left_run}{}", &right[..right_run_end]);
+        let boundary = left_run.len();
+        let straddles = ASCII_WORDS.iter().any(|word| {
+            run.match_indices(word)
+                .any(|(start, _)| start < boundary && start + word.len() >= boundary)
+        });
+        if straddles {
+            return false;
+        }
+    }
+    true
+}
+
+/// The canonical names of the named functions, for "did you mean" suggestions.
+const FUNCTION_NAMES: [&str; 17] = [
+    "sigma", "exp", "log", "tanh", "swish", "relu", "softplus", "sqrt", "step", "tr", "trace",
+    "det", "logdet", "diag", "sum", "inv", "norm",
+];
+
+/// The closest candidate to `word` by edit distance, if it is close enough to be a likely
+/// misspelling: at most two edits, and at most a third of the word's length (at least one).
+///
+/// # Examples
+/// ```
+/// use matcalc::parse::did_you_mean;
+/// assert_eq!(did_you_mean("sigmod", &["sigma", "tanh"]), Some("sigma"));
+/// assert_eq!(did_you_mean("banana", &["sigma", "tanh"]), None);
+/// ```
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let allowed = (word.chars().count() / 3).clamp(1, 2);
+    candidates
+        .iter()
+        .map(|candidate| (edit_distance(word, candidate), *candidate))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// The Levenshtein distance, counting an adjacent swap as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + substitution);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+/// ASCII spellings of the Greek letters and their canonical Unicode letters. The same
+/// words after a backslash are the LaTeX spellings (plus a few `var` variants).
+pub const GREEK_LETTERS: [(&str, &str); 37] = [
+    ("alpha", "α"),
+    ("beta", "β"),
+    ("gamma", "γ"),
+    ("delta", "δ"),
+    ("epsilon", "ε"),
+    ("zeta", "ζ"),
+    ("eta", "η"),
+    ("theta", "θ"),
+    ("iota", "ι"),
+    ("kappa", "κ"),
+    ("lambda", "λ"),
+    ("mu", "μ"),
+    ("nu", "ν"),
+    ("xi", "ξ"),
+    ("pi", "π"),
+    ("rho", "ρ"),
+    ("sigma", "σ"),
+    ("tau", "τ"),
+    ("upsilon", "υ"),
+    ("phi", "φ"),
+    ("chi", "χ"),
+    ("psi", "ψ"),
+    ("omega", "ω"),
+    ("Gamma", "Γ"),
+    ("Delta", "Δ"),
+    ("Theta", "Θ"),
+    ("Lambda", "Λ"),
+    ("Xi", "Ξ"),
+    ("Pi", "Π"),
+    ("Sigma", "Σ"),
+    ("Upsilon", "Υ"),
+    ("Phi", "Φ"),
+    ("Psi", "Ψ"),
+    ("Omega", "Ω"),
+    ("ell", "ℓ"),
+    ("varepsilon", "ε"),
+    ("vartheta", "θ"),
+];
+
+/// The LaTeX-only variants of Greek letters and their canonical letters.
+const GREEK_VARIANTS: [(&str, &str); 4] = [
+    ("varphi", "φ"),
+    ("varrho", "ρ"),
+    ("varpi", "π"),
+    ("varsigma", "σ"),
+];
+
+fn greek_letter(name: &str) -> Option<&'static str> {
+    GREEK_LETTERS
+        .iter()
+        .chain(GREEK_VARIANTS.iter())
+        .find(|(ascii, _)| *ascii == name)
+        .map(|(_, unicode)| *unicode)
+}
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+            .op(Op::prefix(Rule::neg))
+            .op(Op::infix(Rule::hadamard, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left)
+                | Op::infix(Rule::div, Assoc::Left)
+                | Op::infix(Rule::juxt, Assoc::Left)
+                | Op::infix(Rule::delimited_juxt, Assoc::Left))
+            .op(Op::postfix(Rule::transpose)
+                | Op::postfix(Rule::inverse_transpose)
+                | Op::postfix(Rule::power))
+    })
+}
+
+/// Runs pest on `src`, once the process-wide call limit is in place.
+fn run_pest(rule: Rule, src: &str) -> Result<Pairs<'_, Rule>, Error> {
+    static CALL_LIMIT_SET: Once = Once::new();
+    CALL_LIMIT_SET.call_once(|| pest::set_call_limit(NonZeroUsize::new(CALL_LIMIT)));
+    MatcalcGrammar::parse(rule, src).map_err(|error| syntax_error(src, error))
+}
+
+fn next_pair<'i>(pairs: &mut Pairs<'i, Rule>, src: &str) -> Result<Pair<'i, Rule>, Error> {
+    pairs.next().ok_or_else(|| internal_error(src))
+}
+
+fn first_child<'i>(pair: Pair<'i, Rule>, rule: Rule, src: &str) -> Result<Pair<'i, Rule>, Error> {
+    pair.into_inner()
+        .find(|child| child.as_rule() == rule)
+        .ok_or_else(|| internal_error(src))
+}
+
+/// A grammar/lowering mismatch; reported as a syntax error rather than a panic.
+fn internal_error(src: &str) -> Error {
+    Error::Syntax {
+        message: "could not read this expression".to_string(),
+        span: Span::new(0, src.len()),
+        hints: vec![],
+    }
+}
+
+fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    let span = pair.as_span();
+    Span::new(span.start(), span.end())
+}
+
+fn check_depth(expr: &Expr, limits: &Limits) -> Result<(), Error> {
+    if expr.depth() > limits.max_depth {
+        return Err(Error::TreeTooDeep {
+            span: expr.span.unwrap_or_default(),
+            max: limits.max_depth,
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Pre-scan: cheap checks before pest runs, so that neither pest nor the lowering recurses
+// deeper than it safely can.
+// ---------------------------------------------------------------------------------------
+
+fn prescan(src: &str, limits: &Limits) -> Result<(), Error> {
+    if src.len() > limits.max_input_len {
+        return Err(Error::InputTooLong {
+            len: src.len(),
+            max: limits.max_input_len,
+        });
+    }
+    let mut depth = 0usize;
+    let mut run = 0usize;
+    let mut chars = src.char_indices().peekable();
+    while let Some((offset, c)) = chars.next() {
+        let mut end = offset + c.len_utf8();
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Error::NestingTooDeep {
+                        span: Span::new(offset, end),
+                        max: MAX_NESTING,
+                    });
+                }
+            }
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                run = 0;
+            }
+            '\\' => {
+                // A command word counts towards a run of operators unless it names a letter.
+                let mut word = String::new();
+                while let Some(&(next_offset, next)) = chars.peek() {
+                    if next.is_ascii_alphabetic() {
+                        word.push(next);
+                        end = next_offset + next.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if greek_letter(&word).is_some() {
+                    run = 0;
+                } else if !word.is_empty() {
+                    run += 1;
+                }
+            }
+            c if is_run_operator(c) => run += 1,
+            c if c.is_ascii_alphabetic() => {
+                // A function word such as `det` or `log` takes a bare argument, so a chain of
+                // them nests like a chain of prefix operators.
+                let mut word = String::from(c);
+                while let Some(&(next_offset, next)) = chars.peek() {
+                    if next.is_ascii_alphabetic() {
+                        word.push(next);
+                        end = next_offset + next.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if FUNCTION_NAMES.contains(&word.as_str()) || word == "sigmoid" {
+                    run += 1;
+                } else {
+                    run = 0;
+                }
+            }
+            c if c.is_whitespace() || matches!(c, '*' | '/' | '_' | ',' | '.') => {}
+            _ => run = 0,
+        }
+        if run > MAX_OPERATOR_RUN {
+            return Err(Error::OperatorRunTooLong {
+                span: Span::new(offset, end),
+                max: MAX_OPERATOR_RUN,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_run_operator(c: char) -> bool {
+    matches!(
+        c,
+        '-' | '−'
+            | '+'
+            | '|'
+            | '‖'
+            | 'ᵀ'
+            | '\''
+            | '⁻'
+            | '^'
+            | '∇'
+            | '√'
+            | '⊤'
+            | '′'
+            | '¹'
+            | '²'
+            | '³'
+            | '⁰'
+            | '⁴'
+            | '⁵'
+            | '⁶'
+            | '⁷'
+            | '⁸'
+            | '⁹'
+    )
+}
+
+/// Finds a word followed by `(` that is a near miss of a function name (`sigmod(z)`):
+/// without this check it would silently parse as the product s·i·g·m·o·d·(z).
+fn check_function_names(src: &str) -> Result<(), Error> {
+    let bytes = src.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        if !bytes[index].is_ascii_alphabetic() {
+            index += 1;
+            continue;
+        }
+        let start = index;
+        while index < bytes.len() && bytes[index].is_ascii_alphabetic() {
+            index += 1;
+        }
+        let word = &src[start..index];
+        let after_command = start > 0 && bytes[start - 1] == b'\\';
+        let mut rest = src[index..].trim_start();
+        if start > 0 && bytes[start - 1] == b'{' {
+            rest = rest.strip_prefix('}').map_or(rest, str::trim_start);
+        }
+        let called = rest.starts_with('(') || rest.starts_with("\\left(");
+        if after_command || !called || word.len() < 4 {
+            continue;
+        }
+        let lower = word.to_ascii_lowercase();
+        let known = |candidate: &str| {
+            FUNCTION_NAMES.contains(&candidate)
+                || candidate == "sigmoid"
+                || greek_letter(candidate).is_some()
+        };
+        // Inside `\operatorname{…}` and its kin a function name may be capitalised.
+        let wrapped = start > 0 && bytes[start - 1] == b'{';
+        if known(word) || ends_with_known_word(word) || (wrapped && known(&lower)) {
+            continue;
+        }
+        let suggestion = if FUNCTION_NAMES.contains(&lower.as_str()) || lower == "sigmoid" {
+            Some(lower.clone())
+        } else {
+            did_you_mean(&lower, &FUNCTION_NAMES).map(str::to_string)
+        };
+        if suggestion.is_some() {
+            return Err(Error::UnknownFunction {
+                name: word.to_string(),
+                span: Span::new(start, index),
+                suggestion,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the word ends with a function or Greek name, as `xexp` (x·exp) does.
+fn ends_with_known_word(word: &str) -> bool {
+    FUNCTION_NAMES
+        .iter()
+        .copied()
+        .chain(GREEK_LETTERS.iter().map(|(ascii, _)| *ascii))
+        .any(|known| word.len() > known.len() && word.ends_with(known))
+}
+
+// ---------------------------------------------------------------------------------------
+// pest errors to human messages
+// ---------------------------------------------------------------------------------------
+
+/// What each rule means to a person, for "expected …" messages.
+fn describe(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
+        number
+        | vulgar_fraction
+        | frac
+        | grad
+        | ones
+        | norm
+        | logdet
+        | det_bars
+        | sigma_call
+        | function_call
+        | styled_ident
+        | styled
+        | paren_group
+        | brace_group
+        | ident
+        | neg
+        | bare_argument
+        | frac_argument
+        | expr
+        | delimited_expr
+        | frac_digit
+        | greek_command
+        | greek_word
+        | greek_char
+        | latin_letter
+        | function_word
+        | function_word_any_case
+        | function_name
+        | sigma_name
+        | log_name
+        | det_name
+        | logdet_name
+        | norm_word
+        | gradient_sign
+        | style_command
+        | frac_command => "a variable, a number or '('",
+        add | sub | mul | div | hadamard | juxt | delimited_juxt => "an operator",
+        transpose | inverse_transpose | power | caret_exponent | braced_exponent
+        | superscript_exponent => "an exponent such as ^T, ^2 or ^{-1}",
+        close_paren => "')'",
+        close_bracket => "']'",
+        close_brace => "'}'",
+        norm_close => "a closing '‖'",
+        det_close => "a closing '|'",
+        norm_square => "'²'",
+        EOI => "end of input",
+        defines => "'='",
+        declaration | dim | dim_number => "a declaration such as `W: m×n`",
+        shape_type | scalar_type | function_type => "a shape such as `m×n`, `n` or `scalar`",
+        property => "a property such as `sym`",
+        decl_colon | in_keyword => "':'",
+        decl_separator => "',' or ';'",
+        _ => return None,
+    })
+}
+
+fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
+    let mut position = match error.location {
+        pest::error::InputLocation::Pos(position) => position,
+        pest::error::InputLocation::Span((start, _)) => start,
+    };
+    position = position.min(src.len());
+    while !src.is_char_boundary(position) {
+        position -= 1;
+    }
+    // pest reports a failed command name just after its backslash; point at the backslash.
+    if src[..position].ends_with('\\') {
+        position -= 1;
+    }
+    let found_end = src[position..]
+        .chars()
+        .next()
+        .map_or(position, |c| position + c.len_utf8());
+    let span = Span::new(position, found_end);
+    let positives = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        pest::error::ErrorVariant::CustomError { message } => {
+            if message.contains("limit") {
+                return Error::TooComplex { span };
+            }
+            vec![]
+        }
+    };
+    let mut expected: Vec<&str> = vec![];
+    for rule in positives {
+        if let Some(description) = describe(rule) {
+            if !expected.contains(&description) {
+                expected.push(description);
+            }
+        }
+    }
+    // After an operand every token could continue it (juxtaposition is a product), so
+    // name only what matters most: a missing closing delimiter, else an operator.
+    let closers: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|description| description.starts_with('\'') || description.starts_with("a closing"))
+        .collect();
+    if !closers.is_empty() {
+        expected = closers;
+    } else if expected.contains(&"an operator") {
+        expected
+            .retain(|description| *description == "an operator" || *description == "end of input");
+    }
+    let mut message = match expected.len() {
+        0 => "unexpected input".to_string(),
+        1 => format!("expected {}", expected[0]),
+        n => format!(
+            "expected {} or {}",
+            expected[..n - 1].join(", "),
+            expected[n - 1]
+        ),
+    };
+    if position >= src.len() {
+        message = format!("unexpected end of input: {message}");
+    }
+    let mut hints = vec![];
+    let rest = &src[position..];
+    let before = &src[..position];
+    if rest.starts_with("**") || (rest.starts_with('*') && before.ends_with('*')) {
+        message = "unexpected `**`".to_string();
+        hints.push("did you mean ^? Powers are written x^2 or x²".to_string());
+    }
+    let mut command_span = None;
+    if let Some(command) = latex_command_at(rest) {
+        if !is_known_command(command) {
+            message = format!("unknown LaTeX command `\\{command}`");
+            command_span = Some(Span::new(position, position + 1 + command.len()));
+            let candidates: Vec<&str> = KNOWN_COMMANDS
+                .iter()
+                .copied()
+                .chain(GREEK_LETTERS.iter().map(|(ascii, _)| *ascii))
+                .collect();
+            if let Some(known) = did_you_mean(command, &candidates) {
+                hints.push(format!("did you mean `\\{known}`?"));
+            }
+        }
+    }
+    hints.extend(balance_hints(src));
+    Error::Syntax {
+        message,
+        span: command_span.unwrap_or(span),
+        hints,
+    }
+}
+
+/// The LaTeX commands the grammar knows besides Greek letters.
+const KNOWN_COMMANDS: [&str; 58] = [
+    "frac",
+    "dfrac",
+    "tfrac",
+    "left",
+    "right",
+    "cdot",
+    "times",
+    "ast",
+    "odot",
+    "circ",
+    "top",
+    "intercal",
+    "mathsf",
+    "mathrm",
+    "mathtt",
+    "text",
+    "mathbf",
+    "boldsymbol",
+    "bm",
+    "mathit",
+    "mathbb",
+    "mathcal",
+    "textbf",
+    "textit",
+    "textrm",
+    "vec",
+    "operatorname",
+    "lVert",
+    "rVert",
+    "Vert",
+    "lvert",
+    "rvert",
+    "vert",
+    "log",
+    "det",
+    "exp",
+    "tanh",
+    "sqrt",
+    "tr",
+    "diag",
+    "sum",
+    "nabla",
+    "mathds",
+    "bigl",
+    "bigr",
+    "Bigl",
+    "Bigr",
+    "big",
+    "Big",
+    "bigg",
+    "Bigg",
+    "quad",
+    "qquad",
+    "in",
+    "coloneqq",
+    "varphi",
+    "varrho",
+    "varpi",
+];
+
+fn is_known_command(command: &str) -> bool {
+    KNOWN_COMMANDS.contains(&command) || greek_letter(command).is_some() || command == "varsigma"
+}
+
+/// The command word at the start of `text`, if `text` starts with `\` and letters.
+fn latex_command_at(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('\\')?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// Hints for unbalanced brackets and norm bars anywhere in the source.
+fn balance_hints(src: &str) -> Vec<String> {
+    let mut hints = vec![];
+    for (open, close, name) in [
+        ('(', ')', "parentheses"),
+        ('[', ']', "brackets"),
+        ('{', '}', "braces"),
+    ] {
+        let opens = src.chars().filter(|&c| c == open).count();
+        let closes = src.chars().filter(|&c| c == close).count();
+        if opens != closes {
+            hints.push(format!(
+                "unbalanced {name}: {opens} '{open}' but {closes} '{close}'"
+            ));
+        }
+    }
+    let norm_bars = src.matches('‖').count() + src.matches("\\|").count();
+    if norm_bars % 2 == 1 {
+        hints.push("unbalanced ‖: a norm needs a closing ‖, as in ‖x‖²".to_string());
+    }
+    let ascii_bars = src.matches('|').count() - src.matches("\\|").count();
+    if ascii_bars % 2 == 1 {
+        hints.push("unbalanced |: a determinant needs a closing |, as in |A|".to_string());
+    }
+    hints
+}
+
+// ---------------------------------------------------------------------------------------
+// Lowering pest pairs to Expr
+// ---------------------------------------------------------------------------------------
+
+/// A lowered subtree and its depth, tracked while building so that a tree deeper than
+/// the limit is never built (dropping a very deep tree would itself recurse).
+struct Node {
+    expr: Expr,
+    depth: usize,
+}
+
+struct Lowerer<'o> {
+    options: &'o ParseOptions,
+}
+
+/// The deepest recursion of the lowering through groups and function arguments.
+const MAX_LOWERING_NESTING: usize = 2 * MAX_NESTING;
+
+impl Lowerer<'_> {
+    /// A new node over children whose greatest depth is `child_depth` (0 for a leaf).
+    fn node(&self, kind: ExprKind, span: Span, child_depth: usize) -> Result<Node, Error> {
+        let depth = child_depth + 1;
+        if depth > self.options.limits.max_depth {
+            return Err(Error::TreeTooDeep {
+                span,
+                max: self.options.limits.max_depth,
+            });
+        }
+        Ok(Node {
+            expr: Expr::new(kind).with_span(span),
+            depth,
+        })
+    }
+
+    fn unary(
+        &self,
+        make: impl FnOnce(Rc<Expr>) -> ExprKind,
+        span: Span,
+        child: Node,
+    ) -> Result<Node, Error> {
+        self.node(make(Rc::new(child.expr)), span, child.depth)
+    }
+
+    fn binary(
+        &self,
+        make: impl FnOnce(Rc<Expr>, Rc<Expr>) -> ExprKind,
+        lhs: Node,
+        rhs: Node,
+    ) -> Result<Node, Error> {
+        let span = joined_span(&lhs, &rhs);
+        let depth = lhs.depth.max(rhs.depth);
+        self.node(make(Rc::new(lhs.expr), Rc::new(rhs.expr)), span, depth)
+    }
+
+    fn num(&self, value: Rational, span: Span) -> Node {
+        Node {
+            expr: Expr::num(value).with_span(span),
+            depth: 1,
+        }
+    }
+
+    /// Lowers an `expr` pair: flattens style commands, merges opaque applications, then
+    /// folds the flat sequence with the Pratt parser.
+    fn expr(&self, pair: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
+        self.sequence(pair.into_inner(), nesting)
+    }
+
+    fn sequence<'i>(&self, pairs: Pairs<'i, Rule>, nesting: usize) -> Result<Node, Error> {
+        let mut flat: Vec<Pair<'i, Rule>> = vec![];
+        self.flatten(pairs, &mut flat, nesting)?;
+        let applications = self.merge_applications(&mut flat);
+        if flat.is_empty() {
+            return Err(Error::Syntax {
+                message: "expected a variable, a number or '('".to_string(),
+                span: Span::default(),
+                hints: vec![],
+            });
+        }
+        pratt()
+            .map_primary(|primary| self.primary(primary, &applications, nesting + 1))
+            .map_prefix(|op, operand| {
+                let operand = operand?;
+                let span = span_of(&op).join(operand.expr.span.unwrap_or_default());
+                self.unary(ExprKind::Neg, span, operand)
+            })
+            .map_postfix(|operand, op| self.postfix(operand?, op))
+            .map_infix(|lhs, op, rhs| self.infix(lhs?, op, rhs?))
+            .parse(flat.into_iter())
+    }
+
+    /// Splices the content of style commands (`\mathbf{Wx}`) into the surrounding
+    /// sequence, so that they read exactly as if absent.
+    fn flatten<'i>(
+        &self,
+        pairs: Pairs<'i, Rule>,
+        out: &mut Vec<Pair<'i, Rule>>,
+        nesting: usize,
+    ) -> Result<(), Error> {
+        for pair in pairs {
+            match pair.as_rule() {
+                Rule::styled => {
+                    if nesting > MAX_LOWERING_NESTING {
+                        return Err(Error::NestingTooDeep {
+                            span: span_of(&pair),
+                            max: MAX_NESTING,
+                        });
+                    }
+                    for child in pair.into_inner() {
+                        if is_expr(child.as_rule()) {
+                            self.flatten(child.into_inner(), out, nesting + 1)?;
+                        }
+                    }
+                }
+                Rule::EOI => {}
+                _ => out.push(pair),
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns `f (v)` into one application when `f` is a declared opaque function: removes
+    /// the name and the juxtaposition, and remembers the group's start for `primary`.
+    fn merge_applications(
+        &self,
+        flat: &mut Vec<Pair<'_, Rule>>,
+    ) -> HashMap<usize, (Symbol, usize)> {
+        let mut applications = HashMap::new();
+        if self.options.fns.is_empty() {
+            return applications;
+        }
+        let mut index = 0;
+        while index + 2 < flat.len() {
+            let is_call = flat[index].as_rule() == Rule::ident
+                && flat[index + 1].as_rule() == Rule::juxt
+                && flat[index + 2].as_rule() == Rule::paren_group;
+            if is_call {
+                let name = ident_symbol(flat[index].clone());
+                if self.options.fns.contains(&name) {
+                    let name_start = flat[index].as_span().start();
+                    let group_start = flat[index + 2].as_span().start();
+                    applications.insert(group_start, (name, name_start));
+                    flat.drain(index..index + 2);
+                    continue;
+                }
+            }
+            index += 1;
+        }
+        applications
+    }
+
+    fn infix(&self, lhs: Node, op: Pair<'_, Rule>, rhs: Node) -> Result<Node, Error> {
+        match op.as_rule() {
+            Rule::add => self.binary(ExprKind::Add, lhs, rhs),
+            Rule::sub => self.binary(ExprKind::Sub, lhs, rhs),
+            Rule::hadamard => self.binary(ExprKind::Hadamard, lhs, rhs),
+            Rule::div => {
+                // A quotient of two literals is one exact constant: `1/2`, `\frac{3}{4}`.
+                if let (ExprKind::Num(numerator), ExprKind::Num(denominator)) =
+                    (&lhs.expr.kind, &rhs.expr.kind)
+                {
+                    if !denominator.is_zero() {
+                        return Ok(self.num(numerator / denominator, joined_span(&lhs, &rhs)));
+                    }
+                }
+                self.binary(ExprKind::Div, lhs, rhs)
+            }
+            _ => self.binary(ExprKind::Mul, lhs, rhs),
+        }
+    }
+
+    fn postfix(&self, operand: Node, op: Pair<'_, Rule>) -> Result<Node, Error> {
+        let span = operand.expr.span.unwrap_or_default().join(span_of(&op));
+        match op.as_rule() {
+            Rule::transpose => self.unary(ExprKind::Transpose, span, operand),
+            Rule::inverse_transpose => {
+                let inverse = self.unary(ExprKind::Inverse, span, operand)?;
+                self.unary(ExprKind::Transpose, span, inverse)
+            }
+            _ => {
+                let exponent_span = span_of(&op);
+                let text: String = op
+                    .into_inner()
+                    .map(|exponent| exponent.as_str().to_string())
+                    .collect();
+                let exponent = parse_exponent(&text).ok_or_else(|| Error::InvalidNumber {
+                    message: "exponent out of range".to_string(),
+                    span: exponent_span,
+                })?;
+                if exponent == -1 {
+                    self.unary(ExprKind::Inverse, span, operand)
+                } else {
+                    self.unary(|base| ExprKind::Pow(base, exponent), span, operand)
+                }
+            }
+        }
+    }
+
+    fn primary(
+        &self,
+        pair: Pair<'_, Rule>,
+        applications: &HashMap<usize, (Symbol, usize)>,
+        nesting: usize,
+    ) -> Result<Node, Error> {
+        let span = span_of(&pair);
+        if nesting > MAX_LOWERING_NESTING {
+            return Err(Error::NestingTooDeep {
+                span,
+                max: MAX_NESTING,
+            });
+        }
+        let rule = pair.as_rule();
+        match rule {
+            Rule::number => {
+                let value = parse_decimal(pair.as_str()).ok_or_else(|| Error::InvalidNumber {
+                    message: "not a number".to_string(),
+                    span,
+                })?;
+                Ok(self.num(value, span))
+            }
+            Rule::vulgar_fraction => {
+                let (numerator, denominator) = vulgar_value(pair.as_str());
+                Ok(self.num(
+                    Rational::new(BigInt::from(numerator), BigInt::from(denominator)),
+                    span,
+                ))
+            }
+            Rule::frac => {
+                let mut parts = vec![];
+                for child in pair.into_inner() {
+                    if child.as_rule() == Rule::frac_argument {
+                        parts.push(self.frac_argument(child, nesting)?);
+                    }
+                }
+                let denominator = parts.pop();
+                let numerator = parts.pop();
+                match (numerator, denominator) {
+                    (Some(numerator), Some(denominator)) => {
+                        let folded = self.fold_quotient(numerator, denominator, span)?;
+                        Ok(Node {
+                            expr: folded.expr.with_span(span),
+                            depth: folded.depth,
+                        })
+                    }
+                    _ => Err(unexpected(span)),
+                }
+            }
+            Rule::grad => {
+                let mut name = None;
+                let mut argument = None;
+                for child in pair.into_inner() {
+                    match child.as_rule() {
+                        Rule::ident => name = Some(ident_symbol(child)),
+                        Rule::paren_group => argument = Some(self.group(child, nesting)?),
+                        _ => {}
+                    }
+                }
+                match (name, argument) {
+                    (Some(name), Some(argument)) => {
+                        self.unary(|inner| ExprKind::Grad(name, inner), span, argument)
+                    }
+                    _ => Err(unexpected(span)),
+                }
+            }
+            Rule::ones => self.node(ExprKind::Ones, span, 0),
+            Rule::norm => {
+                let mut argument = None;
+                let mut squared = false;
+                for child in pair.into_inner() {
+                    match child.as_rule() {
+                        Rule::delimited_expr => argument = Some(self.expr(child, nesting)?),
+                        Rule::paren_group => argument = Some(self.group(child, nesting)?),
+                        Rule::norm_square => squared = true,
+                        _ => {}
+                    }
+                }
+                if !squared {
+                    return Err(Error::Unsupported {
+                        message: "unsupported: only the squared norm ‖x‖² is supported".to_string(),
+                        span,
+                        hint: Some("write sqrt(‖x‖²)".to_string()),
+                    });
+                }
+                match argument {
+                    Some(argument) => self.unary(ExprKind::NormSq, span, argument),
+                    None => Err(unexpected(span)),
+                }
+            }
+            Rule::logdet => {
+                let argument = self.last_argument(pair, nesting)?;
+                self.unary(ExprKind::LogDet, span, argument)
+            }
+            Rule::det_bars => {
+                let argument = self.last_argument(pair, nesting)?;
+                self.unary(ExprKind::Det, span, argument)
+            }
+            Rule::sigma_call => {
+                let argument = self.last_argument(pair, nesting)?;
+                self.unary(|inner| ExprKind::Func(Func::Sigma, inner), span, argument)
+            }
+            Rule::function_call => {
+                let mut inner = pair.into_inner();
+                let name = inner
+                    .next()
+                    .map(|name| {
+                        name.into_inner().next().map_or_else(
+                            || "sqrt".to_string(),
+                            |word| word.as_str().to_ascii_lowercase(),
+                        )
+                    })
+                    .unwrap_or_default();
+                let argument = match inner.next() {
+                    Some(argument) => self.argument(argument, nesting)?,
+                    None => return Err(unexpected(span)),
+                };
+                let make: Box<dyn FnOnce(Rc<Expr>) -> ExprKind> = match name.as_str() {
+                    "tr" | "trace" => Box::new(ExprKind::Trace),
+                    "det" => Box::new(ExprKind::Det),
+                    "logdet" => Box::new(ExprKind::LogDet),
+                    "diag" => Box::new(ExprKind::Diag),
+                    "sum" => Box::new(ExprKind::Sum),
+                    "inv" => Box::new(ExprKind::Inverse),
+                    other => {
+                        let function =
+                            elementwise_function(other).ok_or_else(|| unexpected(span))?;
+                        Box::new(move |inner| ExprKind::Func(function, inner))
+                    }
+                };
+                self.unary(make, span, argument)
+            }
+            Rule::styled_ident | Rule::ident => {
+                let has_decoration = pair.clone().into_inner().any(|child| {
+                    matches!(
+                        child.as_rule(),
+                        Rule::subscript | Rule::styled_subscript | Rule::primes
+                    )
+                });
+                let name = ident_symbol(pair);
+                if name == "I" && !has_decoration {
+                    self.node(ExprKind::Identity, span, 0)
+                } else {
+                    self.node(ExprKind::Var(name), span, 0)
+                }
+            }
+            Rule::paren_group => {
+                let inner = self.group(pair, nesting)?;
+                match applications.get(&(span.start as usize)) {
+                    Some((name, name_start)) => {
+                        let span = Span::new(*name_start, span.end as usize);
+                        self.unary(
+                            |argument| ExprKind::Apply(name.clone(), argument),
+                            span,
+                            inner,
+                        )
+                    }
+                    None => Ok(inner),
+                }
+            }
+            Rule::brace_group | Rule::styled => self.group(pair, nesting),
+            _ => Err(unexpected(span)),
+        }
+    }
+
+    /// The quotient of two lowered operands, folded to one constant when both are literals.
+    fn fold_quotient(&self, numerator: Node, denominator: Node, span: Span) -> Result<Node, Error> {
+        if let (ExprKind::Num(top), ExprKind::Num(bottom)) =
+            (&numerator.expr.kind, &denominator.expr.kind)
+        {
+            if !bottom.is_zero() {
+                return Ok(self.num(top / bottom, span));
+            }
+        }
+        self.binary(ExprKind::Div, numerator, denominator)
+    }
+
+    fn frac_argument(&self, pair: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
+        let span = span_of(&pair);
+        match pair.into_inner().next() {
+            Some(child) => match child.as_rule() {
+                Rule::expr => self.expr(child, nesting),
+                Rule::frac_digit => {
+                    let value = parse_decimal(child.as_str()).ok_or_else(|| unexpected(span))?;
+                    Ok(self.num(value, span))
+                }
+                _ => self.primary(child, &HashMap::new(), nesting),
+            },
+            None => Err(unexpected(span)),
+        }
+    }
+
+    /// The inner expression of a group, or of any pair whose content is one `expr`.
+    fn group(&self, pair: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
+        let span = span_of(&pair);
+        match pair.into_inner().find(|child| is_expr(child.as_rule())) {
+            Some(expr) => self.expr(expr, nesting),
+            None => Err(unexpected(span)),
+        }
+    }
+
+    /// A function argument: a parenthesised group or a bare operand with its postfixes.
+    fn argument(&self, pair: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
+        match pair.as_rule() {
+            Rule::paren_group | Rule::det_bars => self.group(pair, nesting),
+            Rule::bare_argument => self.sequence(pair.into_inner(), nesting),
+            _ => Err(unexpected(span_of(&pair))),
+        }
+    }
+
+    /// The argument of `log|K|`, `log det K`, `logdet(K)`, `|A|` or `σ(z)`: the last
+    /// argument-like child.
+    fn last_argument(&self, pair: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
+        let span = span_of(&pair);
+        let argument = pair.into_inner().filter(|child| {
+            matches!(
+                child.as_rule(),
+                Rule::expr
+                    | Rule::delimited_expr
+                    | Rule::paren_group
+                    | Rule::bare_argument
+                    | Rule::det_bars
+            )
+        });
+        match argument.last() {
+            Some(child) if is_expr(child.as_rule()) => self.expr(child, nesting),
+            Some(child) => self.argument(child, nesting),
+            None => Err(unexpected(span)),
+        }
+    }
+}
+
+fn is_expr(rule: Rule) -> bool {
+    matches!(rule, Rule::expr | Rule::delimited_expr)
+}
+
+fn joined_span(lhs: &Node, rhs: &Node) -> Span {
+    let lhs = lhs.expr.span.unwrap_or_default();
+    let rhs = rhs.expr.span.unwrap_or_default();
+    lhs.join(rhs)
+}
+
+fn unexpected(span: Span) -> Error {
+    Error::Syntax {
+        message: "could not read this part of the expression".to_string(),
+        span,
+        hints: vec![],
+    }
+}
+
+fn elementwise_function(name: &str) -> Option<Func> {
+    Some(match name {
+        "sigma" | "sigmoid" => Func::Sigma,
+        "exp" => Func::Exp,
+        "log" => Func::Log,
+        "tanh" => Func::Tanh,
+        "swish" => Func::Swish,
+        "relu" => Func::Relu,
+        "softplus" => Func::Softplus,
+        "sqrt" => Func::Sqrt,
+        "step" => Func::Step,
+        _ => return None,
+    })
+}
+
+/// The canonical Unicode name of an `ident` or `styled_ident` pair: `W_1` → `W₁`.
+fn ident_symbol(pair: Pair<'_, Rule>) -> Symbol {
+    let mut name = String::new();
+    for child in pair.into_inner() {
+        let text = child.as_str();
+        match child.as_rule() {
+            Rule::latin_letter => name.push_str(text),
+            Rule::greek_char => name.push_str(match text {
+                "ϵ" => "ε",
+                "ϕ" => "φ",
+                "ϑ" => "θ",
+                other => other,
+            }),
+            Rule::greek_word => name.push_str(greek_letter(text).unwrap_or(text)),
+            Rule::greek_command => {
+                let word = text.trim_start_matches('\\');
+                name.push_str(greek_letter(word).unwrap_or(word));
+            }
+            Rule::subscript | Rule::styled_subscript => {
+                for c in text.chars() {
+                    if let Some(digit) = c.to_digit(10) {
+                        name.push(subscript_digit(digit));
+                    } else if ('₀'..='₉').contains(&c) {
+                        name.push(c);
+                    }
+                }
+            }
+            Rule::primes => {
+                let count = text.matches('′').count()
+                    + 2 * text.matches('″').count()
+                    + text.matches("prime").count();
+                name.extend(std::iter::repeat_n('′', count));
+            }
+            _ => {}
+        }
+    }
+    name
+}
+
+fn subscript_digit(digit: u32) -> char {
+    char::from_u32(0x2080 + digit).unwrap_or('₀')
+}
+
+/// An exact decimal: `0.5` → 1/2.
+fn parse_decimal(text: &str) -> Option<Rational> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = format!("{whole}{fraction}");
+    let numerator = BigInt::parse_bytes(digits.as_bytes(), 10)?;
+    let denominator = num_traits::pow(BigInt::from(10), fraction.len());
+    Some(Rational::new(numerator, denominator))
+}
+
+/// An integer exponent from `⁻¹`, `-1`, `−12`, `²`.
+fn parse_exponent(text: &str) -> Option<i64> {
+    let mut negative = false;
+    let mut value: i64 = 0;
+    let mut any_digit = false;
+    for c in text.chars() {
+        let digit = match c {
+            '-' | '−' | '⁻' => {
+                negative = true;
+                continue;
+            }
+            '⁰' => 0,
+            '¹' => 1,
+            '²' => 2,
+            '³' => 3,
+            '⁴'..='⁹' => c as i64 - '⁴' as i64 + 4,
+            c => i64::from(c.to_digit(10)?),
+        };
+        any_digit = true;
+        value = value.checked_mul(10)?.checked_add(digit)?;
+    }
+    if !any_digit {
+        return None;
+    }
+    Some(if negative { -value } else { value })
+}
+
+fn vulgar_value(text: &str) -> (i64, i64) {
+    match text {
+        "½" => (1, 2),
+        "⅓" => (1, 3),
+        "⅔" => (2, 3),
+        "¼" => (1, 4),
+        "¾" => (3, 4),
+        "⅕" => (1, 5),
+        "⅖" => (2, 5),
+        "⅗" => (3, 5),
+        "⅘" => (4, 5),
+        "⅙" => (1, 6),
+        "⅚" => (5, 6),
+        "⅐" => (1, 7),
+        "⅛" => (1, 8),
+        "⅜" => (3, 8),
+        "⅝" => (5, 8),
+        "⅞" => (7, 8),
+        "⅑" => (1, 9),
+        _ => (1, 10),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Declarations
+// ---------------------------------------------------------------------------------------
+
+fn lower_declaration(pair: Pair<'_, Rule>, decls: &mut Decls) -> Result<(), Error> {
+    let mut name = None;
+    let mut shape = None;
+    let mut is_function = false;
+    let mut props = Props::default();
+    let mut property_span = None;
+    for child in pair.into_inner() {
+        match child.as_rule() {
+            Rule::ident => name = Some(ident_symbol(child)),
+            Rule::function_type => is_function = true,
+            Rule::scalar_type => shape = Some(Shape::scalar()),
+            Rule::shape_type => {
+                let mut dims = vec![];
+                for dim in child.into_inner() {
+                    if dim.as_rule() == Rule::dim {
+                        dims.push(lower_dim(dim)?);
+                    }
+                }
+                let mut dims = dims.into_iter();
+                let rows = dims.next().unwrap_or_else(Dim::one);
+                let cols = dims.next().unwrap_or_else(Dim::one);
+                shape = Some(Shape::new(rows, cols));
+            }
+            Rule::property => {
+                props.symmetric = true;
+                if child.as_str().eq_ignore_ascii_case("spd") {
+                    props.positive_definite = true;
+                }
+                property_span = Some(span_of(&child));
+            }
+            _ => {}
+        }
+    }
+    let Some(name) = name else {
+        return Ok(());
+    };
+    if is_function {
+        decls.fns.insert(name);
+        return Ok(());
+    }
+    let shape = shape.unwrap_or_else(Shape::scalar);
+    if let Some(span) = property_span {
+        if !shape.is_square() {
+            return Err(Error::InvalidDeclaration {
+                message: format!(
+                    "`{name}` is declared symmetric but its shape {shape} is not square"
+                ),
+                span,
+            });
+        }
+    }
+    decls.vars.insert(name, VarDecl { shape, props });
+    Ok(())
+}
+
+fn lower_dim(pair: Pair<'_, Rule>) -> Result<Dim, Error> {
+    let span = span_of(&pair);
+    match pair.into_inner().next() {
+        Some(child) if child.as_rule() == Rule::dim_number => match child.as_str().parse::<u64>() {
+            Ok(0) | Err(_) => Err(Error::InvalidDeclaration {
+                message: "a size must be a whole number of at least 1".to_string(),
+                span,
+            }),
+            Ok(size) => Ok(Dim::Known(size)),
+        },
+        Some(child) => Ok(Dim::Sym(ident_symbol(child))),
+        None => Err(unexpected(span)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_traits::One;
+
+    #[test]
+    fn edit_distance_counts_swaps_once() {
+        assert_eq!(edit_distance("tarce", "trace"), 1);
+        assert_eq!(edit_distance("sigmod", "sigma"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn exponent_parses_superscripts() {
+        assert_eq!(parse_exponent("⁻¹"), Some(-1));
+        assert_eq!(parse_exponent("¹⁰"), Some(10));
+        assert_eq!(parse_exponent("−2"), Some(-2));
+        assert_eq!(parse_exponent("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn decimal_is_exact() {
+        assert_eq!(
+            parse_decimal("0.5"),
+            Some(Rational::new(BigInt::one(), BigInt::from(2)))
+        );
+    }
 }

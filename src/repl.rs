@@ -1,1 +1,580 @@
-//! Stage `repl` (being written).
+//! The REPL: declarations, definitions, derivatives and `:commands`, one statement at a
+//! time over a [`Session`]. [`Repl::eval`] turns one statement into the text to print, so
+//! the loop is testable without a terminal; [`run_stdio`] drives it from rustyline on a
+//! terminal, or line by line from piped input.
+#![allow(clippy::disallowed_macros)]
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{Context, Editor, Helper};
+
+use crate::cli::verdict_line;
+use crate::numeric::Verdict;
+use crate::print::Style;
+use crate::session::{DerivativeResult, Options, Session};
+
+/// What the REPL prints for `:help`.
+pub const HELP: &str = "\
+Statements
+  W: m×n, x: n            declare shapes (also `K: n×n sym`, `S: n×n spd`, `ℓ: fn`)
+  let K = αXXᵀ + β⁻¹I     define a name; it is expanded for differentiation
+                          and folded back into results
+  d/dW ½‖WᵀWx − x‖²       the derivative w.r.t. W (also `d/dW,b …` for several)
+  diff <expr> wrt W       the same
+  <expr>                  the simplified expression and its shape
+Commands (about the last derivative)
+  :check                  check it against finite differences
+  :verify <claim>         is <claim> the derivative?
+  :latex  :numpy  :json   print it as LaTeX, NumPy code or JSON
+  :shapes                 every symbol of the last expression with its shape
+  :env                    declarations and definitions in force
+  :reset  :help  :quit
+Examples from the problem sheet
+  d/dW ½‖WᵀWx − x‖²
+  let K = αXXᵀ + β⁻¹I
+  d/dX −c − D/2 log|K| − ½ tr(K⁻¹YYᵀ)
+  let z₁ = W₁x + b₁
+  d/dW₁,b₁,W₂,b₂ ½‖W₂ swish(z₁) + b₂ − y‖²
+  :verify σ(z₁) + z₁ ⊙ (1 − σ(z₁))
+Typing: \\alpha → α, \\T → ᵀ, \\inv → ⁻¹, \\norm → ‖, \\odot → ⊙, \\half → ½ (press Tab)
+";
+
+/// The last derivative asked for, so that commands can refer to it.
+struct Last {
+    text: String,
+    wrt: Vec<String>,
+    results: Vec<DerivativeResult>,
+}
+
+/// One REPL session: the [`Session`] plus what the commands refer to.
+pub struct Repl {
+    session: Session,
+    options: Options,
+    last: Option<Last>,
+    last_expr: Option<String>,
+}
+
+/// What evaluating one statement produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Text for standard output.
+    Out(String),
+    /// An error, rendered with its caret, for standard error.
+    Err(String),
+    /// `:quit`.
+    Quit,
+}
+
+impl Default for Repl {
+    fn default() -> Repl {
+        Repl::new()
+    }
+}
+
+impl Repl {
+    /// A fresh REPL.
+    pub fn new() -> Repl {
+        Repl {
+            session: Session::new(),
+            options: Options::standard(),
+            last: None,
+            last_expr: None,
+        }
+    }
+
+    /// Evaluates one statement (which may span several lines).
+    ///
+    /// # Examples
+    /// ```
+    /// use matcalc::repl::{Repl, Reply};
+    /// let mut repl = Repl::new();
+    /// assert_eq!(repl.eval("x: n"), Reply::Out(String::new()));
+    /// assert!(matches!(repl.eval("d/dx ‖x‖²"), Reply::Out(text) if text.contains("2x")));
+    /// ```
+    pub fn eval(&mut self, line: &str) -> Reply {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Reply::Out(String::new());
+        }
+        if let Some(command) = line.strip_prefix(':') {
+            return self.command(command.trim());
+        }
+        if let Some(rest) = strip_keyword(line, "let") {
+            return match self.session.define(rest) {
+                Ok(name) => Reply::Out(format!("{name} defined\n")),
+                Err(error) => Reply::Err(error.render()),
+            };
+        }
+        if let Some((wrt, text)) = parse_derivative_statement(line) {
+            return self.derivative(text, wrt);
+        }
+        if looks_like_declaration(line) {
+            return match self.session.declare(line) {
+                Ok(()) => Reply::Out(String::new()),
+                Err(error) => Reply::Err(error.render()),
+            };
+        }
+        match self.session.simplify(line, &self.options) {
+            Ok(result) => {
+                self.last_expr = Some(line.to_string());
+                let mut out = format!(
+                    "{}    ({})\n",
+                    result.form.render(Style::Unicode),
+                    result.shape
+                );
+                for (name, body) in result.form.render_wheres(Style::Unicode) {
+                    out += &format!("  where {name} = {body}\n");
+                }
+                Reply::Out(out)
+            }
+            Err(error) => Reply::Err(error.render()),
+        }
+    }
+
+    fn derivative(&mut self, text: &str, wrt: Vec<String>) -> Reply {
+        let names: Vec<&str> = wrt.iter().map(String::as_str).collect();
+        match self.session.derivative(text, &names, &self.options) {
+            Ok(results) => {
+                let out = results
+                    .iter()
+                    .map(|result| result.to_text(Style::Unicode))
+                    .collect();
+                self.last_expr = Some(text.to_string());
+                self.last = Some(Last {
+                    text: text.to_string(),
+                    wrt,
+                    results,
+                });
+                Reply::Out(out)
+            }
+            Err(error) => Reply::Err(error.render()),
+        }
+    }
+
+    fn command(&mut self, command: &str) -> Reply {
+        let (name, argument) = match command.split_once(char::is_whitespace) {
+            Some((name, argument)) => (name, argument.trim()),
+            None => (command, ""),
+        };
+        match name {
+            "quit" | "q" | "exit" => Reply::Quit,
+            "help" | "h" => Reply::Out(HELP.to_string()),
+            "reset" => {
+                *self = Repl::new();
+                Reply::Out("session reset\n".to_string())
+            }
+            "env" => Reply::Out(self.env()),
+            "shapes" => self.shapes(),
+            "check" => self.check(),
+            "verify" => self.verify(argument),
+            "latex" => self.with_last(|last| {
+                Ok(last.results.iter().map(DerivativeResult::to_latex).collect())
+            }),
+            "json" => self.with_last(|last| {
+                let value = if last.results.len() == 1 {
+                    last.results[0].to_json()
+                } else {
+                    serde_json::json!({"results": last.results.iter().map(DerivativeResult::to_json).collect::<Vec<_>>()})
+                };
+                Ok(format!("{value:#}\n"))
+            }),
+            "numpy" => {
+                let session = self.session.clone();
+                self.with_last(|last| {
+                    crate::print::numpy::derivative_module(&session, &last.text, &last.results)
+                })
+            }
+            other => Reply::Err(format!(
+                "error: unknown command `:{other}`\n  = hint: type :help for the list\n"
+            )),
+        }
+    }
+
+    fn with_last(&self, render: impl FnOnce(&Last) -> Result<String, String>) -> Reply {
+        match &self.last {
+            Some(last) => match render(last) {
+                Ok(text) => Reply::Out(text),
+                Err(message) => Reply::Err(format!("error: {message}\n")),
+            },
+            None => Reply::Err(
+                "error: no derivative yet\n  = hint: try `d/dW ½‖WᵀWx − x‖²`\n".to_string(),
+            ),
+        }
+    }
+
+    fn env(&self) -> String {
+        let mut out = String::new();
+        for (name, decl) in &self.session.decls().vars {
+            let mut props = String::new();
+            if decl.props.positive_definite {
+                props = " spd".into();
+            } else if decl.props.symmetric {
+                props = " sym".into();
+            }
+            out += &format!("{name}: {}{props}\n", decl.shape);
+        }
+        for name in &self.session.decls().fns {
+            out += &format!("{name}: fn\n");
+        }
+        for definition in self.session.definitions() {
+            out += &format!(
+                "let {}\n",
+                definition.text.trim_start_matches("let ").trim()
+            );
+        }
+        if out.is_empty() {
+            out = "(no declarations or definitions)\n".into();
+        }
+        out
+    }
+
+    fn shapes(&self) -> Reply {
+        let Some(text) = &self.last_expr else {
+            return Reply::Err("error: no expression yet\n".into());
+        };
+        match self.session.shapes(text) {
+            Ok(vars) => Reply::Out(
+                vars.iter()
+                    .map(|(name, decl)| format!("{name}: {}\n", decl.shape))
+                    .collect(),
+            ),
+            Err(error) => Reply::Err(error.render()),
+        }
+    }
+
+    fn check(&mut self) -> Reply {
+        let Some(last) = &self.last else {
+            return self.with_last(|_| Ok(String::new()));
+        };
+        let mut options = self.options.clone();
+        options.check = true;
+        let names: Vec<&str> = last.wrt.iter().map(String::as_str).collect();
+        match self.session.derivative(&last.text, &names, &options) {
+            Ok(results) => Reply::Out(
+                results
+                    .iter()
+                    .filter_map(|result| {
+                        let verdict = result.check.as_ref()?;
+                        Some(format!("∂/∂{}: {}\n", result.wrt, verdict_line(verdict)))
+                    })
+                    .collect(),
+            ),
+            Err(error) => Reply::Err(error.render()),
+        }
+    }
+
+    fn verify(&self, claim: &str) -> Reply {
+        let Some(last) = &self.last else {
+            return self.with_last(|_| Ok(String::new()));
+        };
+        if claim.is_empty() {
+            return Reply::Err(
+                "error: `:verify` needs a claim\n  = hint: :verify W(zxᵀ + xzᵀ)\n".into(),
+            );
+        }
+        let Some(wrt) = last.wrt.first() else {
+            return Reply::Err("error: no variable\n".into());
+        };
+        match self.session.verify(&last.text, wrt, claim, &self.options) {
+            Ok(result) => Reply::Out(match &result.verdict {
+                Verdict::Pass {
+                    trials,
+                    max_rel_error,
+                } => format!(
+                    "claim: correct ({trials} random trials, max rel. error {max_rel_error:.1e})\n"
+                ),
+                Verdict::Fail(counterexample) => {
+                    format!("claim: wrong\n{}\n", counterexample.describe().trim_end())
+                }
+                Verdict::Inconclusive { reason } => format!("claim: inconclusive ({reason})\n"),
+            }),
+            Err(error) => Reply::Err(error.render()),
+        }
+    }
+}
+
+fn strip_keyword<'a>(line: &'a str, keyword: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(keyword)?;
+    rest.starts_with(char::is_whitespace).then(|| rest.trim())
+}
+
+/// `d/dW expr`, `d/dW₁,b₁ expr`, `∂/∂W expr` or `diff expr wrt W`.
+fn parse_derivative_statement(line: &str) -> Option<(Vec<String>, &str)> {
+    let split_names = |names: &str| -> Vec<String> {
+        names
+            .split(',')
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .collect()
+    };
+    for prefix in ["d/d", "∂/∂"] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let (names, text) = rest.split_once(char::is_whitespace)?;
+            return Some((split_names(names), text.trim()));
+        }
+    }
+    let rest = strip_keyword(line, "diff")?;
+    let (text, names) = rest.rsplit_once(" wrt ")?;
+    Some((split_names(names), text.trim()))
+}
+
+/// `W: m×n` and friends: a name, a colon, then a shape.
+fn looks_like_declaration(line: &str) -> bool {
+    match line.split_once(':') {
+        Some((name, _)) => {
+            let name = name.trim();
+            !name.is_empty() && name.chars().count() <= 12 && !name.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Whether brackets are still open, so the statement continues on the next line.
+fn unbalanced(text: &str) -> bool {
+    let mut depth: i64 = 0;
+    let mut norms = 0;
+    for character in text.chars() {
+        match character {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '‖' => norms += 1,
+            _ => {}
+        }
+    }
+    depth > 0 || norms % 2 == 1
+}
+
+/// The LaTeX-style escapes that Tab turns into Unicode.
+pub const ESCAPES: &[(&str, &str)] = &[
+    ("\\alpha", "α"),
+    ("\\beta", "β"),
+    ("\\gamma", "γ"),
+    ("\\delta", "δ"),
+    ("\\lambda", "λ"),
+    ("\\mu", "μ"),
+    ("\\sigma", "σ"),
+    ("\\Sigma", "Σ"),
+    ("\\theta", "θ"),
+    ("\\ell", "ℓ"),
+    ("\\nabla", "∇"),
+    ("\\T", "ᵀ"),
+    ("\\inv", "⁻¹"),
+    ("\\norm", "‖"),
+    ("\\odot", "⊙"),
+    ("\\half", "½"),
+    ("\\sq", "²"),
+    ("\\cdot", "·"),
+    ("\\minus", "−"),
+];
+
+/// Function names offered by Tab.
+pub const FUNCTION_NAMES: &[&str] = &[
+    "tr", "det", "log", "exp", "tanh", "swish", "relu", "softplus", "sqrt", "sigma", "diag", "sum",
+    "step",
+];
+
+/// The commands offered by Tab after `:`.
+const COMMANDS: &[&str] = &[
+    ":check", ":verify", ":latex", ":numpy", ":json", ":shapes", ":env", ":reset", ":help", ":quit",
+];
+
+/// Completions for the word ending at `pos`: escapes become Unicode, names complete.
+pub fn complete(line: &str, pos: usize) -> (usize, Vec<String>) {
+    let head = &line[..pos];
+    let start = head
+        .char_indices()
+        .rev()
+        .find(|(_, character)| {
+            !(character.is_alphanumeric() || *character == '\\' || *character == ':')
+        })
+        .map(|(index, character)| index + character.len_utf8())
+        .unwrap_or(0);
+    let start = head[start..]
+        .rfind('\\')
+        .map(|offset| start + offset)
+        .unwrap_or(start);
+    let word = &head[start..];
+    if word.is_empty() {
+        return (pos, vec![]);
+    }
+    let candidates: Vec<String> = if word.starts_with('\\') {
+        ESCAPES
+            .iter()
+            .filter(|(escape, _)| escape.starts_with(word))
+            .map(|(_, unicode)| unicode.to_string())
+            .collect()
+    } else if word.starts_with(':') {
+        COMMANDS
+            .iter()
+            .filter(|command| command.starts_with(word))
+            .map(|command| command.to_string())
+            .collect()
+    } else {
+        FUNCTION_NAMES
+            .iter()
+            .filter(|name| name.starts_with(word) && **name != word)
+            .map(|name| format!("{name}("))
+            .collect()
+    };
+    (start, candidates)
+}
+
+struct ReplHelper;
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let (start, candidates) = complete(line, pos);
+        Ok((
+            start,
+            candidates
+                .into_iter()
+                .map(|candidate| Pair {
+                    display: candidate.clone(),
+                    replacement: candidate,
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+impl Highlighter for ReplHelper {}
+impl Validator for ReplHelper {
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        if unbalanced(ctx.input()) {
+            Ok(ValidationResult::Incomplete)
+        } else {
+            Ok(ValidationResult::Valid(None))
+        }
+    }
+}
+impl Helper for ReplHelper {}
+
+fn history_path() -> Option<std::path::PathBuf> {
+    let dir = dirs::data_dir()?.join("matcalc");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("history.txt"))
+}
+
+/// Runs the REPL on standard input: rustyline on a terminal, plain lines when piped.
+/// Returns the exit status (0; 2 if a piped session had an error).
+pub fn run_stdio() -> i32 {
+    let mut repl = Repl::new();
+    if std::io::stdin().is_terminal() {
+        run_terminal(&mut repl)
+    } else {
+        run_piped(&mut repl)
+    }
+}
+
+fn run_piped(repl: &mut Repl) -> i32 {
+    let stdin = std::io::stdin();
+    let mut status = 0;
+    let mut pending = String::new();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if !pending.is_empty() {
+            pending.push('\n');
+        }
+        pending += &line;
+        if unbalanced(&pending) {
+            continue;
+        }
+        let statement = std::mem::take(&mut pending);
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "» {}", statement.trim());
+        match repl.eval(&statement) {
+            Reply::Out(text) => {
+                let _ = stdout.write_all(text.as_bytes());
+            }
+            Reply::Err(text) => {
+                status = 2;
+                // Piped sessions keep errors in order with the output they follow.
+                let _ = stdout.write_all(text.as_bytes());
+            }
+            Reply::Quit => break,
+        }
+    }
+    status
+}
+
+fn run_terminal(repl: &mut Repl) -> i32 {
+    let Ok(mut editor) = Editor::<ReplHelper, rustyline::history::DefaultHistory>::new() else {
+        return run_piped(repl);
+    };
+    editor.set_helper(Some(ReplHelper));
+    let history = history_path();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    println!(
+        "matcalc {} — :help for help, Ctrl-D to leave",
+        env!("CARGO_PKG_VERSION")
+    );
+    loop {
+        match editor.readline("» ") {
+            Ok(line) => {
+                let _ = editor.add_history_entry(line.as_str());
+                match repl.eval(&line) {
+                    Reply::Out(text) => print!("{text}"),
+                    Reply::Err(text) => eprint!("{text}"),
+                    Reply::Quit => break,
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(_) => break,
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivative_statements_split_names_and_expression() {
+        assert_eq!(
+            parse_derivative_statement("d/dW ½‖WᵀWx − x‖²"),
+            Some((vec!["W".to_string()], "½‖WᵀWx − x‖²"))
+        );
+        assert_eq!(
+            parse_derivative_statement("diff ‖x‖² wrt x"),
+            Some((vec!["x".to_string()], "‖x‖²"))
+        );
+        assert_eq!(
+            parse_derivative_statement("d/dW₁,b₁ ‖W₁x + b₁‖²").map(|(names, _)| names),
+            Some(vec!["W₁".to_string(), "b₁".to_string()])
+        );
+    }
+
+    #[test]
+    fn escapes_complete_to_unicode() {
+        assert_eq!(complete("x\\T", 3), (1, vec!["ᵀ".to_string()]));
+        assert_eq!(complete("\\alp", 4).1, vec!["α".to_string()]);
+        assert_eq!(complete("sof", 3).1, vec!["softplus(".to_string()]);
+    }
+
+    #[test]
+    fn unbalanced_brackets_continue_the_statement() {
+        assert!(unbalanced("tr((A"));
+        assert!(unbalanced("½‖x"));
+        assert!(!unbalanced("½‖x‖²"));
+    }
+}

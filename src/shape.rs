@@ -1,10 +1,43 @@
 //! Shape inference: gives every node of an [`Expr`] its [`Shape`], or returns the first
 //! conflict with both operands' spans. Sizes unify symbolically, so `W: m×n` and `x: n`
 //! give `Wx: m×1`.
+//!
+//! # The rules
+//!
+//! Every size is a variable of a union-find structure. Declared sizes (`m`, `3`) and the
+//! `1` of a column vector are rigid; all other sizes are free until unified.
+//!
+//! * Without a declaration, an upper-case letter (Latin or Greek: `W`, `Σ`) is a matrix
+//!   `rows×cols`, a lower-case Latin letter a column vector `n×1`, and a lower-case Greek
+//!   letter (or `ℓ`) a scalar. Subscripts and primes follow the base letter. `I` is a
+//!   square matrix and `𝟙` a column vector, each of inferred size.
+//! * `ab` is scaling when either side is currently `1×1`, otherwise a matrix product that
+//!   unifies `a.cols` with `b.rows`. A product never turns a free size into 1: `zw` of two
+//!   column vectors is an error, never an inner product of 1-vectors.
+//! * `a + b`, `a − b` broadcast a scalar side (`1 − σ(z)` keeps `z` a vector); otherwise
+//!   both shapes unify. `a ⊙ b` and `a / b` need equal shapes or a scalar side (`x/2`
+//!   scales, `1/x` is the elementwise reciprocal, as `expr::build::div` types it).
+//! * `aᵀ` swaps; `a⁻¹`, `aᵏ`, `tr`, `det`, `log|·|` need a square argument; `tr`, `det`,
+//!   `log|·|`, `‖·‖²`, `sum` and `ℓ(v)` are scalars; `diag` maps `n×1` to `n×n` and `n×n`
+//!   to `n×1`; elementwise functions and `∇ℓ(v)` keep the argument's shape.
+//! * Scalar forcing: after a first pass, every sum `a ± b` whose one side is a scalar
+//!   (other than a bare numeric constant) and whose other side is *leaf-like* — a
+//!   default-typed variable, possibly negated or scaled by scalar factors (`−c`, `D/2 ·
+//!   log|K|`), or a sum of such terms — still shaped only by free sizes, makes those
+//!   variables scalars, provided none of their sizes is tied to anything outside that
+//!   side (another variable, `I`, `𝟙`, or the inner dimension of a product). The pass is
+//!   repeated with those variables pinned to `1×1`. So in `−c − D/2 log|K| − ½ tr(…)`
+//!   both `c` and `D` are scalars, while `1 − σ(W₁x + b₁)` keeps its vectors.
+//! * Sizes left free are named by descending number of uses over all nodes (ties by
+//!   first appearance) from `n, m, p, q, r, s, t, k, l, d₁, d₂, …`, skipping the size
+//!   symbols the declarations use.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
 
-use crate::expr::{Decls, Expr, Symbol, VarDecl};
+use crate::diag::Diagnostic;
+use crate::expr::{Decls, Dim, Expr, ExprKind, Props, Shape, Span, Symbol, VarDecl};
 
 /// A shape-checked expression: the tree with every node's shape filled in, and what is
 /// known about each of its variables.
@@ -18,12 +51,1287 @@ pub struct Typed {
     pub fns: BTreeSet<Symbol>,
 }
 
-/// A shape error (being written).
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("shape inference is being written")]
-pub struct Error;
+/// The binary operation whose operand shapes clash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// A matrix product or scaling, `ab`.
+    Multiply,
+    /// `a + b`.
+    Add,
+    /// `a − b`.
+    Subtract,
+    /// `a / b`.
+    Divide,
+    /// `a ⊙ b`.
+    Hadamard,
+}
 
-/// Infers the shape of every node in `expr` (being written).
-pub fn infer(_expr: &Expr, _decls: &Decls) -> Result<Typed, Error> {
-    Err(Error)
+impl Op {
+    /// The one-line message for operands of shapes `lhs` and `rhs`.
+    fn message(self, lhs: &Shape, rhs: &Shape) -> String {
+        match self {
+            Op::Multiply => format!("cannot multiply {lhs} by {rhs}"),
+            Op::Add => format!("cannot add {lhs} and {rhs}"),
+            Op::Subtract => format!("cannot subtract {rhs} from {lhs}"),
+            Op::Divide => format!("cannot divide {lhs} by {rhs}"),
+            Op::Hadamard => format!("cannot take the elementwise product of {lhs} and {rhs}"),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Op::Multiply => "product",
+            Op::Add => "sum",
+            Op::Subtract => "difference",
+            Op::Divide => "division",
+            Op::Hadamard => "elementwise product",
+        };
+        f.write_str(name)
+    }
+}
+
+/// One operand of a failed operation, as the error reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operand {
+    /// Where it is in the source (`None` for built nodes).
+    pub span: Option<Span>,
+    /// Its shape, with free sizes named.
+    pub shape: Shape,
+}
+
+/// A shape error. Shapes inside are resolved with the names the free sizes would get,
+/// so messages read `n×1`, never an internal variable. Spans are `None` for nodes built
+/// by later stages rather than parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The operands of a binary operation have incompatible shapes.
+    Mismatch {
+        /// Which operation.
+        op: Op,
+        /// The left operand.
+        lhs: Box<Operand>,
+        /// The right operand.
+        rhs: Box<Operand>,
+        /// Suggestions (`did you mean ⊙?`), possibly none.
+        hints: Vec<String>,
+    },
+    /// The operands clash because two declared (or numeric) sizes would have to be equal.
+    DeclConflict {
+        /// Which operation.
+        op: Op,
+        /// The left operand.
+        lhs: Box<Operand>,
+        /// The right operand.
+        rhs: Box<Operand>,
+        /// The two rigid sizes that would have to be equal.
+        sizes: Box<(Dim, Dim)>,
+        /// Suggestions, possibly none.
+        hints: Vec<String>,
+    },
+    /// An operation that needs a square matrix got another shape.
+    NotSquare {
+        /// What needs the square matrix (`the inverse`, `the trace`, …).
+        what: &'static str,
+        /// The argument as written (`X`, `WᵀW`).
+        operand: String,
+        /// The argument's span.
+        span: Option<Span>,
+        /// The argument's shape.
+        shape: Box<Shape>,
+        /// Suggestions, possibly none.
+        hints: Vec<String>,
+    },
+    /// `ℓ(v)` or `∇ℓ(v)` of a name not declared as a function.
+    UnknownFunction {
+        /// The name.
+        name: Symbol,
+        /// The application's span.
+        span: Option<Span>,
+    },
+    /// `x(v)` or `∇x(v)` of a name declared as a variable.
+    NotAFunction {
+        /// The name.
+        name: Symbol,
+        /// The application's span.
+        span: Option<Span>,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl Error {
+    /// The one-line message (`cannot multiply n×1 by n×1`).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Mismatch { op, lhs, rhs, .. } | Error::DeclConflict { op, lhs, rhs, .. } => {
+                op.message(&lhs.shape, &rhs.shape)
+            }
+            Error::NotSquare { operand, shape, .. } => format!("{operand} is {shape}, not square"),
+            Error::UnknownFunction { name, .. } => format!("unknown function `{name}`"),
+            Error::NotAFunction { name, .. } => {
+                format!("`{name}` is declared as a variable, not a function")
+            }
+        }
+    }
+
+    /// The hints this error carries.
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Error::Mismatch { hints, .. } => hints.clone(),
+            Error::DeclConflict { sizes, hints, .. } => {
+                let mut all = hints.clone();
+                all.push(format!(
+                    "the declared sizes {} and {} differ",
+                    sizes.0, sizes.1
+                ));
+                all
+            }
+            Error::NotSquare { what, hints, .. } => {
+                let mut all = hints.clone();
+                all.push(format!("{what} needs a square matrix"));
+                all
+            }
+            Error::UnknownFunction { name, .. } => {
+                vec![format!("declare it with `{name}: fn`")]
+            }
+            Error::NotAFunction { name, .. } => vec![format!(
+                "write `{name} · (…)` for a product, or declare `{name}: fn`"
+            )],
+        }
+    }
+
+    /// The error as a person reads it: message, both operands labelled with their
+    /// shapes, and hints. Operands without a span are left unlabelled.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let mut diagnostic = Diagnostic::new(self.message());
+        match self {
+            Error::Mismatch { lhs, rhs, .. } | Error::DeclConflict { lhs, rhs, .. } => {
+                match (lhs.span, rhs.span) {
+                    (Some(left), Some(right)) => {
+                        diagnostic = diagnostic
+                            .at(left, lhs.shape.to_string())
+                            .label(right, rhs.shape.to_string());
+                    }
+                    (Some(left), None) => diagnostic = diagnostic.at(left, lhs.shape.to_string()),
+                    (None, Some(right)) => diagnostic = diagnostic.at(right, rhs.shape.to_string()),
+                    (None, None) => {}
+                }
+            }
+            Error::NotSquare { span, shape, .. } => {
+                if let Some(span) = span {
+                    diagnostic = diagnostic.at(*span, shape.to_string());
+                }
+            }
+            Error::UnknownFunction { span, .. } | Error::NotAFunction { span, .. } => {
+                if let Some(span) = span {
+                    diagnostic = diagnostic.at(*span, "");
+                }
+            }
+        }
+        for hint in self.hints() {
+            diagnostic = diagnostic.hint(hint);
+        }
+        diagnostic
+    }
+}
+
+/// Infers the shape of every node in `expr`.
+///
+/// Returns the same tree (same structure, same spans) with every shape known, every
+/// variable's resolved shape and properties, and the declared functions. The rules are
+/// listed in the [module documentation](self).
+///
+/// # Examples
+/// ```
+/// use std::rc::Rc;
+/// use matcalc::{Decls, Expr, ExprKind};
+/// // W x, with no declarations: W is a matrix and x a vector.
+/// let product = Expr::new(ExprKind::Mul(Rc::new(Expr::var("W")), Rc::new(Expr::var("x"))));
+/// let typed = matcalc::shape::infer(&product, &Decls::new()).unwrap();
+/// // Both sizes are used equally often, so the first to appear is named n.
+/// assert_eq!(typed.expr.shape.to_string(), "n×1");
+/// assert_eq!(typed.vars["W"].shape.to_string(), "n×m");
+/// assert_eq!(typed.vars["x"].shape.to_string(), "m×1");
+/// ```
+pub fn infer(expr: &Expr, decls: &Decls) -> Result<Typed, Error> {
+    let mut pinned = BTreeSet::new();
+    let mut pass = Pass::run(expr, decls, &pinned)?;
+    // Pinning can expose further sums with a scalar side; a handful of rounds reaches the
+    // fixed point for any realistic input, and each round only adds variables.
+    for _round in 0..8 {
+        let newly_pinned = pass.scalar_forcing(expr);
+        if newly_pinned.is_subset(&pinned) {
+            break;
+        }
+        pinned.extend(newly_pinned);
+        match Pass::run(expr, decls, &pinned) {
+            Ok(next) => pass = next,
+            // Forcing is a refinement: if it cannot be typed, keep the first reading.
+            Err(_) => break,
+        }
+    }
+    Ok(pass.finish(expr))
+}
+
+/// Infers `expr`'s shape with every variable typed by `vars` (functions are taken to be
+/// whatever `expr` applies), returning the root's shape. Later stages use it to re-type
+/// a rewritten tree against the variables of an existing [`Typed`].
+pub fn shape_of(expr: &Expr, vars: &BTreeMap<Symbol, VarDecl>) -> Result<Shape, Error> {
+    let mut fns = BTreeSet::new();
+    let mut stack = vec![expr];
+    while let Some(node) = stack.pop() {
+        if let ExprKind::Apply(name, _) | ExprKind::Grad(name, _) = &node.kind {
+            fns.insert(name.clone());
+        }
+        stack.extend(node.children().into_iter().map(|child| child.as_ref()));
+    }
+    let decls = Decls {
+        vars: vars.clone(),
+        fns,
+    };
+    infer(expr, &decls).map(|typed| typed.expr.shape)
+}
+
+/// A failed unification: the two rigid values that clash (`None` for a free size that
+/// may not become 1 here).
+#[derive(Clone, Debug)]
+struct Clash {
+    left: Option<Dim>,
+    right: Option<Dim>,
+}
+
+/// Size variables with union-find. A class may carry a rigid value (`Known` or `Sym`).
+#[derive(Clone, Debug, Default)]
+struct Sizes {
+    parent: Vec<usize>,
+    value: Vec<Option<Dim>>,
+    /// Whether the class was the inner dimension of a matrix product.
+    product_tied: Vec<bool>,
+    /// An upper bound on the height of the class's tree.
+    rank: Vec<u8>,
+}
+
+impl Sizes {
+    fn fresh(&mut self) -> usize {
+        self.parent.push(self.parent.len());
+        self.value.push(None);
+        self.product_tied.push(false);
+        self.rank.push(0);
+        self.parent.len() - 1
+    }
+
+    fn rigid(&mut self, dim: Dim) -> usize {
+        let id = self.fresh();
+        if dim != Dim::Unknown {
+            self.value[id] = Some(dim);
+        }
+        id
+    }
+
+    fn one(&mut self) -> usize {
+        self.rigid(Dim::one())
+    }
+
+    fn find(&self, mut id: usize) -> usize {
+        while self.parent[id] != id {
+            id = self.parent[id];
+        }
+        id
+    }
+
+    fn value_of(&self, id: usize) -> Option<&Dim> {
+        self.value[self.find(id)].as_ref()
+    }
+
+    fn is_one(&self, id: usize) -> bool {
+        matches!(self.value_of(id), Some(Dim::Known(1)))
+    }
+
+    fn is_free(&self, id: usize) -> bool {
+        self.value_of(id).is_none()
+    }
+
+    /// Whether two sizes are already known to be equal.
+    fn same(&self, a: usize, b: usize) -> bool {
+        let (root_a, root_b) = (self.find(a), self.find(b));
+        root_a == root_b
+            || matches!((&self.value[root_a], &self.value[root_b]), (Some(x), Some(y)) if x == y)
+    }
+
+    /// Unifies two sizes. With `allow_one` false (products, square requirements) a free
+    /// size may not become 1; a size that was a product's inner dimension never may.
+    fn unify(&mut self, a: usize, b: usize, allow_one: bool) -> Result<(), Clash> {
+        let (root_a, root_b) = (self.find(a), self.find(b));
+        if root_a == root_b {
+            return Ok(());
+        }
+        let (value_a, value_b) = (self.value[root_a].clone(), self.value[root_b].clone());
+        let value = match (&value_a, &value_b) {
+            (Some(x), Some(y)) if x != y => {
+                return Err(Clash {
+                    left: value_a.clone(),
+                    right: value_b.clone(),
+                })
+            }
+            (Some(x), _) | (None, Some(x)) => Some(x.clone()),
+            (None, None) => None,
+        };
+        if value == Some(Dim::one()) {
+            let free_tied = (value_a.is_none() && (!allow_one || self.product_tied[root_a]))
+                || (value_b.is_none() && (!allow_one || self.product_tied[root_b]));
+            if free_tied {
+                return Err(Clash {
+                    left: value_a,
+                    right: value_b,
+                });
+            }
+        }
+        // Union by rank keeps every chain logarithmic, so `find` needs no compression.
+        let (root, child) = if self.rank[root_a] >= self.rank[root_b] {
+            (root_a, root_b)
+        } else {
+            (root_b, root_a)
+        };
+        if self.rank[root] == self.rank[child] {
+            self.rank[root] = self.rank[root].saturating_add(1);
+        }
+        self.parent[child] = root;
+        self.value[root] = value;
+        self.product_tied[root] = self.product_tied[root_a] || self.product_tied[root_b];
+        Ok(())
+    }
+
+    /// Whether `a` and `b` could be unified (without changing anything).
+    fn could_unify(&self, pairs: &[(usize, usize)]) -> bool {
+        let mut trial = self.clone();
+        pairs.iter().all(|&(a, b)| trial.unify(a, b, false).is_ok())
+    }
+}
+
+/// A shape as two size variables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Dims {
+    rows: usize,
+    cols: usize,
+}
+
+/// The shapes of one node and its children, in the order of [`Expr::children`].
+#[derive(Clone, Debug)]
+struct ShapedNode {
+    dims: Dims,
+    children: Vec<ShapedNode>,
+}
+
+/// What the pass knows about one variable.
+#[derive(Clone, Debug)]
+struct VarEntry {
+    dims: Dims,
+    props: Props,
+    declared: bool,
+}
+
+/// One inference pass over the tree, with a fixed set of variables pinned to scalars.
+struct Pass<'a> {
+    decls: &'a Decls,
+    pinned: BTreeSet<Symbol>,
+    sizes: Sizes,
+    vars: BTreeMap<Symbol, VarEntry>,
+    /// Every node's dims in post-order, for naming sizes by frequency of use.
+    uses: Vec<Dims>,
+    /// Dims of `I` and `𝟙` nodes: sizes shared with them are not free to become 1.
+    constant_dims: Vec<Dims>,
+    root: Option<ShapedNode>,
+}
+
+impl<'a> Pass<'a> {
+    fn run(expr: &Expr, decls: &'a Decls, pinned: &BTreeSet<Symbol>) -> Result<Pass<'a>, Error> {
+        let mut pass = Pass {
+            decls,
+            pinned: pinned.clone(),
+            sizes: Sizes::default(),
+            vars: BTreeMap::new(),
+            uses: Vec::new(),
+            constant_dims: Vec::new(),
+            root: None,
+        };
+        let root = pass.walk(expr)?;
+        pass.root = Some(root);
+        Ok(pass)
+    }
+
+    fn scalar_dims(&mut self) -> Dims {
+        Dims {
+            rows: self.sizes.one(),
+            cols: self.sizes.one(),
+        }
+    }
+
+    fn is_scalar(&self, dims: Dims) -> bool {
+        self.sizes.is_one(dims.rows) && self.sizes.is_one(dims.cols)
+    }
+
+    fn is_col_vector(&self, dims: Dims) -> bool {
+        self.sizes.is_one(dims.cols) && !self.sizes.is_one(dims.rows)
+    }
+
+    fn is_row_vector(&self, dims: Dims) -> bool {
+        self.sizes.is_one(dims.rows) && !self.sizes.is_one(dims.cols)
+    }
+
+    /// The dims of variable `name`, created on first use from its declaration, its pin or
+    /// its letter.
+    fn variable(&mut self, name: &str) -> Dims {
+        if let Some(entry) = self.vars.get(name) {
+            return entry.dims;
+        }
+        let entry = if let Some(decl) = self.decls.vars.get(name) {
+            VarEntry {
+                dims: Dims {
+                    rows: self.sizes.rigid(decl.shape.rows.clone()),
+                    cols: self.sizes.rigid(decl.shape.cols.clone()),
+                },
+                props: decl.props,
+                declared: true,
+            }
+        } else {
+            let dims = if self.pinned.contains(name) {
+                self.scalar_dims()
+            } else {
+                match default_kind(name) {
+                    DefaultKind::Matrix => Dims {
+                        rows: self.sizes.fresh(),
+                        cols: self.sizes.fresh(),
+                    },
+                    DefaultKind::Vector => Dims {
+                        rows: self.sizes.fresh(),
+                        cols: self.sizes.one(),
+                    },
+                    DefaultKind::Scalar => self.scalar_dims(),
+                }
+            };
+            VarEntry {
+                dims,
+                props: Props::default(),
+                declared: false,
+            }
+        };
+        let dims = entry.dims;
+        self.vars.insert(name.to_string(), entry);
+        dims
+    }
+
+    fn walk(&mut self, expr: &Expr) -> Result<ShapedNode, Error> {
+        let mut children = Vec::new();
+        for child in expr.children() {
+            children.push(self.walk(child)?);
+        }
+        let child_dims: Vec<Dims> = children.iter().map(|child| child.dims).collect();
+        let dims = self.node_dims(expr, &child_dims)?;
+        self.uses.push(dims);
+        Ok(ShapedNode { dims, children })
+    }
+
+    /// The dims of `expr` given its children's dims; unifies as the node's rule demands.
+    fn node_dims(&mut self, expr: &Expr, child_dims: &[Dims]) -> Result<Dims, Error> {
+        use ExprKind::*;
+        let child = |index: usize| -> Dims {
+            child_dims
+                .get(index)
+                .copied()
+                .unwrap_or(Dims { rows: 0, cols: 0 })
+        };
+        if child_dims.len() != expr.children().len() {
+            // `walk` shapes exactly `expr.children()`, so this cannot happen; the guard
+            // keeps the index closure below free of a panic path.
+            return Ok(self.scalar_dims());
+        }
+        let res = match &expr.kind {
+            Num(_) => self.scalar_dims(),
+            Var(name) | Differential(name) => self.variable(name),
+            Identity => {
+                let size = self.sizes.fresh();
+                let dims = Dims {
+                    rows: size,
+                    cols: size,
+                };
+                self.constant_dims.push(dims);
+                dims
+            }
+            Ones => {
+                let dims = Dims {
+                    rows: self.sizes.fresh(),
+                    cols: self.sizes.one(),
+                };
+                self.constant_dims.push(dims);
+                dims
+            }
+            Neg(_) | Func(_, _) | Grad(_, _) => {
+                if let Grad(name, _) = &expr.kind {
+                    self.check_function(name, expr.span)?;
+                }
+                child(0)
+            }
+            Apply(name, _) => {
+                self.check_function(name, expr.span)?;
+                self.scalar_dims()
+            }
+            Transpose(_) => Dims {
+                rows: child(0).cols,
+                cols: child(0).rows,
+            },
+            Add(a, b) | Sub(a, b) | Hadamard(a, b) => {
+                let op = match &expr.kind {
+                    Add(_, _) => Op::Add,
+                    Sub(_, _) => Op::Subtract,
+                    _ => Op::Hadamard,
+                };
+                self.elementwise(op, (a, child(0)), (b, child(1)))?
+            }
+            Div(a, b) => self.elementwise(Op::Divide, (a, child(0)), (b, child(1)))?,
+            Mul(a, b) => self.product((a, child(0)), (b, child(1)))?,
+            Inverse(a) => {
+                self.require_square(a, child(0), "the inverse", vec![])?;
+                child(0)
+            }
+            Pow(a, power) => {
+                let dims = child(0);
+                if self.is_col_vector(dims) || self.is_row_vector(dims) {
+                    let hint = if *power == 2 {
+                        format!("for an elementwise square write {}", show_hadamard(a, a))
+                    } else {
+                        "for elementwise powers use ⊙ or an elementwise function".to_string()
+                    };
+                    return Err(self.not_square(a, dims, "a matrix power", vec![hint]));
+                }
+                self.require_square(a, dims, "a matrix power", vec![])?;
+                dims
+            }
+            Trace(a) | Det(a) | LogDet(a) => {
+                let what = match &expr.kind {
+                    Trace(_) => "the trace",
+                    Det(_) => "the determinant",
+                    _ => "the log-determinant",
+                };
+                self.require_square(a, child(0), what, vec![])?;
+                self.scalar_dims()
+            }
+            NormSq(_) | Sum(_) => self.scalar_dims(),
+            Diag(a) => {
+                let dims = child(0);
+                if self.is_scalar(dims) {
+                    dims
+                } else if self.sizes.is_one(dims.cols) {
+                    Dims {
+                        rows: dims.rows,
+                        cols: dims.rows,
+                    }
+                } else {
+                    self.require_square(a, dims, "diag of a matrix", vec![])?;
+                    Dims {
+                        rows: dims.rows,
+                        cols: self.sizes.one(),
+                    }
+                }
+            }
+        };
+        Ok(res)
+    }
+
+    fn check_function(&self, name: &str, span: Option<Span>) -> Result<(), Error> {
+        if self.decls.fns.contains(name) {
+            Ok(())
+        } else if self.decls.vars.contains_key(name) {
+            Err(Error::NotAFunction {
+                name: name.to_string(),
+                span,
+            })
+        } else {
+            Err(Error::UnknownFunction {
+                name: name.to_string(),
+                span,
+            })
+        }
+    }
+
+    fn elementwise(
+        &mut self,
+        op: Op,
+        lhs: (&Rc<Expr>, Dims),
+        rhs: (&Rc<Expr>, Dims),
+    ) -> Result<Dims, Error> {
+        if self.is_scalar(lhs.1) {
+            return Ok(rhs.1);
+        }
+        if self.is_scalar(rhs.1) {
+            return Ok(lhs.1);
+        }
+        self.unify_equal(op, lhs, rhs)?;
+        Ok(lhs.1)
+    }
+
+    /// Unifies two shapes entry by entry, as a sum or an elementwise operation does.
+    fn unify_equal(
+        &mut self,
+        op: Op,
+        lhs: (&Rc<Expr>, Dims),
+        rhs: (&Rc<Expr>, Dims),
+    ) -> Result<(), Error> {
+        let (left, right) = (lhs.1, rhs.1);
+        let result = self
+            .sizes
+            .unify(left.rows, right.rows, true)
+            .and_then(|()| self.sizes.unify(left.cols, right.cols, true));
+        match result {
+            Ok(()) => Ok(()),
+            Err(clash) => {
+                let mut hints = vec![];
+                if self
+                    .sizes
+                    .could_unify(&[(left.rows, right.cols), (left.cols, right.rows)])
+                {
+                    hints.push(format!("did you mean {}?", show_transposed(rhs.0)));
+                }
+                Err(self.mismatch(op, lhs, rhs, clash, hints))
+            }
+        }
+    }
+
+    fn product(&mut self, lhs: (&Rc<Expr>, Dims), rhs: (&Rc<Expr>, Dims)) -> Result<Dims, Error> {
+        let (left, right) = (lhs.1, rhs.1);
+        if self.is_scalar(left) {
+            return Ok(right);
+        }
+        if self.is_scalar(right) {
+            return Ok(left);
+        }
+        match self.sizes.unify(left.cols, right.rows, false) {
+            Ok(()) => {
+                let root = self.sizes.find(left.cols);
+                self.sizes.product_tied[root] = true;
+                Ok(Dims {
+                    rows: left.rows,
+                    cols: right.cols,
+                })
+            }
+            Err(clash) => {
+                let hints = self.product_hints(lhs, rhs);
+                Err(self.mismatch(Op::Multiply, lhs, rhs, clash, hints))
+            }
+        }
+    }
+
+    /// Suggestions for a failed product: `⊙`, a transpose, or the other order.
+    fn product_hints(&mut self, lhs: (&Rc<Expr>, Dims), rhs: (&Rc<Expr>, Dims)) -> Vec<String> {
+        let (left, right) = (lhs.1, rhs.1);
+        let (left_text, right_text) = (show_factor(lhs.0), show_factor(rhs.0));
+        if self.is_col_vector(left) && self.is_col_vector(right) {
+            if self.sizes.same(left.rows, right.rows) {
+                return vec![
+                    "did you mean ⊙?".to_string(),
+                    format!(
+                        "for the elementwise product write {}",
+                        show_hadamard(lhs.0, rhs.0)
+                    ),
+                ];
+            }
+            // Two vectors of free lengths: the fix makes them the same length, so show
+            // them that way.
+            if self.sizes.unify(left.rows, right.rows, false).is_ok() {
+                return vec![format!(
+                    "did you mean {}{right_text} or {}?",
+                    show_transposed(lhs.0),
+                    show_hadamard(lhs.0, rhs.0)
+                )];
+            }
+            return vec![format!(
+                "did you mean {left_text}{}?",
+                show_transposed(rhs.0)
+            )];
+        }
+        if self.sizes.could_unify(&[(left.rows, right.rows)]) {
+            return vec![format!("did you mean {}?", show_transposed(lhs.0))];
+        }
+        if self.sizes.could_unify(&[(left.cols, right.cols)]) {
+            return vec![format!("did you mean {}?", show_transposed(rhs.0))];
+        }
+        if self.sizes.could_unify(&[(right.cols, left.rows)]) {
+            return vec![format!("did you mean {right_text}{left_text}?")];
+        }
+        vec![]
+    }
+
+    fn require_square(
+        &mut self,
+        arg: &Expr,
+        dims: Dims,
+        what: &'static str,
+        hints: Vec<String>,
+    ) -> Result<(), Error> {
+        if self.sizes.unify(dims.rows, dims.cols, false).is_err() {
+            return Err(self.not_square(arg, dims, what, hints));
+        }
+        Ok(())
+    }
+
+    fn not_square(&self, arg: &Expr, dims: Dims, what: &'static str, hints: Vec<String>) -> Error {
+        let names = self.names();
+        Error::NotSquare {
+            what,
+            operand: show(arg),
+            span: arg.span,
+            shape: Box::new(names.shape(&self.sizes, dims)),
+            hints,
+        }
+    }
+
+    fn mismatch(
+        &self,
+        op: Op,
+        lhs: (&Rc<Expr>, Dims),
+        rhs: (&Rc<Expr>, Dims),
+        clash: Clash,
+        hints: Vec<String>,
+    ) -> Error {
+        let names = self.names();
+        let lhs_part = Box::new(Operand {
+            span: lhs.0.span,
+            shape: names.shape(&self.sizes, lhs.1),
+        });
+        let rhs_part = Box::new(Operand {
+            span: rhs.0.span,
+            shape: names.shape(&self.sizes, rhs.1),
+        });
+        match (clash.left, clash.right) {
+            (Some(a), Some(b)) if !a.is_one() && !b.is_one() => Error::DeclConflict {
+                op,
+                lhs: lhs_part,
+                rhs: rhs_part,
+                sizes: Box::new((a, b)),
+                hints,
+            },
+            _ => Error::Mismatch {
+                op,
+                lhs: lhs_part,
+                rhs: rhs_part,
+                hints,
+            },
+        }
+    }
+
+    /// Names for the free sizes seen so far.
+    fn names(&self) -> SizeNames {
+        let mut counts: HashMap<usize, (usize, usize)> = HashMap::new();
+        let mut order = 0;
+        for dims in &self.uses {
+            for id in [dims.rows, dims.cols] {
+                let root = self.sizes.find(id);
+                if self.sizes.value[root].is_some() {
+                    continue;
+                }
+                let entry = counts.entry(root).or_insert_with(|| {
+                    order += 1;
+                    (0, order)
+                });
+                entry.0 += 1;
+            }
+        }
+        let mut roots: Vec<(usize, (usize, usize))> = counts.into_iter().collect();
+        roots.sort_by_key(|&(root, (count, first))| (std::cmp::Reverse(count), first, root));
+        let taken: BTreeSet<Symbol> = self
+            .decls
+            .vars
+            .values()
+            .flat_map(|decl| [&decl.shape.rows, &decl.shape.cols])
+            .filter_map(|dim| match dim {
+                Dim::Sym(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut fresh = FreshNames::new(taken);
+        let names = roots
+            .into_iter()
+            .map(|(root, _)| (root, fresh.next_name()))
+            .collect();
+        SizeNames { names, fresh }
+    }
+
+    /// Variables that scalar forcing pins after this pass (see the module docs).
+    fn scalar_forcing(&self, expr: &Expr) -> BTreeSet<Symbol> {
+        let mut pinned = BTreeSet::new();
+        let Some(root) = &self.root else {
+            return pinned;
+        };
+        let mut stack: Vec<(&Expr, &ShapedNode)> = vec![(expr, root)];
+        while let Some((node, shaped)) = stack.pop() {
+            if let ExprKind::Add(a, b) | ExprKind::Sub(a, b) = &node.kind {
+                if let [left, right] = shaped.children.as_slice() {
+                    for (scalar_side, scalar_shape, other_side, other_shape) in
+                        [(a, left, b, right), (b, right, a, left)]
+                    {
+                        if self.is_scalar(scalar_shape.dims)
+                            && scalar_side.as_constant().is_none()
+                            && self.only_free_sizes(other_shape.dims)
+                        {
+                            let mut leaves = BTreeSet::new();
+                            if self.leaf_like(other_side, other_shape, &mut leaves) {
+                                pinned.extend(self.untied(&leaves));
+                            }
+                        }
+                    }
+                }
+            }
+            for (child, child_shape) in node.children().into_iter().zip(&shaped.children) {
+                stack.push((child, child_shape));
+            }
+        }
+        pinned
+    }
+
+    /// Whether the shape is made only of free sizes and 1, and is not scalar.
+    fn only_free_sizes(&self, dims: Dims) -> bool {
+        let free_or_one = |id| self.sizes.is_free(id) || self.sizes.is_one(id);
+        free_or_one(dims.rows) && free_or_one(dims.cols) && !self.is_scalar(dims)
+    }
+
+    /// Whether `expr` is a default-typed variable, negated or scaled by scalar factors,
+    /// or a sum of such terms (constants allowed); collects the variables.
+    fn leaf_like(&self, expr: &Expr, shaped: &ShapedNode, leaves: &mut BTreeSet<Symbol>) -> bool {
+        use ExprKind::*;
+        let child = |index: usize| shaped.children.get(index);
+        match &expr.kind {
+            Num(_) => true,
+            Var(name) => {
+                let default_typed = self.vars.get(name).is_some_and(|entry| !entry.declared);
+                if default_typed {
+                    leaves.insert(name.clone());
+                }
+                default_typed
+            }
+            Neg(a) => child(0).is_some_and(|shape| self.leaf_like(a, shape, leaves)),
+            Add(a, b) | Sub(a, b) => match (child(0), child(1)) {
+                (Some(left), Some(right)) => {
+                    self.leaf_like(a, left, leaves) && self.leaf_like(b, right, leaves)
+                }
+                _ => false,
+            },
+            Mul(a, b) => match (child(0), child(1)) {
+                (Some(left), Some(right)) if self.is_scalar(left.dims) => {
+                    self.leaf_like(b, right, leaves)
+                }
+                (Some(left), Some(right)) if self.is_scalar(right.dims) => {
+                    self.leaf_like(a, left, leaves)
+                }
+                _ => false,
+            },
+            Div(a, _) => match (child(0), child(1)) {
+                (Some(left), Some(right)) if self.is_scalar(right.dims) => {
+                    self.leaf_like(a, left, leaves)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// The variables among `leaves` none of whose free sizes is tied to a variable
+    /// outside `leaves`, to `I` or `𝟙`, or to a product's inner dimension.
+    fn untied(&self, leaves: &BTreeSet<Symbol>) -> BTreeSet<Symbol> {
+        let mut outside: HashSet<usize> = HashSet::new();
+        for (name, entry) in &self.vars {
+            if !leaves.contains(name) {
+                outside.insert(self.sizes.find(entry.dims.rows));
+                outside.insert(self.sizes.find(entry.dims.cols));
+            }
+        }
+        for dims in &self.constant_dims {
+            outside.insert(self.sizes.find(dims.rows));
+            outside.insert(self.sizes.find(dims.cols));
+        }
+        leaves
+            .iter()
+            .filter(|name| {
+                self.vars.get(*name).is_some_and(|entry| {
+                    [entry.dims.rows, entry.dims.cols].into_iter().all(|id| {
+                        let root = self.sizes.find(id);
+                        self.sizes.is_one(id)
+                            || (self.sizes.is_free(id)
+                                && !self.sizes.product_tied[root]
+                                && !outside.contains(&root))
+                    })
+                })
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Rebuilds the tree with resolved shapes and collects the variables.
+    fn finish(self, expr: &Expr) -> Typed {
+        let mut names = self.names();
+        let res_expr = match &self.root {
+            Some(root) => rebuild(expr, root, &self.sizes, &mut names),
+            None => expr.clone(),
+        };
+        let mut vars = BTreeMap::new();
+        for (name, entry) in &self.vars {
+            vars.insert(
+                name.clone(),
+                VarDecl {
+                    shape: names.shape_mut(&self.sizes, entry.dims),
+                    props: entry.props,
+                },
+            );
+        }
+        for (name, decl) in &self.decls.vars {
+            if !vars.contains_key(name) {
+                let rows = match &decl.shape.rows {
+                    Dim::Unknown => Dim::Sym(names.fresh.next_name()),
+                    dim => dim.clone(),
+                };
+                let cols = match &decl.shape.cols {
+                    Dim::Unknown => Dim::Sym(names.fresh.next_name()),
+                    dim => dim.clone(),
+                };
+                vars.insert(
+                    name.clone(),
+                    VarDecl {
+                        shape: Shape::new(rows, cols),
+                        props: decl.props,
+                    },
+                );
+            }
+        }
+        Typed {
+            expr: res_expr,
+            vars,
+            fns: self.decls.fns.clone(),
+        }
+    }
+}
+
+fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeNames) -> Expr {
+    use ExprKind::*;
+    let mut kids = shaped.children.iter();
+    let mut next = |child: &Rc<Expr>| -> Rc<Expr> {
+        match kids.next() {
+            Some(child_shape) => Rc::new(rebuild(child, child_shape, sizes, names)),
+            None => child.clone(),
+        }
+    };
+    let kind = match &expr.kind {
+        Num(_) | Var(_) | Identity | Ones | Differential(_) => expr.kind.clone(),
+        Neg(a) => Neg(next(a)),
+        Transpose(a) => Transpose(next(a)),
+        Inverse(a) => Inverse(next(a)),
+        Pow(a, k) => Pow(next(a), *k),
+        Trace(a) => Trace(next(a)),
+        Det(a) => Det(next(a)),
+        LogDet(a) => LogDet(next(a)),
+        NormSq(a) => NormSq(next(a)),
+        Diag(a) => Diag(next(a)),
+        Sum(a) => Sum(next(a)),
+        Func(f, a) => Func(*f, next(a)),
+        Apply(name, a) => Apply(name.clone(), next(a)),
+        Grad(name, a) => Grad(name.clone(), next(a)),
+        Add(a, b) => {
+            let a = next(a);
+            Add(a, next(b))
+        }
+        Sub(a, b) => {
+            let a = next(a);
+            Sub(a, next(b))
+        }
+        Mul(a, b) => {
+            let a = next(a);
+            Mul(a, next(b))
+        }
+        Div(a, b) => {
+            let a = next(a);
+            Div(a, next(b))
+        }
+        Hadamard(a, b) => {
+            let a = next(a);
+            Hadamard(a, next(b))
+        }
+    };
+    Expr {
+        kind,
+        span: expr.span,
+        shape: names.shape_mut(sizes, shaped.dims),
+    }
+}
+
+/// The names chosen for free sizes, and the generator for any still unnamed.
+struct SizeNames {
+    names: HashMap<usize, Symbol>,
+    fresh: FreshNames,
+}
+
+impl SizeNames {
+    fn dim(&self, sizes: &Sizes, id: usize) -> Dim {
+        let root = sizes.find(id);
+        match &sizes.value[root] {
+            Some(dim) => dim.clone(),
+            None => match self.names.get(&root) {
+                Some(name) => Dim::Sym(name.clone()),
+                None => Dim::Sym("?".to_string()),
+            },
+        }
+    }
+
+    fn shape(&self, sizes: &Sizes, dims: Dims) -> Shape {
+        Shape::new(self.dim(sizes, dims.rows), self.dim(sizes, dims.cols))
+    }
+
+    fn dim_mut(&mut self, sizes: &Sizes, id: usize) -> Dim {
+        let root = sizes.find(id);
+        if sizes.value[root].is_none() && !self.names.contains_key(&root) {
+            let name = self.fresh.next_name();
+            self.names.insert(root, name);
+        }
+        self.dim(sizes, id)
+    }
+
+    fn shape_mut(&mut self, sizes: &Sizes, dims: Dims) -> Shape {
+        Shape::new(
+            self.dim_mut(sizes, dims.rows),
+            self.dim_mut(sizes, dims.cols),
+        )
+    }
+}
+
+/// `n, m, p, q, r, s, t, k, l, d₁, d₂, …`, skipping names already taken.
+struct FreshNames {
+    taken: BTreeSet<Symbol>,
+    index: usize,
+}
+
+impl FreshNames {
+    const FIRST: [&'static str; 9] = ["n", "m", "p", "q", "r", "s", "t", "k", "l"];
+
+    fn new(taken: BTreeSet<Symbol>) -> FreshNames {
+        FreshNames { taken, index: 0 }
+    }
+
+    fn next_name(&mut self) -> Symbol {
+        loop {
+            let candidate = match FreshNames::FIRST.get(self.index) {
+                Some(name) => name.to_string(),
+                None => format!("d{}", subscript(self.index + 1 - FreshNames::FIRST.len())),
+            };
+            self.index += 1;
+            if !self.taken.contains(&candidate) {
+                self.taken.insert(candidate.clone());
+                return candidate;
+            }
+        }
+    }
+}
+
+fn subscript(number: usize) -> String {
+    number
+        .to_string()
+        .chars()
+        .map(|digit| match digit {
+            '0' => '₀',
+            '1' => '₁',
+            '2' => '₂',
+            '3' => '₃',
+            '4' => '₄',
+            '5' => '₅',
+            '6' => '₆',
+            '7' => '₇',
+            '8' => '₈',
+            _ => '₉',
+        })
+        .collect()
+}
+
+/// How a variable is typed without a declaration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DefaultKind {
+    Matrix,
+    Vector,
+    Scalar,
+}
+
+/// The default typing of a name, from its first letter (subscripts and primes follow it).
+fn default_kind(name: &str) -> DefaultKind {
+    let Some(letter) = name.chars().next() else {
+        return DefaultKind::Scalar;
+    };
+    let greek = matches!(letter, '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}');
+    if letter.is_uppercase() {
+        DefaultKind::Matrix
+    } else if greek || letter == 'ℓ' {
+        DefaultKind::Scalar
+    } else {
+        DefaultKind::Vector
+    }
+}
+
+/// Operator precedence for printing hints, loosest first, matching the parser's table.
+fn precedence(expr: &Expr) -> u8 {
+    use ExprKind::*;
+    match &expr.kind {
+        Add(_, _) | Sub(_, _) => 1,
+        Neg(_) => 2,
+        Hadamard(_, _) => 3,
+        Mul(_, _) | Div(_, _) => 4,
+        Num(q) if !q.is_integer() => 4,
+        Transpose(_) | Inverse(_) | Pow(_, _) => 5,
+        _ => 6,
+    }
+}
+
+/// A short Unicode rendering of `expr` for hints, with minimal parentheses.
+fn show(expr: &Expr) -> String {
+    show_at(expr, 0)
+}
+
+fn show_at(expr: &Expr, min_precedence: u8) -> String {
+    let text = show_body(expr);
+    if precedence(expr) < min_precedence {
+        format!("({text})")
+    } else {
+        text
+    }
+}
+
+/// `expr` as an operand of a product.
+fn show_factor(expr: &Expr) -> String {
+    show_at(expr, 4)
+}
+
+/// `exprᵀ`, written `a` when `expr` is already `aᵀ`.
+fn show_transposed(expr: &Expr) -> String {
+    match &expr.kind {
+        ExprKind::Transpose(inner) => show_at(inner, 5),
+        _ => format!("{}ᵀ", show_at(expr, 6)),
+    }
+}
+
+fn show_hadamard(left: &Expr, right: &Expr) -> String {
+    format!("{} ⊙ {}", show_at(left, 3), show_at(right, 4))
+}
+
+fn show_body(expr: &Expr) -> String {
+    use ExprKind::*;
+    match &expr.kind {
+        Num(q) => {
+            if q.is_integer() {
+                q.numer().to_string()
+            } else {
+                format!("{}/{}", q.numer(), q.denom())
+            }
+        }
+        Var(name) => name.clone(),
+        Identity => "I".to_string(),
+        Ones => "𝟙".to_string(),
+        Differential(name) => format!("d{name}"),
+        Neg(a) => format!("−{}", show_at(a, 3)),
+        Add(a, b) => format!("{} + {}", show_at(a, 1), show_at(b, 2)),
+        Sub(a, b) => format!("{} − {}", show_at(a, 1), show_at(b, 2)),
+        Hadamard(a, b) => show_hadamard(a, b),
+        Mul(a, b) => {
+            let (left, right) = (show_at(a, 4), show_at(b, 5));
+            if right.starts_with(|c: char| c.is_ascii_digit()) {
+                format!("{left}·{right}")
+            } else {
+                format!("{left}{right}")
+            }
+        }
+        Div(a, b) => format!("{}/{}", show_at(a, 4), show_at(b, 5)),
+        Transpose(a) => format!("{}ᵀ", show_at(a, 6)),
+        Inverse(a) => format!("{}⁻¹", show_at(a, 6)),
+        Pow(a, power) => format!("{}{}", show_at(a, 6), superscript(*power)),
+        Trace(a) => format!("tr({})", show(a)),
+        Det(a) => format!("det({})", show(a)),
+        LogDet(a) => format!("log|{}|", show(a)),
+        NormSq(a) => format!("‖{}‖²", show(a)),
+        Diag(a) => format!("diag({})", show(a)),
+        Sum(a) => format!("sum({})", show(a)),
+        Func(function, a) => {
+            let name = match function {
+                crate::expr::Func::Sigma => "σ",
+                other => other.name(),
+            };
+            format!("{name}({})", show(a))
+        }
+        Apply(name, a) => format!("{name}({})", show(a)),
+        Grad(name, a) => format!("∇{name}({})", show(a)),
+    }
+}
+
+fn superscript(power: i64) -> String {
+    power
+        .to_string()
+        .chars()
+        .map(|c| match c {
+            '-' => '⁻',
+            '0' => '⁰',
+            '1' => '¹',
+            '2' => '²',
+            '3' => '³',
+            '4' => '⁴',
+            '5' => '⁵',
+            '6' => '⁶',
+            '7' => '⁷',
+            '8' => '⁸',
+            _ => '⁹',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_fresh_names_skip_declared_symbols() {
+        let mut fresh = FreshNames::new(["n".to_string(), "p".to_string()].into());
+        let names: Vec<Symbol> = (0..9).map(|_| fresh.next_name()).collect();
+        assert_eq!(names, ["m", "q", "r", "s", "t", "k", "l", "d₁", "d₂"]);
+    }
+
+    #[test]
+    fn shape_product_unification_never_binds_a_free_size_to_one() {
+        let mut sizes = Sizes::default();
+        let (free, one) = (sizes.fresh(), sizes.one());
+        assert!(sizes.unify(free, one, false).is_err());
+        assert!(sizes.unify(free, one, true).is_ok());
+        assert!(sizes.is_one(free));
+    }
+
+    #[test]
+    fn shape_product_tied_size_never_becomes_one() {
+        let mut sizes = Sizes::default();
+        let (free, one) = (sizes.fresh(), sizes.one());
+        sizes.product_tied[free] = true;
+        assert!(sizes.unify(free, one, true).is_err());
+    }
+
+    #[test]
+    fn shape_rigid_sizes_clash() {
+        let mut sizes = Sizes::default();
+        let m = sizes.rigid(Dim::Sym("m".into()));
+        let n = sizes.rigid(Dim::Sym("n".into()));
+        let free = sizes.fresh();
+        assert!(sizes.unify(free, m, false).is_ok());
+        assert!(sizes.unify(free, n, true).is_err());
+    }
+
+    #[test]
+    fn shape_default_kinds() {
+        assert_eq!(default_kind("W₁"), DefaultKind::Matrix);
+        assert_eq!(default_kind("Σ"), DefaultKind::Matrix);
+        assert_eq!(default_kind("x′"), DefaultKind::Vector);
+        assert_eq!(default_kind("α"), DefaultKind::Scalar);
+        assert_eq!(default_kind("ℓ"), DefaultKind::Scalar);
+    }
 }

@@ -1,1 +1,608 @@
-//! Stage `simplify` (being written).
+//! Simplification by equality saturation: an [`Expr`] in, a [`Simplified`] out, with a
+//! display form for people (`W(zxᵀ + xzᵀ)`), a compute form for machines
+//! (`(Wz)xᵀ + (Wx)zᵀ`), and `where` definitions shared by both (`z = WᵀWx − x`).
+//!
+//! One e-graph, two extractions (SPEC §6). The invariant every part keeps: every rewrite
+//! preserves value and shape, so both forms equal the input for every value of its
+//! variables (checked rule by rule in `tests/rules_preserve_value.rs`). Saturation is
+//! always bounded by a [`Limits`]; when a limit stops it, the best form found so far is
+//! returned with `saturated == false`.
+//!
+//! The parts, one concept a file: [`lang`] (the e-node language and conversions),
+//! [`analysis`] (shapes, constants, symmetry), [`rules`] (the rule tables), [`cost`]
+//! (the two cost functions) and [`cse`] (`where` names).
+
+pub mod analysis;
+pub mod cost;
+pub mod cse;
+pub mod lang;
+pub mod rules;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use egg::{BackoffScheduler, Extractor, Id, Runner, StopReason};
+
+use self::analysis::{props_of, EGraph, MatAnalysis};
+use self::cost::{DisplayCost, FlopCost};
+use self::cse::Arena;
+use self::lang::{expr_to_rec, rec_to_expr, Mat, VarShapes};
+use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol, VarDecl};
+
+/// Bounds on one equality saturation; whichever is reached first stops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most rewrite iterations.
+    pub iterations: usize,
+    /// Most e-nodes.
+    pub nodes: usize,
+    /// Most wall-clock time (checked between iterations).
+    pub time: Duration,
+}
+
+impl Limits {
+    /// The limits the command line uses: 30 iterations, 20 000 nodes, 500 ms.
+    pub fn standard() -> Limits {
+        Limits {
+            iterations: 30,
+            nodes: 20_000,
+            time: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The result of [`simplify`].
+#[derive(Clone, Debug)]
+pub struct Simplified {
+    /// The form for people: fewest symbols and operators, factored, using the `where`
+    /// names (and the `let` names) for repeated subexpressions.
+    pub display: Expr,
+    /// The form with fewest floating-point operations, using the same names.
+    pub compute: Expr,
+    /// The definitions the display form uses, each after the ones it uses: the `let`
+    /// definitions that occur (folded back), then fresh names. Bodies are simplified
+    /// display forms.
+    pub wheres: Vec<(Symbol, Expr)>,
+    /// The same definitions with flop-optimal bodies, in an order valid for computing.
+    pub compute_wheres: Vec<(Symbol, Expr)>,
+    /// Whether saturation completed; false when a limit stopped it first.
+    pub saturated: bool,
+    /// Why saturation stopped: `saturated`, or which limit was reached.
+    pub stop_reason: String,
+}
+
+/// The result of [`simplify_many`]: one display and compute form per input, with one
+/// shared set of definitions.
+#[derive(Clone, Debug)]
+pub struct SimplifiedMany {
+    /// Display forms, one per input, in input order.
+    pub displays: Vec<Expr>,
+    /// Compute forms, one per input, in input order.
+    pub computes: Vec<Expr>,
+    /// Shared definitions with display bodies (see [`Simplified::wheres`]).
+    pub wheres: Vec<(Symbol, Expr)>,
+    /// Shared definitions with compute bodies.
+    pub compute_wheres: Vec<(Symbol, Expr)>,
+    /// Whether saturation completed.
+    pub saturated: bool,
+    /// Why saturation stopped.
+    pub stop_reason: String,
+}
+
+/// Simplifies `expr`, whose variables are described by `vars` (shapes and `sym`/`spd`
+/// properties), folding the `lets` (`name = body`, in definition order; a body may use
+/// earlier names) back in wherever their bodies occur.
+///
+/// The compute form counts every size symbol as [`FlopCost::DEFAULT_SIZE`]; use
+/// [`simplify_many`] to give sizes.
+///
+/// # Examples
+/// ```
+/// use std::collections::BTreeMap;
+/// use matcalc::expr::build::{add, mul, transpose, var};
+/// use matcalc::simplify::{simplify, Limits};
+/// use matcalc::{Dim, Props, Shape, VarDecl};
+///
+/// let w = Shape::new(Dim::Sym("m".into()), Dim::Sym("n".into()));
+/// let vars = BTreeMap::from([("W".to_string(), VarDecl { shape: w.clone(), props: Props::default() })]);
+/// // ((Wᵀ)ᵀ + W)ᵀ simplifies to 2Wᵀ.
+/// let input = transpose(add(transpose(transpose(var("W", w.clone()))), var("W", w)));
+/// let res = simplify(&input, &vars, &[], &Limits::standard());
+/// let expected = mul(matcalc::expr::build::int(2), transpose(var("W", res.display.shape.transposed())));
+/// assert_eq!(res.display, *expected);
+/// ```
+pub fn simplify(
+    expr: &Expr,
+    vars: &BTreeMap<Symbol, VarDecl>,
+    lets: &[(Symbol, Expr)],
+    limits: &Limits,
+) -> Simplified {
+    let mut many = simplify_many(
+        std::slice::from_ref(expr),
+        vars,
+        lets,
+        limits,
+        &BTreeMap::new(),
+    );
+    Simplified {
+        display: many.displays.pop().unwrap_or_else(|| expr.clone()),
+        compute: many.computes.pop().unwrap_or_else(|| expr.clone()),
+        wheres: many.wheres,
+        compute_wheres: many.compute_wheres,
+        saturated: many.saturated,
+        stop_reason: many.stop_reason,
+    }
+}
+
+/// Simplifies several expressions in one e-graph so that they share `where`
+/// definitions (the gradients of one loss with respect to several variables), with
+/// `sizes` (size symbol → value) for the compute form.
+pub fn simplify_many(
+    exprs: &[Expr],
+    vars: &BTreeMap<Symbol, VarDecl>,
+    lets: &[(Symbol, Expr)],
+    limits: &Limits,
+    sizes: &BTreeMap<String, u64>,
+) -> SimplifiedMany {
+    let lets = expand_lets(lets);
+    let let_names: BTreeSet<&str> = lets.iter().map(|(name, _)| name.as_str()).collect();
+    let exprs: Vec<Expr> = exprs
+        .iter()
+        .map(|e| substitute(e, &lets, &mut HashMap::new()).as_ref().clone())
+        .collect();
+    let mut table = vars.clone();
+    for expr in exprs.iter().chain(lets.iter().map(|(_, body)| body)) {
+        collect_var_shapes(expr, &mut table);
+    }
+    table.retain(|name, _| !let_names.contains(name.as_str()));
+
+    // The input's own terms, as an arena of e-classes: what repeats in the input is
+    // what a person would name (the forward values a derivative reuses).
+    let mut egraph = EGraph::new(MatAnalysis::new(table.clone()));
+    let mut input_arena = Arena::default();
+    let input_tops: Vec<usize> = exprs
+        .iter()
+        .map(|e| input_arena.add_rec(&mut egraph, &expr_to_rec(e)))
+        .collect();
+    let roots: Vec<Id> = input_tops
+        .iter()
+        .map(|top| input_arena.nodes[*top].class)
+        .collect();
+    let mut let_classes: Vec<(Symbol, Id)> = vec![];
+    let mut input_let_tops: HashMap<Id, usize> = HashMap::new();
+    for (name, body) in &lets {
+        if matches!(body.kind, ExprKind::Var(_) | ExprKind::Num(_)) {
+            continue;
+        }
+        let top = input_arena.add_rec(&mut egraph, &expr_to_rec(body));
+        let class = input_arena.nodes[top].class;
+        let_classes.push((name.clone(), class));
+        input_let_tops.insert(class, top);
+    }
+    egraph.rebuild();
+    for node in &mut input_arena.nodes {
+        node.class = egraph.find(node.class);
+    }
+    let input_let_tops: HashMap<Id, usize> = input_let_tops
+        .into_iter()
+        .map(|(class, top)| (egraph.find(class), top))
+        .collect();
+    // A repeated `zᵀ` or `−z` names `z`, which the other occurrences can then share.
+    let mut candidates: Vec<Id> = vec![];
+    for (_, index) in cse::name_repeats(&input_arena, &input_tops, &input_let_tops)
+        .into_iter()
+        .rev()
+    {
+        let mut at = index;
+        while let Mat::Transpose(_) | Mat::Neg(_) = input_arena.nodes[at].enode {
+            at = input_arena.nodes[at].children[0];
+        }
+        let class = input_arena.nodes[at].class;
+        if !candidates.contains(&class) {
+            candidates.push(class);
+        }
+    }
+
+    let mut targets: Vec<Id> = roots.clone();
+    targets.extend(let_classes.iter().map(|(_, class)| *class));
+    targets.extend(candidates.iter().copied());
+    let mut originals: Vec<egg::RecExpr<Mat>> = exprs.iter().map(expr_to_rec).collect();
+    originals.extend(
+        lets.iter()
+            .filter(|(_, body)| !matches!(body.kind, ExprKind::Var(_) | ExprKind::Num(_)))
+            .map(|(_, body)| expr_to_rec(body)),
+    );
+    let (saturated_graph, targets, saturated, stop_reason) =
+        saturate(egraph, targets, &originals, limits);
+    let roots: Vec<Id> = targets[..roots.len()].to_vec();
+    let let_classes: Vec<(Symbol, Id)> = let_classes
+        .iter()
+        .zip(&targets[roots.len()..])
+        .map(|((name, _), class)| (name.clone(), *class))
+        .collect();
+    let candidates: Vec<Id> = targets[roots.len() + let_classes.len()..].to_vec();
+
+    let mut taken: BTreeSet<String> = table.keys().cloned().collect();
+    taken.extend(lets.iter().map(|(name, _)| name.clone()));
+    for decl in table.values() {
+        for dim in [&decl.shape.rows, &decl.shape.cols] {
+            if let Dim::Sym(size) = dim {
+                taken.insert(size.clone());
+            }
+        }
+    }
+    for expr in &exprs {
+        collect_names(expr, &mut taken);
+    }
+
+    let fallback = || SimplifiedMany {
+        displays: exprs.clone(),
+        computes: exprs.clone(),
+        wheres: vec![],
+        compute_wheres: vec![],
+        saturated,
+        stop_reason: stop_reason.clone(),
+    };
+
+    // Display. First the names chosen before extraction, each a leaf in its class so
+    // that extraction works around it: the lets, in order, then what repeats in the
+    // input, smallest first. Each body is extracted before its own name exists.
+    let mut prenamed: Vec<(Symbol, Id, bool)> = let_classes
+        .iter()
+        .map(|(name, class)| (name.clone(), *class, true))
+        .collect();
+    // Fresh names are placeholders until it is known which survive; the survivors
+    // are then named in order of use (z, u, v, …).
+    for (k, class) in candidates.into_iter().enumerate() {
+        prenamed.push((format!("⟨{k}⟩"), class, false));
+    }
+    let mut egraph = saturated_graph.clone();
+    let mut arena = Arena::default();
+    let mut definitions: HashMap<Id, usize> = HashMap::new();
+    let mut names: HashMap<Id, egg::Symbol> = HashMap::new();
+    let mut is_let: BTreeSet<String> = BTreeSet::new();
+    let mut shapes: VarShapes = table
+        .iter()
+        .map(|(name, decl)| (name.clone(), decl.shape.clone()))
+        .collect();
+    for (name, class, from_let) in &prenamed {
+        let class = egraph.find(*class);
+        if names.contains_key(&class) {
+            continue;
+        }
+        let body = {
+            let extractor = Extractor::new(&egraph, DisplayCost::new(&egraph, None));
+            arena.extract(&egraph, &extractor, class)
+        };
+        // A repeat that the lets already made small (`K⁻¹`) stays unnamed.
+        if !*from_let && cse::trivial(arena.tree_sizes()[body]) {
+            continue;
+        }
+        let class = name_class(&mut egraph, name, class, &mut shapes);
+        definitions.insert(class, body);
+        names.insert(class, egg::Symbol::from(name.as_str()));
+        if *from_let {
+            is_let.insert(name.clone());
+        }
+    }
+    let extractor = Extractor::new(&egraph, DisplayCost::new(&egraph, None));
+    let root_tops: Vec<usize> = roots
+        .iter()
+        .map(|root| arena.extract(&egraph, &extractor, *root))
+        .collect();
+    for node in &mut arena.nodes {
+        node.class = egraph.find(node.class);
+    }
+    let mut all_definitions: HashMap<Id, usize> = definitions
+        .into_iter()
+        .map(|(class, body)| (egraph.find(class), body))
+        .collect();
+    let mut names: HashMap<Id, egg::Symbol> = names
+        .into_iter()
+        .map(|(class, name)| (egraph.find(class), name))
+        .collect();
+    // Then whatever still repeats in the extracted forms.
+    for (k, (class, body)) in cse::name_repeats(&arena, &root_tops, &all_definitions)
+        .into_iter()
+        .enumerate()
+    {
+        names.insert(class, egg::Symbol::from(format!("⟨r{k}⟩").as_str()));
+        all_definitions.insert(class, body);
+    }
+    // A fresh name used once, or for a trivial body (`K⁻¹` once `K` is a name), is
+    // written out in place; a let keeps its name.
+    let uses = cse::count_uses(&arena, &root_tops, &all_definitions);
+    let sizes_in_arena = arena.tree_sizes();
+    let mut inline: HashMap<Id, usize> = HashMap::new();
+    for (class, name) in &names {
+        let trivial = all_definitions
+            .get(class)
+            .is_some_and(|body| cse::trivial(sizes_in_arena[*body]));
+        if !is_let.contains(name.as_str()) && (trivial || uses.get(class).copied().unwrap_or(0) < 2)
+        {
+            if let Some(body) = all_definitions.get(class) {
+                inline.insert(*class, *body);
+            }
+        }
+    }
+    for class in inline.keys() {
+        names.remove(class);
+        all_definitions.remove(class);
+    }
+    arena.inline(&inline);
+    let root_tops: Vec<usize> = root_tops
+        .iter()
+        .map(|top| {
+            inline
+                .get(&arena.nodes[*top].class)
+                .copied()
+                .unwrap_or(*top)
+        })
+        .collect();
+    let order = cse::dependency_order(&arena, &root_tops, &all_definitions);
+    for class in &order {
+        let Some(name) = names.get(class) else {
+            continue;
+        };
+        if is_let.contains(name.as_str()) {
+            continue;
+        }
+        let shape = egraph[*class].data.shape.clone();
+        let fresh = cse::fresh_name(&shape, &taken);
+        taken.insert(fresh.clone());
+        shapes.insert(fresh.clone(), shape);
+        names.insert(*class, egg::Symbol::from(fresh.as_str()));
+    }
+
+    let mut displays = vec![];
+    for (root, top) in roots.iter().zip(&root_tops) {
+        let top_is_body = !names.contains_key(&egraph.find(*root));
+        match rec_to_expr(&arena.to_rec(*top, &names, top_is_body), &shapes) {
+            Ok(expr) => displays.push(expr),
+            Err(_) => return fallback(),
+        }
+    }
+    let mut wheres = vec![];
+    for class in &order {
+        let (Some(name), Some(body)) = (names.get(class), all_definitions.get(class)) else {
+            return fallback();
+        };
+        match rec_to_expr(&arena.to_rec(*body, &names, true), &shapes) {
+            Ok(expr) => wheres.push((name.as_str().to_string(), expr)),
+            Err(_) => return fallback(),
+        }
+    }
+
+    // Compute: the same names, defined in the same order, each body extracted before
+    // its own and any later name exists, so no definition can refer to itself.
+    let mut egraph = saturated_graph;
+    let mut shapes_compute: VarShapes = table
+        .iter()
+        .map(|(name, decl)| (name.clone(), decl.shape.clone()))
+        .collect();
+    let classes_in_saturated: Vec<(String, Id)> = order
+        .iter()
+        .filter_map(|class| {
+            let name = names.get(class)?.as_str().to_string();
+            let class = let_classes
+                .iter()
+                .find(|(let_name, _)| *let_name == name)
+                .map(|(_, id)| *id)
+                .unwrap_or(*class);
+            Some((name, class))
+        })
+        .collect();
+    let mut compute_wheres = vec![];
+    for (name, class) in &classes_in_saturated {
+        let class = egraph.find(*class);
+        let (_, rec) =
+            Extractor::new(&egraph, FlopCost::new(&egraph, sizes, None)).find_best(class);
+        match rec_to_expr(&rec, &shapes_compute) {
+            Ok(expr) => compute_wheres.push((name.clone(), expr)),
+            Err(_) => return fallback(),
+        }
+        name_class(&mut egraph, name, class, &mut shapes_compute);
+    }
+    let extractor = Extractor::new(&egraph, FlopCost::new(&egraph, sizes, None));
+    let mut computes = vec![];
+    for root in &roots {
+        let (_, rec) = extractor.find_best(*root);
+        match rec_to_expr(&rec, &shapes_compute) {
+            Ok(expr) => computes.push(expr),
+            Err(_) => return fallback(),
+        }
+    }
+
+    SimplifiedMany {
+        displays,
+        computes,
+        wheres,
+        compute_wheres,
+        saturated,
+        stop_reason,
+    }
+}
+
+/// Adds the leaf `name` to `class` (declaring it with the class's shape and
+/// properties) and returns the merged class.
+fn name_class(egraph: &mut EGraph, name: &str, class: Id, shapes: &mut VarShapes) -> Id {
+    let data = egraph[class].data.clone();
+    egraph.analysis.vars.insert(
+        name.to_string(),
+        VarDecl {
+            shape: data.shape.clone(),
+            props: props_of(&data),
+        },
+    );
+    shapes.insert(name.to_string(), data.shape);
+    let leaf = egraph.add(Mat::Symbol(egg::Symbol::from(name)));
+    egraph.union(class, leaf);
+    egraph.rebuild();
+    egraph.find(class)
+}
+
+/// Most saturation rounds; each after the first restarts from the best forms found.
+const ROUNDS: usize = 3;
+
+/// Runs the rules on `egraph` within `limits` and returns the e-graph, the classes of
+/// `targets` in it, whether saturation completed, and why it stopped.
+///
+/// A round stopped by a limit is followed by a fresh e-graph holding only the best
+/// display form of each target (and the `originals`, the inputs, unioned with theirs):
+/// alternatives explored in bulk (associativity, commutativity, distribution) no longer
+/// crowd out the rewrites that matter. The
+/// time limit covers all rounds together; the iteration and node limits hold per round.
+fn saturate(
+    mut egraph: EGraph,
+    mut targets: Vec<Id>,
+    originals: &[egg::RecExpr<Mat>],
+    limits: &Limits,
+) -> (EGraph, Vec<Id>, bool, String) {
+    let rules = rules::all_rules();
+    let start = Instant::now();
+    let mut last = (false, "not run".to_string());
+    for round in 0..ROUNDS {
+        let remaining = limits.time.saturating_sub(start.elapsed());
+        let budget = remaining / (ROUNDS - round) as u32;
+        let runner = Runner::default()
+            .with_egraph(egraph)
+            .with_iter_limit(limits.iterations)
+            .with_node_limit(limits.nodes)
+            .with_time_limit(budget)
+            .with_scheduler(BackoffScheduler::default())
+            .run(&rules);
+        last = describe_stop(runner.stop_reason.as_ref());
+        egraph = runner.egraph;
+        if last.0 || round + 1 == ROUNDS || start.elapsed() >= limits.time {
+            break;
+        }
+        let bests: Vec<egg::RecExpr<Mat>> = {
+            let extractor = Extractor::new(&egraph, DisplayCost::new(&egraph, None));
+            targets
+                .iter()
+                .map(|target| extractor.find_best(*target).1)
+                .collect()
+        };
+        let mut fresh = EGraph::new(egraph.analysis.clone());
+        targets = bests.iter().map(|rec| fresh.add_expr(rec)).collect();
+        // The inputs come along, equal to their best forms, so that the structure the
+        // names rely on (the repeated `WᵀWx − x`) is not lost with the restart.
+        for (target, original) in targets.iter().zip(originals) {
+            let id = fresh.add_expr(original);
+            fresh.union(*target, id);
+        }
+        fresh.rebuild();
+        egraph = fresh;
+    }
+    let targets = targets.iter().map(|target| egraph.find(*target)).collect();
+    (egraph, targets, last.0, last.1)
+}
+
+fn describe_stop(reason: Option<&StopReason>) -> (bool, String) {
+    match reason {
+        Some(StopReason::Saturated) => (true, "saturated".to_string()),
+        Some(StopReason::IterationLimit(n)) => (false, format!("iteration limit ({n})")),
+        Some(StopReason::NodeLimit(n)) => (false, format!("node limit ({n})")),
+        Some(StopReason::TimeLimit(t)) => (false, format!("time limit ({t:.3} s)")),
+        Some(StopReason::Other(text)) => (false, text.clone()),
+        None => (false, "not run".to_string()),
+    }
+}
+
+/// The `lets` with every use of an earlier name replaced by its (expanded) body.
+fn expand_lets(lets: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)> {
+    let mut res: Vec<(Symbol, Expr)> = vec![];
+    for (name, body) in lets {
+        let expanded = substitute(body, &res, &mut HashMap::new());
+        res.push((name.clone(), expanded.as_ref().clone()));
+    }
+    res
+}
+
+/// `expr` with the variables named in `lets` replaced by their bodies.
+fn substitute(
+    expr: &Expr,
+    lets: &[(Symbol, Expr)],
+    memo: &mut HashMap<*const Expr, Rc<Expr>>,
+) -> Rc<Expr> {
+    let key = expr as *const Expr;
+    if let Some(done) = memo.get(&key) {
+        return done.clone();
+    }
+    let res = match &expr.kind {
+        ExprKind::Var(name) => match lets.iter().rev().find(|(let_name, _)| let_name == name) {
+            Some((_, body)) => Rc::new(body.clone()),
+            None => Rc::new(expr.clone()),
+        },
+        _ if !lets.iter().any(|(name, _)| expr.mentions(name)) => Rc::new(expr.clone()),
+        kind => {
+            let mut sub = |child: &Rc<Expr>| substitute(child, lets, memo);
+            let kind = match kind {
+                ExprKind::Neg(a) => ExprKind::Neg(sub(a)),
+                ExprKind::Add(a, b) => ExprKind::Add(sub(a), sub(b)),
+                ExprKind::Sub(a, b) => ExprKind::Sub(sub(a), sub(b)),
+                ExprKind::Mul(a, b) => ExprKind::Mul(sub(a), sub(b)),
+                ExprKind::Div(a, b) => ExprKind::Div(sub(a), sub(b)),
+                ExprKind::Hadamard(a, b) => ExprKind::Hadamard(sub(a), sub(b)),
+                ExprKind::Transpose(a) => ExprKind::Transpose(sub(a)),
+                ExprKind::Inverse(a) => ExprKind::Inverse(sub(a)),
+                ExprKind::Pow(a, k) => ExprKind::Pow(sub(a), *k),
+                ExprKind::Trace(a) => ExprKind::Trace(sub(a)),
+                ExprKind::Det(a) => ExprKind::Det(sub(a)),
+                ExprKind::LogDet(a) => ExprKind::LogDet(sub(a)),
+                ExprKind::NormSq(a) => ExprKind::NormSq(sub(a)),
+                ExprKind::Diag(a) => ExprKind::Diag(sub(a)),
+                ExprKind::Sum(a) => ExprKind::Sum(sub(a)),
+                ExprKind::Func(f, a) => ExprKind::Func(*f, sub(a)),
+                ExprKind::Apply(f, a) => ExprKind::Apply(f.clone(), sub(a)),
+                ExprKind::Grad(f, a) => ExprKind::Grad(f.clone(), sub(a)),
+                other => other.clone(),
+            };
+            Rc::new(Expr::typed(kind, expr.shape.clone()))
+        }
+    };
+    memo.insert(key, res.clone());
+    res
+}
+
+/// Adds the shape of every variable of `expr` that `table` does not know yet.
+fn collect_var_shapes(expr: &Expr, table: &mut BTreeMap<Symbol, VarDecl>) {
+    let mut stack = vec![expr];
+    while let Some(node) = stack.pop() {
+        if let ExprKind::Var(name) | ExprKind::Differential(name) = &node.kind {
+            if !table.contains_key(name) && node.shape != Shape::unknown() {
+                table.insert(
+                    name.clone(),
+                    VarDecl {
+                        shape: node.shape.clone(),
+                        props: Default::default(),
+                    },
+                );
+            }
+        }
+        stack.extend(node.children().into_iter().map(|c| c.as_ref()));
+    }
+}
+
+/// Adds every name `expr` uses (variables, functions, size symbols) to `taken`.
+fn collect_names(expr: &Expr, taken: &mut BTreeSet<String>) {
+    let mut stack = vec![expr];
+    while let Some(node) = stack.pop() {
+        match &node.kind {
+            ExprKind::Var(name)
+            | ExprKind::Differential(name)
+            | ExprKind::Apply(name, _)
+            | ExprKind::Grad(name, _) => {
+                taken.insert(name.clone());
+            }
+            _ => {}
+        }
+        for dim in [&node.shape.rows, &node.shape.cols] {
+            if let Dim::Sym(size) = dim {
+                taken.insert(size.clone());
+            }
+        }
+        stack.extend(node.children().into_iter().map(|c| c.as_ref()));
+    }
+}

@@ -1,0 +1,120 @@
+//! The Unicode spelling: `½‖WᵀWx − x‖²`, `W(zxᵀ + xzᵀ)`, `−c − D/2 log|K|`.
+
+use num_bigint::BigInt;
+
+use super::{letters_merge_into_word, Spelling};
+use crate::expr::{Func, Rational};
+
+#[rustfmt::skip]
+pub(super) const SPELLING: Spelling = Spelling {
+    add:               " + ",
+    sub:               " − ",
+    neg:               "−",
+    hadamard:          " ⊙ ",
+    div:               "/",
+    open:              "(",
+    close:             ")",
+    transpose:         "ᵀ",
+    inverse:           "⁻¹",
+    inverse_transpose: "⁻ᵀ",
+    identity:          "I",
+    ones:              "𝟙",
+    grad:              "∇",
+    differential:      "d",
+    trace:             "tr",
+    det:               "det",
+    diag:              "diag",
+    sum:               "sum",
+    logdet_open:       "log|",
+    logdet_close:      "|",
+    norm_open:         "‖",
+    norm_close:        "‖²",
+    delimiters_are_bars: true,
+};
+
+/// The elementwise functions' names.
+#[rustfmt::skip]
+pub(super) fn function_name(function: Func) -> &'static str {
+    match function {
+        Func::Sigma    => "σ",
+        Func::Exp      => "exp",
+        Func::Log      => "log",
+        Func::Tanh     => "tanh",
+        Func::Swish    => "swish",
+        Func::Relu     => "relu",
+        Func::Softplus => "softplus",
+        Func::Sqrt     => "sqrt",
+        Func::Step     => "step",
+    }
+}
+
+/// The vulgar fractions printed as one character; others print as `p/q`. (The parser
+/// also reads `⅐ ⅑ ⅒`, which many fonts lack.)
+#[rustfmt::skip]
+const VULGAR_FRACTIONS: [(i64, i64, &str); 15] = [
+    (1, 2, "½"), (1, 3, "⅓"), (2, 3, "⅔"), (1, 4, "¼"), (3, 4, "¾"),
+    (1, 5, "⅕"), (2, 5, "⅖"), (3, 5, "⅗"), (4, 5, "⅘"), (1, 6, "⅙"),
+    (5, 6, "⅚"), (1, 8, "⅛"), (3, 8, "⅜"), (5, 8, "⅝"), (7, 8, "⅞"),
+];
+
+/// The single character for `q`, if there is one: ½ → `½`.
+pub(super) fn vulgar_fraction(q: &Rational) -> Option<&'static str> {
+    VULGAR_FRACTIONS
+        .iter()
+        .find(|(numer, denom, _)| {
+            *q.numer() == BigInt::from(*numer) && *q.denom() == BigInt::from(*denom)
+        })
+        .map(|(_, _, text)| *text)
+}
+
+/// A power as superscripts: 2 → `²`, −2 → `⁻²`, 10 → `¹⁰`.
+pub(super) fn power(exponent: i64) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    let mut res = String::new();
+    if exponent < 0 {
+        res.push('⁻');
+    }
+    for digit in exponent.unsigned_abs().to_string().bytes() {
+        res.push(DIGITS[usize::from(digit - b'0')]);
+    }
+    res
+}
+
+/// What goes between two juxtaposed factors printed as `left` and `right`: nothing
+/// (`WᵀWx`), a space for readability (`D/2 log|K|`, `W₂ swish(z)`, `dX B`), or `·` where writing
+/// them side by side would read differently (`x·2`, not the name `x₂`).
+pub(super) fn separator(
+    left: &str,
+    right: &str,
+    inside_bars: bool,
+    space_after_left: bool,
+) -> &'static str {
+    let (Some(last), Some(first)) = (left.chars().last(), right.chars().next()) else {
+        return "";
+    };
+    let right_is_number = first.is_ascii_digit() || vulgar_char(first);
+    // A bare σ before a parenthesis is the sigmoid, even with a space between.
+    let sigma_call = last == 'σ' && first == '(';
+    let bar = inside_bars && (first == '|' || first == '‖');
+    if right_is_number || sigma_call || bar || letters_merge_into_word(left, right) {
+        return "·";
+    }
+    let right_starts_with_word = right
+        .chars()
+        .take(2)
+        .filter(|c| c.is_ascii_alphabetic())
+        .count()
+        == 2;
+    if space_after_left || right_starts_with_word {
+        " "
+    } else {
+        ""
+    }
+}
+
+fn vulgar_char(c: char) -> bool {
+    VULGAR_FRACTIONS
+        .iter()
+        .any(|(_, _, text)| text.starts_with(c))
+        || matches!(c, '⅐' | '⅑' | '⅒')
+}

@@ -1,0 +1,639 @@
+//! The library's entry point: a [`Session`] holds declarations and `let` definitions and
+//! runs the whole pipeline (parse → shape → diff → simplify → numeric check) on request.
+//! The command line and the REPL are thin layers over it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use crate::diag::Diagnostic;
+use crate::diff::{self, Derivative, DerivativeKind};
+use crate::expr::{Decls, Expr, ExprKind, Shape, Symbol, VarDecl};
+use crate::numeric::{self, CheckConfig, Verdict};
+use crate::parse::{self, ParseOptions};
+use crate::print::{self, Style};
+use crate::shape::{self, Typed};
+use crate::simplify::{self, Simplified};
+
+/// Any error of the pipeline, with the text it refers to so that it can be rendered
+/// with a caret under the offending span.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text did not parse.
+    #[error("{error}")]
+    Parse {
+        /// The parser's error.
+        error: parse::Error,
+        /// The text that was parsed.
+        text: String,
+    },
+    /// The expression is not well shaped.
+    #[error("{error}")]
+    Shape {
+        /// The shape checker's error.
+        error: shape::Error,
+        /// The text of the expression.
+        text: String,
+    },
+    /// The derivative cannot be taken (unknown variable, unsupported operation).
+    #[error("{error}")]
+    Diff {
+        /// The differentiator's error.
+        error: diff::Error,
+        /// The text of the expression.
+        text: String,
+    },
+    /// A request that makes no sense, such as an empty `--wrt` or a malformed `--sizes`.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The diagnostic a person reads.
+    pub fn diagnostic(&self) -> Diagnostic {
+        match self {
+            Error::Parse { error, .. } => error.diagnostic(),
+            Error::Shape { error, .. } => error.diagnostic(),
+            Error::Diff { error, .. } => error.diagnostic(),
+            Error::Usage(message) => Diagnostic::new(message.clone()),
+        }
+    }
+
+    /// The error rendered with its source line and caret.
+    pub fn render(&self) -> String {
+        let source = match self {
+            Error::Parse { text, .. } | Error::Shape { text, .. } | Error::Diff { text, .. } => {
+                text.as_str()
+            }
+            Error::Usage(_) => "",
+        };
+        self.diagnostic().render(source)
+    }
+}
+
+/// One `let` definition: its name, its text and its parsed body (itself expanded).
+#[derive(Clone, Debug)]
+pub struct Definition {
+    /// The defined name.
+    pub name: Symbol,
+    /// The body as typed.
+    pub text: String,
+    /// The body with earlier definitions expanded.
+    pub body: Expr,
+}
+
+/// How much work a request may do, and how its check runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Derivative order (1 or 2).
+    pub order: u8,
+    /// Run the numeric check and attach its verdict.
+    pub check: bool,
+    /// The numeric check's settings.
+    pub check_config: CheckConfig,
+    /// Limits of equality saturation.
+    pub limits: simplify::Limits,
+    /// Concrete sizes for the compute form's cost (`m=300,n=500`).
+    pub sizes: BTreeMap<Symbol, u64>,
+}
+
+impl Options {
+    /// First order, no check, standard limits, no sizes.
+    pub fn standard() -> Options {
+        Options {
+            order: 1,
+            check: false,
+            check_config: CheckConfig::standard(),
+            limits: simplify::Limits::standard(),
+            sizes: BTreeMap::new(),
+        }
+    }
+}
+
+/// A simplified expression with its `where` definitions, in both extracted forms.
+#[derive(Clone, Debug)]
+pub struct Form {
+    /// The display form: as a person writes it.
+    pub display: Expr,
+    /// The compute form: fewest floating-point operations.
+    pub compute: Expr,
+    /// Shared subexpressions named once: `(z, WᵀWx − x)`.
+    pub wheres: Vec<(Symbol, Expr)>,
+    /// False when a limit stopped saturation early (the best form found is still right).
+    pub saturated: bool,
+}
+
+impl Form {
+    fn from_simplified(simplified: Simplified) -> Form {
+        Form {
+            display: simplified.display,
+            compute: simplified.compute,
+            wheres: simplified.wheres,
+            saturated: simplified.saturated,
+        }
+    }
+
+    /// The display form with every `where` name expanded back into the expression.
+    pub fn expanded(&self) -> Expr {
+        expand(&self.display, &self.wheres)
+    }
+
+    /// The display form in the given spelling, without the `where` lines.
+    pub fn render(&self, style: Style) -> String {
+        print::render(&self.display, style)
+    }
+
+    /// The `where` definitions in the given spelling.
+    pub fn render_wheres(&self, style: Style) -> Vec<(String, String)> {
+        self.wheres
+            .iter()
+            .map(|(name, body)| (render_symbol(name, style), print::render(body, style)))
+            .collect()
+    }
+}
+
+/// The derivative of an expression with respect to one variable, simplified.
+#[derive(Clone, Debug)]
+pub struct DerivativeResult {
+    /// The variable.
+    pub wrt: Symbol,
+    /// Which kind of derivative (gradient, Jacobian, differential, …).
+    pub kind: DerivativeKind,
+    /// The derivative's shape.
+    pub shape: Shape,
+    /// Whether this is the symmetric gradient of a `sym`/`spd` variable.
+    pub symmetric: bool,
+    /// The simplified derivative.
+    pub form: Form,
+    /// The numeric check's verdict, when one was asked for.
+    pub check: Option<Verdict>,
+}
+
+impl DerivativeResult {
+    /// The left-hand side a person reads: `∂/∂W`, `dF`, `∂²/∂x²`, `d²f`.
+    pub fn lhs(&self, style: Style) -> String {
+        let name = render_symbol(&self.wrt, style);
+        match (self.kind, style) {
+            (DerivativeKind::Gradient, Style::Latex) => {
+                format!("\\frac{{\\partial}}{{\\partial {name}}}")
+            }
+            (DerivativeKind::Gradient, Style::Ascii) => format!("d/d{name}"),
+            (DerivativeKind::Gradient, Style::Unicode) => format!("∂/∂{name}"),
+            (DerivativeKind::Jacobian, Style::Latex) => {
+                format!("\\frac{{\\partial f}}{{\\partial {name}}}")
+            }
+            (DerivativeKind::Jacobian, Style::Ascii) => format!("J_{name}"),
+            (DerivativeKind::Jacobian, Style::Unicode) => format!("∂f/∂{name}"),
+            (DerivativeKind::Hessian, Style::Latex) => {
+                format!("\\frac{{\\partial^2}}{{\\partial {name}^2}}")
+            }
+            (DerivativeKind::Hessian, Style::Ascii) => format!("d2/d{name}2"),
+            (DerivativeKind::Hessian, Style::Unicode) => format!("∂²/∂{name}²"),
+            (DerivativeKind::Differential, Style::Latex) => "\\mathrm{d}F".to_string(),
+            (DerivativeKind::Differential, _) => "dF".to_string(),
+            (DerivativeKind::SecondDifferential, Style::Latex) => "\\mathrm{d}^2 f".to_string(),
+            (DerivativeKind::SecondDifferential, Style::Ascii) => "d2f".to_string(),
+            (DerivativeKind::SecondDifferential, Style::Unicode) => "d²f".to_string(),
+        }
+    }
+
+    /// The result as the CLI prints it in Unicode or ASCII: the equation, its `where`
+    /// lines and the convention note for symmetric variables.
+    pub fn to_text(&self, style: Style) -> String {
+        let mut out = format!("{} = {}\n", self.lhs(style), self.form.render(style));
+        let wheres = self.form.render_wheres(style);
+        for (index, (name, body)) in wheres.iter().enumerate() {
+            let lead = if index == 0 { "  where" } else { "       " };
+            out += &format!("{lead} {name} = {body}\n");
+        }
+        if self.symmetric {
+            out += &format!(
+                "  ({} is symmetric: this is the symmetric gradient ½(G + Gᵀ), df = tr(G dX) for symmetric dX)\n",
+                render_symbol(&self.wrt, style)
+            );
+        }
+        out
+    }
+
+    /// The result as an `aligned` LaTeX block that compiles.
+    pub fn to_latex(&self) -> String {
+        let mut out = String::from("\\begin{aligned}\n");
+        out += &format!(
+            "{} &= {}",
+            self.lhs(Style::Latex),
+            self.form.render(Style::Latex)
+        );
+        for (name, body) in self.form.render_wheres(Style::Latex) {
+            out += &format!(" \\\\\n\\text{{where }} {name} &= {body}");
+        }
+        out += "\n\\end{aligned}\n";
+        out
+    }
+
+    /// The JSON object of SPEC §5.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut object = serde_json::json!({
+            "wrt": self.wrt,
+            "kind": kind_name(self.kind),
+            "shape": shape_json(&self.shape),
+            "derivative": self.form.render(Style::Unicode),
+            "ascii": self.form.render(Style::Ascii),
+            "latex": self.form.render(Style::Latex),
+            "where": wheres_json(&self.form),
+            "compute": print::render(&self.form.compute, Style::Unicode),
+            "saturated": self.form.saturated,
+        });
+        if self.symmetric {
+            object["gradient"] = serde_json::json!("symmetric");
+        }
+        if let Some(verdict) = &self.check {
+            object["check"] = verdict_json(verdict);
+        }
+        object
+    }
+}
+
+/// A simplified expression (the answer of `simplify`).
+#[derive(Clone, Debug)]
+pub struct SimplifyResult {
+    /// The inferred shape of the expression.
+    pub shape: Shape,
+    /// The simplified expression.
+    pub form: Form,
+}
+
+impl SimplifyResult {
+    /// The JSON object of SPEC §5 for `simplify`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "shape": shape_json(&self.shape),
+            "derivative": self.form.render(Style::Unicode),
+            "ascii": self.form.render(Style::Ascii),
+            "latex": self.form.render(Style::Latex),
+            "where": wheres_json(&self.form),
+            "compute": print::render(&self.form.compute, Style::Unicode),
+            "saturated": self.form.saturated,
+        })
+    }
+}
+
+/// Whether a claimed derivative is right, with the evidence.
+#[derive(Clone, Debug)]
+pub struct VerifyResult {
+    /// Which derivative the claim was compared against.
+    pub kind: DerivativeKind,
+    /// The verdict of the claim against finite differences of the expression.
+    pub verdict: Verdict,
+    /// matcalc's own derivative, for comparison.
+    pub ours: DerivativeResult,
+}
+
+/// Declarations, definitions and settings that stay in force between requests.
+///
+/// # Examples
+/// ```
+/// use matcalc::session::{Options, Session};
+/// let session = Session::new();
+/// let results = session.derivative("½‖WᵀWx − x‖²", &["W"], &Options::standard())?;
+/// assert_eq!(results[0].shape.to_string(), "m×n");
+/// # Ok::<(), matcalc::session::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Session {
+    decls: Decls,
+    definitions: Vec<Definition>,
+}
+
+impl Session {
+    /// A session with no declarations and no definitions.
+    pub fn new() -> Session {
+        Session::default()
+    }
+
+    /// The declarations in force.
+    pub fn decls(&self) -> &Decls {
+        &self.decls
+    }
+
+    /// The definitions in force, in the order they were made.
+    pub fn definitions(&self) -> &[Definition] {
+        &self.definitions
+    }
+
+    /// Forgets every declaration and definition.
+    pub fn reset(&mut self) {
+        *self = Session::new();
+    }
+
+    /// Adds declarations such as `W: m×n, x: n; K: n×n sym; ℓ: fn`.
+    pub fn declare(&mut self, text: &str) -> Result<(), Error> {
+        let decls = parse::parse_decls(text).map_err(|error| Error::Parse {
+            error,
+            text: text.to_string(),
+        })?;
+        self.decls.extend(decls);
+        Ok(())
+    }
+
+    /// Adds a definition such as `K = αXXᵀ + β⁻¹I` (a leading `let` is allowed); a later
+    /// definition of the same name replaces the earlier one.
+    pub fn define(&mut self, text: &str) -> Result<Symbol, Error> {
+        let (name, body) =
+            parse::parse_let(text, &self.parse_options()).map_err(|error| Error::Parse {
+                error,
+                text: text.to_string(),
+            })?;
+        let body = self.expand_definitions(&body);
+        self.definitions
+            .retain(|definition| definition.name != name);
+        self.definitions.push(Definition {
+            name: name.clone(),
+            text: text.to_string(),
+            body,
+        });
+        Ok(name)
+    }
+
+    fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            fns: self.decls.fns.clone(),
+            limits: parse::Limits::standard(),
+        }
+    }
+
+    /// Parses an expression with the session's opaque functions.
+    pub fn parse(&self, text: &str) -> Result<Expr, Error> {
+        parse::parse_with(text, &self.parse_options()).map_err(|error| Error::Parse {
+            error,
+            text: text.to_string(),
+        })
+    }
+
+    fn expand_definitions(&self, expr: &Expr) -> Expr {
+        let wheres: Vec<(Symbol, Expr)> = self
+            .definitions
+            .iter()
+            .map(|definition| (definition.name.clone(), definition.body.clone()))
+            .collect();
+        expand(expr, &wheres)
+    }
+
+    /// Parses, expands definitions and infers shapes.
+    pub fn typed(&self, text: &str) -> Result<Typed, Error> {
+        let parsed = self.parse(text)?;
+        let expanded = self.expand_definitions(&parsed);
+        shape::infer(&expanded, &self.decls).map_err(|error| Error::Shape {
+            error,
+            text: text.to_string(),
+        })
+    }
+
+    /// Shape-checks `text` in the context of an already typed expression, so that its
+    /// variables and sizes are those of `context` (for claims and `where` bodies).
+    fn typed_in_context(&self, text: &str, context: &Typed) -> Result<Typed, Error> {
+        let parsed = self.parse(text)?;
+        let expanded = self.expand_definitions(&parsed);
+        let mut decls = self.decls.clone();
+        decls.vars.extend(context.vars.clone());
+        shape::infer(&expanded, &decls).map_err(|error| Error::Shape {
+            error,
+            text: text.to_string(),
+        })
+    }
+
+    /// The definitions, typed in the context of `typed`, for folding back into results.
+    fn typed_definitions(&self, typed: &Typed) -> Vec<(Symbol, Expr)> {
+        let mut decls = self.decls.clone();
+        decls.vars.extend(typed.vars.clone());
+        self.definitions
+            .iter()
+            .filter_map(|definition| {
+                let body = shape::infer(&definition.body, &decls).ok()?;
+                Some((definition.name.clone(), body.expr))
+            })
+            .collect()
+    }
+
+    fn simplify_form(&self, expr: &Expr, typed: &Typed, options: &Options) -> Form {
+        let lets = self.typed_definitions(typed);
+        let simplified = simplify::simplify(expr, &typed.vars, &lets, &options.limits);
+        Form::from_simplified(simplified)
+    }
+
+    /// The shape-checked, simplified expression.
+    pub fn simplify(&self, text: &str, options: &Options) -> Result<SimplifyResult, Error> {
+        let typed = self.typed(text)?;
+        Ok(SimplifyResult {
+            shape: typed.expr.shape.clone(),
+            form: self.simplify_form(&typed.expr, &typed, options),
+        })
+    }
+
+    /// The simplified derivatives of `text` with respect to each of `wrt`, in order.
+    ///
+    /// With `options.check`, each is checked against finite differences of `text`; the
+    /// form checked is the display form that is printed, with its `where` names expanded.
+    pub fn derivative(
+        &self,
+        text: &str,
+        wrt: &[&str],
+        options: &Options,
+    ) -> Result<Vec<DerivativeResult>, Error> {
+        if wrt.is_empty() {
+            return Err(Error::Usage(
+                "no variable to differentiate with respect to".into(),
+            ));
+        }
+        let typed = self.typed(text)?;
+        wrt.iter()
+            .map(|name| self.derivative_of(&typed, text, name, options))
+            .collect()
+    }
+
+    fn derivative_of(
+        &self,
+        typed: &Typed,
+        text: &str,
+        wrt: &str,
+        options: &Options,
+    ) -> Result<DerivativeResult, Error> {
+        let derivative =
+            diff::derivative(typed, wrt, options.order).map_err(|error| Error::Diff {
+                error,
+                text: text.to_string(),
+            })?;
+        let form = self.simplify_form(&derivative.expr, typed, options);
+        let check = options.check.then(|| {
+            let printed = Derivative {
+                expr: form.expanded(),
+                ..derivative.clone()
+            };
+            numeric::check_derivative(typed, &printed, &options.check_config)
+        });
+        Ok(DerivativeResult {
+            wrt: derivative.wrt.clone(),
+            kind: derivative.kind,
+            shape: derivative.expr.shape.clone(),
+            symmetric: derivative.symmetric,
+            form,
+            check,
+        })
+    }
+
+    /// Whether `claim` is the derivative of `text` with respect to `wrt`, judged against
+    /// finite differences of `text` on random instances.
+    pub fn verify(
+        &self,
+        text: &str,
+        wrt: &str,
+        claim: &str,
+        options: &Options,
+    ) -> Result<VerifyResult, Error> {
+        let typed = self.typed(text)?;
+        let ours = self.derivative_of(&typed, text, wrt, options)?;
+        let claim_typed = self.typed_in_context(claim, &typed)?;
+        if claim_typed.expr.shape != ours.shape {
+            return Err(Error::Usage(format!(
+                "the claim is {} but the derivative w.r.t. {wrt} is {}",
+                claim_typed.expr.shape, ours.shape
+            )));
+        }
+        let claimed = Derivative {
+            kind: ours.kind,
+            wrt: wrt.to_string(),
+            expr: claim_typed.expr,
+            symmetric: ours.symmetric,
+        };
+        let mut merged = typed.clone();
+        merged.vars.extend(claim_typed.vars);
+        let verdict = numeric::check_derivative(&merged, &claimed, &options.check_config);
+        Ok(VerifyResult {
+            kind: ours.kind,
+            verdict,
+            ours,
+        })
+    }
+
+    /// Every variable of `text` with its inferred shape and properties.
+    pub fn shapes(&self, text: &str) -> Result<BTreeMap<Symbol, VarDecl>, Error> {
+        Ok(self.typed(text)?.vars)
+    }
+}
+
+/// Replaces every named variable by its definition (definitions may use earlier ones).
+pub fn expand(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Expr {
+    if wheres.is_empty() {
+        return expr.clone();
+    }
+    let table: BTreeMap<&str, &Expr> = wheres
+        .iter()
+        .map(|(name, body)| (name.as_str(), body))
+        .collect();
+    let mut expanding = BTreeSet::new();
+    substitute(expr, &table, &mut expanding)
+}
+
+fn substitute<'a>(
+    expr: &Expr,
+    table: &BTreeMap<&'a str, &'a Expr>,
+    expanding: &mut BTreeSet<&'a str>,
+) -> Expr {
+    if let ExprKind::Var(name) = &expr.kind {
+        if let Some((key, body)) = table.get_key_value(name.as_str()) {
+            // A definition that mentions itself would recurse forever; leave it as a name.
+            if expanding.insert(key) {
+                let res = substitute(body, table, expanding);
+                expanding.remove(key);
+                return res;
+            }
+        }
+        return expr.clone();
+    }
+    let map = |child: &Rc<Expr>, expanding: &mut BTreeSet<&'a str>| {
+        Rc::new(substitute(child, table, expanding))
+    };
+    use ExprKind::*;
+    let kind = match &expr.kind {
+        Num(_) | Var(_) | Identity | Ones | Differential(_) => expr.kind.clone(),
+        Neg(a) => Neg(map(a, expanding)),
+        Transpose(a) => Transpose(map(a, expanding)),
+        Inverse(a) => Inverse(map(a, expanding)),
+        Pow(a, k) => Pow(map(a, expanding), *k),
+        Trace(a) => Trace(map(a, expanding)),
+        Det(a) => Det(map(a, expanding)),
+        LogDet(a) => LogDet(map(a, expanding)),
+        NormSq(a) => NormSq(map(a, expanding)),
+        Diag(a) => Diag(map(a, expanding)),
+        Sum(a) => Sum(map(a, expanding)),
+        Func(f, a) => Func(*f, map(a, expanding)),
+        Apply(f, a) => Apply(f.clone(), map(a, expanding)),
+        Grad(f, a) => Grad(f.clone(), map(a, expanding)),
+        Add(a, b) => Add(map(a, expanding), map(b, expanding)),
+        Sub(a, b) => Sub(map(a, expanding), map(b, expanding)),
+        Mul(a, b) => Mul(map(a, expanding), map(b, expanding)),
+        Div(a, b) => Div(map(a, expanding), map(b, expanding)),
+        Hadamard(a, b) => Hadamard(map(a, expanding), map(b, expanding)),
+    };
+    Expr {
+        kind,
+        span: expr.span,
+        shape: expr.shape.clone(),
+    }
+}
+
+/// A symbol in the given spelling.
+pub fn render_symbol(name: &str, style: Style) -> String {
+    match style {
+        Style::Unicode => name.to_string(),
+        Style::Ascii => print::ascii_name(name),
+        Style::Latex => print::latex_name(name),
+    }
+}
+
+fn kind_name(kind: DerivativeKind) -> &'static str {
+    match kind {
+        DerivativeKind::Gradient => "gradient",
+        DerivativeKind::Jacobian => "jacobian",
+        DerivativeKind::Differential => "differential",
+        DerivativeKind::Hessian => "hessian",
+        DerivativeKind::SecondDifferential => "second differential",
+    }
+}
+
+fn shape_json(shape: &Shape) -> serde_json::Value {
+    serde_json::json!([shape.rows.to_string(), shape.cols.to_string()])
+}
+
+#[derive(Serialize)]
+struct WhereJson {
+    name: String,
+    expr: String,
+}
+
+fn wheres_json(form: &Form) -> serde_json::Value {
+    let wheres: Vec<WhereJson> = form
+        .render_wheres(Style::Unicode)
+        .into_iter()
+        .map(|(name, expr)| WhereJson { name, expr })
+        .collect();
+    serde_json::json!(wheres)
+}
+
+/// The `check` object of SPEC §5.
+pub fn verdict_json(verdict: &Verdict) -> serde_json::Value {
+    match verdict {
+        Verdict::Pass {
+            trials,
+            max_rel_error,
+        } => serde_json::json!({"passed": true, "trials": trials, "max_rel_error": max_rel_error}),
+        Verdict::Fail(counterexample) => serde_json::json!({
+            "passed": false,
+            "rel_error": counterexample.rel_error,
+            "counterexample": counterexample.describe(),
+        }),
+        Verdict::Inconclusive { reason } => {
+            serde_json::json!({"passed": false, "inconclusive": true, "reason": reason})
+        }
+    }
+}

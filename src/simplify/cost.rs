@@ -1,0 +1,220 @@
+//! The two ways of choosing one expression from an e-class: [`DisplayCost`], for
+//! people, and [`FlopCost`], for computers.
+
+use std::collections::BTreeMap;
+
+use egg::{CostFunction, Id, Language, Symbol};
+use num_traits::{Signed, Zero};
+
+use super::analysis::EGraph;
+use super::lang::Mat;
+use crate::expr::{Dim, Shape};
+
+/// Counts symbols and operators, in tenths so that ties break the way a textbook
+/// writes: a transpose costs a little more than other operators (fewest transposes), a
+/// sum a little more than a product (so `2A` beats `A + A` and factored forms win),
+/// `−A` less than `(−1)A`, `I` a little more than a variable, a scalar factor on the right (`Ak`) more than on the left
+/// (`kA`), and sizes nothing (`I` prints without its size).
+///
+/// A `forbidden` name costs "infinitely" much: extracting the body of a `let` or `where`
+/// definition must not answer with the name itself.
+pub struct DisplayCost<'a> {
+    egraph: &'a EGraph,
+    forbidden: Option<Symbol>,
+}
+
+impl<'a> DisplayCost<'a> {
+    /// The display cost over `egraph`, never choosing the leaf `forbidden`.
+    pub fn new(egraph: &'a EGraph, forbidden: Option<Symbol>) -> DisplayCost<'a> {
+        DisplayCost { egraph, forbidden }
+    }
+}
+
+/// Cost of anything that must never be chosen; sums saturate below overflow.
+const NEVER: usize = usize::MAX / 4;
+
+/// A display cost: the weighted size first, then what the chosen top node is, which
+/// only the parent's cost looks at (to avoid forms that print with extra parentheses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DisplayValue {
+    /// Weighted symbols and operators.
+    pub total: usize,
+    /// The kind of the chosen top node.
+    pub top: TopKind,
+}
+
+/// The kind of a chosen top node, as far as its parent's printing cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TopKind {
+    /// Anything else.
+    Other,
+    /// A matrix product or sum, which needs parentheses as a right operand.
+    Compound,
+    /// A scaling `kA`, whose scalar reads badly in the middle of a product.
+    Scaled,
+}
+
+impl CostFunction<Mat> for DisplayCost<'_> {
+    type Cost = DisplayValue;
+
+    fn cost<C>(&mut self, enode: &Mat, mut costs: C) -> DisplayValue
+    where
+        C: FnMut(Id) -> DisplayValue,
+    {
+        let scalar = |id: &Id| self.egraph[*id].data.scalar;
+        let mut top = TopKind::Other;
+        let own = match enode {
+            Mat::Symbol(name) if Some(*name) == self.forbidden => NEVER,
+            Mat::Symbol(_) => 10,
+            Mat::Num(q) if q.0.is_negative() => 18,
+            Mat::Num(q) if q.0.is_integer() || q.0.is_zero() => 10,
+            Mat::Num(_) => 12,
+            Mat::Dim(_) => 0,
+            Mat::Add([_, b]) | Mat::Sub([_, b]) => {
+                top = TopKind::Compound;
+                // `a + (b + c)` prints with parentheses that `(a + b) + c` does not need.
+                11 + usize::from(costs(*b).top == TopKind::Compound)
+            }
+            Mat::Had(_) => 11,
+            Mat::Mul([a, b]) if scalar(a) && !scalar(b) => {
+                top = TopKind::Scaled;
+                10
+            }
+            Mat::Mul([a, b]) if scalar(b) && !scalar(a) => 12,
+            Mat::Mul([_, b]) => {
+                top = TopKind::Compound;
+                match costs(*b).top {
+                    TopKind::Other => 10,
+                    TopKind::Compound => 11,
+                    TopKind::Scaled => 12,
+                }
+            }
+            Mat::Div(_) => 12,
+            Mat::Neg(_) => 8,
+            // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
+            Mat::Transpose(a) => 12 + usize::from(costs(*a).top != TopKind::Other),
+            Mat::Inverse(a) => 10 + usize::from(costs(*a).top != TopKind::Other),
+            // A factored-out identity (`(WᵀW − I)x`) reads worse than the sum it replaces.
+            Mat::Identity(_) => 12,
+            Mat::Pow(_) => 8,
+            _ => 10,
+        };
+        let total = enode
+            .children()
+            .iter()
+            .fold(own, |sum, id| sum.saturating_add(costs(*id).total))
+            .min(NEVER);
+        DisplayValue { total, top }
+    }
+}
+
+/// Floating-point operations to evaluate the expression for concrete sizes, plus one
+/// per node so that equal-flop forms prefer the shorter one.
+///
+/// Sizes come from `sizes` (size symbol → value); a size symbol without a value counts
+/// as [`FlopCost::DEFAULT_SIZE`]. A product `m×k · k×n` costs `mkn`, scaling and
+/// elementwise operations one per entry, an inverse or determinant `n³`, and names
+/// (variables, `let` and `where` names) nothing, since each is computed once.
+pub struct FlopCost<'a> {
+    egraph: &'a EGraph,
+    sizes: &'a BTreeMap<String, u64>,
+    forbidden: Option<Symbol>,
+}
+
+impl<'a> FlopCost<'a> {
+    /// The size every size symbol without a value counts as.
+    pub const DEFAULT_SIZE: f64 = 1000.0;
+
+    /// The flop cost over `egraph` with the given sizes, never choosing `forbidden`.
+    pub fn new(
+        egraph: &'a EGraph,
+        sizes: &'a BTreeMap<String, u64>,
+        forbidden: Option<Symbol>,
+    ) -> FlopCost<'a> {
+        FlopCost {
+            egraph,
+            sizes,
+            forbidden,
+        }
+    }
+
+    fn dim(&self, dim: &Dim) -> f64 {
+        match dim {
+            Dim::Known(n) => *n as f64,
+            Dim::Sym(name) => self
+                .sizes
+                .get(name)
+                .map_or(Self::DEFAULT_SIZE, |n| *n as f64),
+            Dim::Unknown => Self::DEFAULT_SIZE,
+        }
+    }
+
+    fn entries(&self, shape: &Shape) -> f64 {
+        self.dim(&shape.rows) * self.dim(&shape.cols)
+    }
+
+    fn flops(&self, enode: &Mat) -> f64 {
+        let shape = |id: &Id| &self.egraph[*id].data.shape;
+        let side = |id: &Id| self.dim(&shape(id).rows);
+        let broadcast = |a: &Id, b: &Id| self.entries(shape(a)).max(self.entries(shape(b)));
+        match enode {
+            Mat::Symbol(name) if Some(*name) == self.forbidden => f64::INFINITY,
+            Mat::Symbol(_) | Mat::Num(_) | Mat::Dim(_) | Mat::Identity(_) | Mat::Ones(_) => 0.0,
+            Mat::Transpose(_) | Mat::Differential(_) => 0.0,
+            Mat::Mul([a, b]) => {
+                let (sa, sb) = (shape(a), shape(b));
+                if sa.is_scalar() {
+                    self.entries(sb)
+                } else if sb.is_scalar() {
+                    self.entries(sa)
+                } else {
+                    self.dim(&sa.rows) * self.dim(&sa.cols) * self.dim(&sb.cols)
+                }
+            }
+            Mat::Add([a, b]) | Mat::Sub([a, b]) | Mat::Had([a, b]) | Mat::Div([a, b]) => {
+                broadcast(a, b)
+            }
+            Mat::Neg(a) | Mat::Sum(a) => self.entries(shape(a)),
+            Mat::NormSq(a) => 2.0 * self.entries(shape(a)),
+            Mat::Inverse(a) | Mat::Det(a) | Mat::LogDet(a) => side(a).powi(3),
+            Mat::Pow([a, k]) => {
+                let exponent = self.egraph[*k]
+                    .data
+                    .constant
+                    .as_ref()
+                    .and_then(|q| super::lang::Num(q.clone()).as_i64())
+                    .unwrap_or(2)
+                    .unsigned_abs()
+                    .max(2);
+                side(a).powi(3) * (64 - exponent.leading_zeros()) as f64
+            }
+            Mat::Trace(a) | Mat::Diag(a) => side(a),
+            Mat::Apply([_, a]) | Mat::Grad([_, a]) => 10.0 * self.entries(shape(a)),
+            other => match other.func() {
+                Some((_, a)) => 4.0 * self.entries(shape(&a)),
+                None => 0.0,
+            },
+        }
+    }
+}
+
+impl CostFunction<Mat> for FlopCost<'_> {
+    type Cost = f64;
+
+    fn cost<C>(&mut self, enode: &Mat, mut costs: C) -> f64
+    where
+        C: FnMut(Id) -> f64,
+    {
+        let own = self.flops(enode) + 1.0;
+        let total = enode
+            .children()
+            .iter()
+            .fold(own, |sum, id| sum + costs(*id));
+        // Keep costs comparable: infinity stays infinity, never NaN.
+        if total.is_nan() {
+            f64::INFINITY
+        } else {
+            total
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `where` definitions: common subexpressions of an extracted result get names.
+//!
+//! Extraction gives each e-class one chosen node, so the chosen terms form a DAG of
+//! e-classes (an [`Arena`]); a subexpression is repeated when its class occurs more than
+//! once in the tree that DAG unfolds to. The largest repeated, non-trivial class is named
+//! first, then occurrences are counted again with named classes cut off, until nothing
+//! non-trivial repeats. `let` names are folded back before this, by the caller, as
+//! leaves in the e-graph.
+
+use std::collections::{BTreeSet, HashMap};
+
+use egg::{CostFunction, Extractor, Id, Language, RecExpr};
+
+use super::analysis::EGraph;
+use super::lang::Mat;
+use crate::expr::Shape;
+
+/// One chosen node: its e-class, the node, and its children as arena indices.
+#[derive(Clone, Debug)]
+pub struct TreeNode {
+    /// The e-class the node was chosen for.
+    pub class: Id,
+    /// The chosen node (children are e-class ids; see `children`).
+    pub enode: Mat,
+    /// The chosen children, as indices into the arena.
+    pub children: Vec<usize>,
+}
+
+/// Chosen nodes of one or more extractions; children always come before parents.
+#[derive(Clone, Debug, Default)]
+pub struct Arena {
+    /// The nodes.
+    pub nodes: Vec<TreeNode>,
+}
+
+impl Arena {
+    /// Adds the term `extractor` chooses for `class` (sharing within this one call) and
+    /// returns its index.
+    pub fn extract<CF: CostFunction<Mat>>(
+        &mut self,
+        egraph: &EGraph,
+        extractor: &Extractor<'_, CF, Mat, super::analysis::MatAnalysis>,
+        class: Id,
+    ) -> usize {
+        let mut memo: HashMap<Id, usize> = HashMap::new();
+        // An explicit stack: chosen terms of hostile inputs can be deep.
+        let mut stack: Vec<(Id, bool)> = vec![(egraph.find(class), false)];
+        while let Some((id, children_done)) = stack.pop() {
+            if memo.contains_key(&id) {
+                continue;
+            }
+            let enode = extractor.find_best_node(id).clone();
+            if children_done {
+                let children = enode
+                    .children()
+                    .iter()
+                    .map(|c| memo.get(&egraph.find(*c)).copied().unwrap_or(usize::MAX))
+                    .collect::<Vec<_>>();
+                if children.contains(&usize::MAX) {
+                    // A cycle among chosen nodes cannot happen with positive costs;
+                    // should it, the child is cut (the caller falls back to the input).
+                    continue;
+                }
+                memo.insert(id, self.nodes.len());
+                self.nodes.push(TreeNode {
+                    class: id,
+                    enode,
+                    children,
+                });
+            } else {
+                stack.push((id, true));
+                for child in enode.children() {
+                    let child = egraph.find(*child);
+                    if !memo.contains_key(&child) {
+                        stack.push((child, false));
+                    }
+                }
+            }
+        }
+        memo.get(&egraph.find(class)).copied().unwrap_or(0)
+    }
+
+    /// Adds `rec` to `egraph` node by node, recording each node with its e-class, and
+    /// returns the arena index of its root.
+    pub fn add_rec(&mut self, egraph: &mut EGraph, rec: &RecExpr<Mat>) -> usize {
+        let mut indices: Vec<usize> = Vec::with_capacity(rec.as_ref().len());
+        for node in rec.as_ref() {
+            let children: Vec<usize> = node
+                .children()
+                .iter()
+                .map(|c| indices[usize::from(*c)])
+                .collect();
+            let mut enode = node.clone();
+            for (slot, child) in enode.children_mut().iter_mut().zip(&children) {
+                *slot = self.nodes[*child].class;
+            }
+            let class = egraph.add(enode.clone());
+            indices.push(self.nodes.len());
+            self.nodes.push(TreeNode {
+                class,
+                enode,
+                children,
+            });
+        }
+        indices.last().copied().unwrap_or(0)
+    }
+
+    /// Writes the body of each class in `inline` (class → arena index of its body)
+    /// wherever the class occurs, instead of its name.
+    pub fn inline(&mut self, inline: &HashMap<Id, usize>) {
+        let redirect: Vec<usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node)| match inline.get(&node.class) {
+                Some(&body) if body != index => body,
+                _ => index,
+            })
+            .collect();
+        for node in &mut self.nodes {
+            for child in &mut node.children {
+                *child = redirect[*child];
+            }
+        }
+    }
+
+    /// Number of nodes of the tree below `index` (sizes not counted), saturating.
+    pub fn tree_sizes(&self) -> Vec<u64> {
+        let mut sizes = vec![0u64; self.nodes.len()];
+        for (index, node) in self.nodes.iter().enumerate() {
+            let own = u64::from(!matches!(node.enode, Mat::Dim(_)));
+            sizes[index] = node.children.iter().fold(own, |sum, c| {
+                sum.saturating_add(sizes.get(*c).copied().unwrap_or(0))
+            });
+        }
+        sizes
+    }
+
+    /// Converts the tree below `index` to a [`RecExpr`], writing `names[class]` for a
+    /// named class, except at the top when `top_is_body` (a definition's own body).
+    pub fn to_rec(
+        &self,
+        index: usize,
+        names: &HashMap<Id, egg::Symbol>,
+        top_is_body: bool,
+    ) -> RecExpr<Mat> {
+        let mut rec = RecExpr::default();
+        let mut memo: HashMap<usize, Id> = HashMap::new();
+        let mut stack: Vec<(usize, bool)> = vec![(index, false)];
+        while let Some((at, children_done)) = stack.pop() {
+            if memo.contains_key(&at) {
+                continue;
+            }
+            let node = &self.nodes[at];
+            let named = if at == index && top_is_body {
+                None
+            } else {
+                names.get(&node.class)
+            };
+            if let Some(name) = named {
+                memo.insert(at, rec.add(Mat::Symbol(*name)));
+                continue;
+            }
+            if children_done {
+                let mut enode = node.enode.clone();
+                for (slot, child) in enode.children_mut().iter_mut().zip(&node.children) {
+                    *slot = memo.get(child).copied().unwrap_or(Id::from(0));
+                }
+                memo.insert(at, rec.add(enode));
+            } else {
+                stack.push((at, true));
+                for child in &node.children {
+                    stack.push((*child, false));
+                }
+            }
+        }
+        rec
+    }
+}
+
+/// A fresh `where` name for a value of `shape`: `z, u, v, w, z₁, z₂, …` for vectors,
+/// `Z, U, V, M, Z₁, …` for matrices, `ζ, η, θ, ξ, ζ₁, …` for scalars, skipping `taken`.
+pub fn fresh_name(shape: &Shape, taken: &BTreeSet<String>) -> String {
+    let letters: [&str; 4] = if shape.is_scalar() {
+        ["ζ", "η", "θ", "ξ"]
+    } else if shape.cols.is_one() {
+        ["z", "u", "v", "w"]
+    } else {
+        ["Z", "U", "V", "M"]
+    };
+    for letter in letters {
+        if !taken.contains(letter) {
+            return letter.to_string();
+        }
+    }
+    (1u64..)
+        .map(|k| format!("{}{}", letters[0], subscript(k)))
+        .find(|name| !taken.contains(name))
+        .unwrap_or_else(|| "z".to_string())
+}
+
+fn subscript(k: u64) -> String {
+    const DIGITS: [char; 10] = ['₀', '₁', '₂', '₃', '₄', '₅', '₆', '₇', '₈', '₉'];
+    k.to_string()
+        .chars()
+        .map(|d| DIGITS[d.to_digit(10).unwrap_or(0) as usize])
+        .collect()
+}
+
+/// Whether a class's chosen term is too small to deserve a name: a leaf, or one
+/// operator applied to a leaf (`xᵀ`, `−x`, `K⁻¹`, `σ(z)`).
+pub fn trivial(size: u64) -> bool {
+    size <= 2
+}
+
+/// Most names one simplification introduces.
+const MAX_NAMES: usize = 26;
+
+/// Picks the `where` names: `tops` are the arena indices of the displayed results and of
+/// the definitions already named (`defined`, class → arena index of its body), whose
+/// classes are cut off wherever they occur below a top. Returns the new definitions,
+/// `(class, arena index of the first occurrence)`, largest first.
+pub fn name_repeats(
+    arena: &Arena,
+    roots: &[usize],
+    defined: &HashMap<Id, usize>,
+) -> Vec<(Id, usize)> {
+    let sizes = arena.tree_sizes();
+    let mut named: HashMap<Id, usize> = defined.clone();
+    let mut res = vec![];
+    while res.len() < MAX_NAMES {
+        // Uses of each node in the unfolded trees, parents before children (reverse
+        // arena order). A named class passes on only its own body's uses: everywhere
+        // else it is a leaf.
+        let mut incoming = vec![0u64; arena.nodes.len()];
+        let mut body_tops = vec![false; arena.nodes.len()];
+        for &root in roots {
+            if let Some(slot) = incoming.get_mut(root) {
+                *slot = slot.saturating_add(1);
+            }
+        }
+        for &top in named.values() {
+            if let Some(slot) = body_tops.get_mut(top) {
+                *slot = true;
+            }
+        }
+        let mut per_class: HashMap<Id, (u64, usize)> = HashMap::new();
+        for index in (0..arena.nodes.len()).rev() {
+            let uses = incoming[index];
+            let node = &arena.nodes[index];
+            if uses > 0 {
+                let entry = per_class.entry(node.class).or_insert((0, index));
+                entry.0 = entry.0.saturating_add(uses);
+            }
+            let passed = if named.contains_key(&node.class) {
+                u64::from(body_tops[index])
+            } else {
+                uses
+            };
+            if passed == 0 {
+                continue;
+            }
+            for child in &node.children {
+                incoming[*child] = incoming[*child].saturating_add(passed);
+            }
+        }
+        let best = per_class
+            .iter()
+            .filter(|(class, (count, index))| {
+                *count >= 2 && !named.contains_key(class) && !trivial(sizes[*index])
+            })
+            .max_by_key(|(class, (_, index))| (sizes[*index], std::cmp::Reverse(**class)))
+            .map(|(class, (_, index))| (*class, *index));
+        match best {
+            Some((class, index)) => {
+                named.insert(class, index);
+                res.push((class, index));
+            }
+            None => break,
+        }
+    }
+    res
+}
+
+/// How often each defined class is used in the displayed results and in the bodies
+/// of the definitions they reach (each body counted once).
+pub fn count_uses(
+    arena: &Arena,
+    roots: &[usize],
+    definitions: &HashMap<Id, usize>,
+) -> HashMap<Id, u64> {
+    let reached = dependency_order(arena, roots, definitions);
+    let mut incoming = vec![0u64; arena.nodes.len()];
+    let mut body_tops = vec![false; arena.nodes.len()];
+    for &root in roots {
+        incoming[root] = incoming[root].saturating_add(1);
+    }
+    for class in &reached {
+        if let Some(&body) = definitions.get(class) {
+            body_tops[body] = true;
+        }
+    }
+    let mut res: HashMap<Id, u64> = HashMap::new();
+    for index in (0..arena.nodes.len()).rev() {
+        let node = &arena.nodes[index];
+        let uses = incoming[index];
+        let passed = if definitions.contains_key(&node.class) {
+            if uses > 0 {
+                let count = res.entry(node.class).or_insert(0);
+                *count = count.saturating_add(uses);
+            }
+            u64::from(body_tops[index])
+        } else {
+            uses
+        };
+        if passed == 0 {
+            continue;
+        }
+        for child in &node.children {
+            incoming[*child] = incoming[*child].saturating_add(passed);
+        }
+    }
+    res
+}
+
+/// Orders definitions so that each comes after the ones its body uses, visiting from
+/// the `roots` (definitions no root reaches, directly or not, are dropped).
+pub fn dependency_order(
+    arena: &Arena,
+    roots: &[usize],
+    definitions: &HashMap<Id, usize>,
+) -> Vec<Id> {
+    let mut order: Vec<Id> = vec![];
+    let mut state: HashMap<Id, bool> = HashMap::new();
+    fn uses(arena: &Arena, top: usize, definitions: &HashMap<Id, usize>) -> Vec<Id> {
+        let mut found = vec![];
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![top];
+        while let Some(at) = stack.pop() {
+            if !seen.insert(at) {
+                continue;
+            }
+            let node = &arena.nodes[at];
+            if at != top && definitions.contains_key(&node.class) {
+                if !found.contains(&node.class) {
+                    found.push(node.class);
+                }
+                continue;
+            }
+            stack.extend(node.children.iter().rev().copied());
+        }
+        found
+    }
+    fn visit(
+        class: Id,
+        arena: &Arena,
+        definitions: &HashMap<Id, usize>,
+        state: &mut HashMap<Id, bool>,
+        order: &mut Vec<Id>,
+    ) {
+        if state.contains_key(&class) {
+            return;
+        }
+        state.insert(class, false);
+        if let Some(&top) = definitions.get(&class) {
+            for used in uses(arena, top, definitions) {
+                visit(used, arena, definitions, state, order);
+            }
+        }
+        state.insert(class, true);
+        order.push(class);
+    }
+    for &root in roots {
+        let root_class = arena.nodes[root].class;
+        if definitions.contains_key(&root_class) {
+            visit(root_class, arena, definitions, &mut state, &mut order);
+            continue;
+        }
+        for used in uses(arena, root, definitions) {
+            visit(used, arena, definitions, &mut state, &mut order);
+        }
+    }
+    order
+}

@@ -1,0 +1,381 @@
+//! The e-graph language [`Mat`]: one node per [`ExprKind`], with operator strings that
+//! double as the s-expression syntax used in rule tables, snapshots and debugging
+//! (`(mul W (add (mul z (T x)) (mul x (T z))))`).
+//!
+//! Leaves are exact rational numbers ([`Num`]), size symbols ([`DimLeaf`], written with a
+//! leading `#`, so that `(I #n)` is the `n×n` identity and the e-graph knows its shape),
+//! and, last as egg's documentation advises, variable and function names.
+//!
+//! [`expr_to_rec`] and [`rec_to_expr`] convert to and from the shared [`Expr`] tree; the
+//! way back recomputes every shape with [`crate::expr::build`], so it needs the shapes of
+//! the variables (a [`VarShapes`] table).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::rc::Rc;
+use std::str::FromStr;
+
+use egg::{Id, RecExpr};
+use num_bigint::BigInt;
+use num_traits::{Signed, ToPrimitive, Zero};
+
+use crate::expr::{build, Dim, Expr, ExprKind, Func, Rational, Shape};
+
+/// Shapes of the variables (and of `let` and `where` names) the converters may meet.
+pub type VarShapes = BTreeMap<String, Shape>;
+
+/// An exact rational constant as an e-graph leaf; unlike [`ExprKind::Num`] it may be
+/// negative, because constant folding produces negative values.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Num(pub Rational);
+
+impl Num {
+    /// The integer `n`.
+    pub fn int(n: i64) -> Num {
+        Num(Rational::from_integer(BigInt::from(n)))
+    }
+
+    /// The value as an `i64` when it is an integer that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        if self.0.is_integer() {
+            self.0.to_integer().to_i64()
+        } else {
+            None
+        }
+    }
+}
+
+impl FromStr for Num {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Num, String> {
+        let parse_int = |part: &str| -> Result<BigInt, String> {
+            // BigInt accepts a leading '+', which no rule or printer ever writes.
+            if part.is_empty() || part.starts_with('+') {
+                return Err(format!("not a number: {text}"));
+            }
+            part.parse::<BigInt>()
+                .map_err(|_| format!("not a number: {text}"))
+        };
+        match text.split_once('/') {
+            Some((numer, denom)) => {
+                let denom = parse_int(denom)?;
+                if denom.is_zero() || denom.is_negative() {
+                    return Err(format!("not a number: {text}"));
+                }
+                Ok(Num(Rational::new(parse_int(numer)?, denom)))
+            }
+            None => Ok(Num(Rational::from_integer(parse_int(text)?))),
+        }
+    }
+}
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_integer() {
+            write!(f, "{}", self.0.numer())
+        } else {
+            write!(f, "{}/{}", self.0.numer(), self.0.denom())
+        }
+    }
+}
+
+/// A size (`#n`, `#3`) as an e-graph leaf: the child of `I` and `ones`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DimLeaf(pub Dim);
+
+impl FromStr for DimLeaf {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DimLeaf, String> {
+        let name = text
+            .strip_prefix('#')
+            .ok_or_else(|| format!("not a size: {text}"))?;
+        if name.is_empty() {
+            return Err(format!("not a size: {text}"));
+        }
+        Ok(DimLeaf(match name.parse::<u64>() {
+            Ok(n) => Dim::Known(n),
+            Err(_) => Dim::Sym(name.to_string()),
+        }))
+    }
+}
+
+impl fmt::Display for DimLeaf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+// The macro gives variants no place for doc comments; `Mat`'s own comment documents them.
+#[allow(missing_docs)]
+mod language {
+    use super::{DimLeaf, Num};
+    use egg::Id;
+
+    egg::define_language! {
+        /// Matrix expressions as e-nodes, one variant per [`crate::expr::ExprKind`]; each
+        /// operator string is the node's s-expression spelling (`add`, `mul`, `T`, `ew-sigma`, …).
+        /// `pow` has an integer `Num` as second child; `apply` and `grad` a function
+        /// name; `d` a variable name; `I` and `ones` a size leaf.
+        pub enum Mat {
+            "add" = Add([Id; 2]),
+            "sub" = Sub([Id; 2]),
+            "neg" = Neg(Id),
+            "mul" = Mul([Id; 2]),
+            "div" = Div([Id; 2]),
+            "had" = Had([Id; 2]),
+            "T" = Transpose(Id),
+            "inv" = Inverse(Id),
+            "pow" = Pow([Id; 2]),
+            "tr" = Trace(Id),
+            "det" = Det(Id),
+            "logdet" = LogDet(Id),
+            "normsq" = NormSq(Id),
+            "diag" = Diag(Id),
+            "sum" = Sum(Id),
+            "ew-sigma" = Sigma(Id),
+            "ew-exp" = Exp(Id),
+            "ew-log" = Log(Id),
+            "ew-tanh" = Tanh(Id),
+            "ew-swish" = Swish(Id),
+            "ew-relu" = Relu(Id),
+            "ew-softplus" = Softplus(Id),
+            "ew-sqrt" = Sqrt(Id),
+            "ew-step" = Step(Id),
+            "apply" = Apply([Id; 2]),
+            "grad" = Grad([Id; 2]),
+            "d" = Differential(Id),
+            "I" = Identity(Id),
+            "ones" = Ones(Id),
+            Num(Num),
+            Dim(DimLeaf),
+            Symbol(egg::Symbol),
+        }
+    }
+}
+
+pub use language::Mat;
+
+impl Mat {
+    /// The elementwise function this node applies, if it is one.
+    pub fn func(&self) -> Option<(Func, Id)> {
+        let res = match *self {
+            Mat::Sigma(a) => (Func::Sigma, a),
+            Mat::Exp(a) => (Func::Exp, a),
+            Mat::Log(a) => (Func::Log, a),
+            Mat::Tanh(a) => (Func::Tanh, a),
+            Mat::Swish(a) => (Func::Swish, a),
+            Mat::Relu(a) => (Func::Relu, a),
+            Mat::Softplus(a) => (Func::Softplus, a),
+            Mat::Sqrt(a) => (Func::Sqrt, a),
+            Mat::Step(a) => (Func::Step, a),
+            _ => return None,
+        };
+        Some(res)
+    }
+
+    /// The node applying the elementwise function `f` to `a`.
+    pub fn from_func(f: Func, a: Id) -> Mat {
+        match f {
+            Func::Sigma => Mat::Sigma(a),
+            Func::Exp => Mat::Exp(a),
+            Func::Log => Mat::Log(a),
+            Func::Tanh => Mat::Tanh(a),
+            Func::Swish => Mat::Swish(a),
+            Func::Relu => Mat::Relu(a),
+            Func::Softplus => Mat::Softplus(a),
+            Func::Sqrt => Mat::Sqrt(a),
+            Func::Step => Mat::Step(a),
+        }
+    }
+}
+
+/// Converts a tree to a [`RecExpr`]; subtrees shared through [`Rc`] stay shared, so a
+/// derivative that reuses subexpressions does not grow exponentially.
+pub fn expr_to_rec(expr: &Expr) -> RecExpr<Mat> {
+    let mut rec = RecExpr::default();
+    let mut memo: HashMap<*const Expr, Id> = HashMap::new();
+    add_expr(expr, &mut rec, &mut memo);
+    rec
+}
+
+fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const Expr, Id>) -> Id {
+    let key = expr as *const Expr;
+    if let Some(&id) = memo.get(&key) {
+        return id;
+    }
+    let mut child = |e: &Rc<Expr>, rec: &mut RecExpr<Mat>| add_expr(e, rec, memo);
+    let node = match &expr.kind {
+        ExprKind::Num(q) => Mat::Num(Num(q.clone())),
+        ExprKind::Var(name) => Mat::Symbol(egg::Symbol::from(name.as_str())),
+        ExprKind::Identity => {
+            let dim = rec.add(Mat::Dim(DimLeaf(expr.shape.rows.clone())));
+            Mat::Identity(dim)
+        }
+        ExprKind::Ones => {
+            let dim = rec.add(Mat::Dim(DimLeaf(expr.shape.rows.clone())));
+            Mat::Ones(dim)
+        }
+        ExprKind::Neg(a) => Mat::Neg(child(a, rec)),
+        ExprKind::Add(a, b) => Mat::Add([child(a, rec), child(b, rec)]),
+        ExprKind::Sub(a, b) => Mat::Sub([child(a, rec), child(b, rec)]),
+        ExprKind::Mul(a, b) => Mat::Mul([child(a, rec), child(b, rec)]),
+        ExprKind::Div(a, b) => Mat::Div([child(a, rec), child(b, rec)]),
+        ExprKind::Hadamard(a, b) => Mat::Had([child(a, rec), child(b, rec)]),
+        ExprKind::Transpose(a) => Mat::Transpose(child(a, rec)),
+        ExprKind::Inverse(a) => Mat::Inverse(child(a, rec)),
+        ExprKind::Pow(a, k) => {
+            let base = child(a, rec);
+            let exponent = rec.add(Mat::Num(Num::int(*k)));
+            Mat::Pow([base, exponent])
+        }
+        ExprKind::Trace(a) => Mat::Trace(child(a, rec)),
+        ExprKind::Det(a) => Mat::Det(child(a, rec)),
+        ExprKind::LogDet(a) => Mat::LogDet(child(a, rec)),
+        ExprKind::NormSq(a) => Mat::NormSq(child(a, rec)),
+        ExprKind::Diag(a) => Mat::Diag(child(a, rec)),
+        ExprKind::Sum(a) => Mat::Sum(child(a, rec)),
+        ExprKind::Func(f, a) => Mat::from_func(*f, child(a, rec)),
+        ExprKind::Apply(name, a) => {
+            let name = rec.add(Mat::Symbol(egg::Symbol::from(name.as_str())));
+            Mat::Apply([name, child(a, rec)])
+        }
+        ExprKind::Grad(name, a) => {
+            let name = rec.add(Mat::Symbol(egg::Symbol::from(name.as_str())));
+            Mat::Grad([name, child(a, rec)])
+        }
+        ExprKind::Differential(name) => {
+            let name = rec.add(Mat::Symbol(egg::Symbol::from(name.as_str())));
+            Mat::Differential(name)
+        }
+    };
+    let id = rec.add(node);
+    memo.insert(key, id);
+    id
+}
+
+/// Converts a [`RecExpr`] back to a typed tree, recomputing every shape with
+/// [`crate::expr::build`] from the variable shapes in `vars`.
+///
+/// Fails (never panics) on a node that has no [`Expr`] counterpart in its position: a
+/// size leaf outside `I`/`ones`, a non-integer power, a name child that is not a name,
+/// or an unknown variable.
+pub fn rec_to_expr(rec: &RecExpr<Mat>, vars: &VarShapes) -> Result<Expr, String> {
+    let nodes = rec.as_ref();
+    if nodes.is_empty() {
+        return Err("empty expression".to_string());
+    }
+    let mut built: Vec<Option<Rc<Expr>>> = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        built.push(node_to_expr(node, &built, nodes, vars).ok());
+    }
+    match built.last().cloned().flatten() {
+        Some(expr) => Ok(expr.as_ref().clone()),
+        None => {
+            node_to_expr(&nodes[nodes.len() - 1], &built, nodes, vars).map(|e| e.as_ref().clone())
+        }
+    }
+}
+
+fn node_to_expr(
+    node: &Mat,
+    built: &[Option<Rc<Expr>>],
+    nodes: &[Mat],
+    vars: &VarShapes,
+) -> Result<Rc<Expr>, String> {
+    let get = |id: Id| -> Result<Rc<Expr>, String> {
+        built
+            .get(usize::from(id))
+            .cloned()
+            .flatten()
+            .ok_or_else(|| format!("cannot convert the child of {node}"))
+    };
+    let name = |id: Id| -> Result<String, String> {
+        match nodes.get(usize::from(id)) {
+            Some(Mat::Symbol(s)) => Ok(s.as_str().to_string()),
+            _ => Err(format!("{node} needs a name as its first child")),
+        }
+    };
+    let dim = |id: Id| -> Result<Dim, String> {
+        match nodes.get(usize::from(id)) {
+            Some(Mat::Dim(d)) => Ok(d.0.clone()),
+            _ => Err(format!("{node} needs a size as its child")),
+        }
+    };
+    let res = match node {
+        Mat::Num(q) => build::constant(q.0.clone()),
+        Mat::Dim(d) => return Err(format!("a size {d} outside I or ones")),
+        Mat::Symbol(s) => {
+            let shape = vars
+                .get(s.as_str())
+                .cloned()
+                .ok_or_else(|| format!("unknown variable {s}"))?;
+            build::var(s.as_str(), shape)
+        }
+        Mat::Identity(n) => build::identity(dim(*n)?),
+        Mat::Ones(n) => build::ones(dim(*n)?),
+        Mat::Neg(a) => build::neg(get(*a)?),
+        Mat::Add([a, b]) => build::add(get(*a)?, get(*b)?),
+        Mat::Sub([a, b]) => build::sub(get(*a)?, get(*b)?),
+        Mat::Mul([a, b]) => build::mul(get(*a)?, get(*b)?),
+        Mat::Div([a, b]) => build::div(get(*a)?, get(*b)?),
+        Mat::Had([a, b]) => build::hadamard(get(*a)?, get(*b)?),
+        Mat::Transpose(a) => build::transpose(get(*a)?),
+        Mat::Inverse(a) => build::inverse(get(*a)?),
+        Mat::Pow([a, k]) => {
+            let exponent = match nodes.get(usize::from(*k)) {
+                Some(Mat::Num(q)) => q.as_i64(),
+                _ => None,
+            }
+            .ok_or_else(|| "a power needs an integer exponent".to_string())?;
+            match exponent {
+                -1 => build::inverse(get(*a)?),
+                1 => get(*a)?,
+                k => build::pow(get(*a)?, k),
+            }
+        }
+        Mat::Trace(a) => build::trace(get(*a)?),
+        Mat::Det(a) => build::det(get(*a)?),
+        Mat::LogDet(a) => build::logdet(get(*a)?),
+        Mat::NormSq(a) => build::norm_sq(get(*a)?),
+        Mat::Diag(a) => build::diag(get(*a)?),
+        Mat::Sum(a) => build::sum(get(*a)?),
+        Mat::Apply([f, a]) => build::apply(&name(*f)?, get(*a)?),
+        Mat::Grad([f, a]) => build::grad(&name(*f)?, get(*a)?),
+        Mat::Differential(x) => {
+            let x = name(*x)?;
+            let shape = vars
+                .get(&x)
+                .cloned()
+                .ok_or_else(|| format!("unknown variable {x}"))?;
+            build::differential(&x, shape)
+        }
+        other => match other.func() {
+            Some((f, a)) => build::func(f, get(a)?),
+            None => return Err(format!("no expression for {other}")),
+        },
+    };
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn num_round_trips_through_text() {
+        for text in ["0", "3", "-2", "1/2", "-3/4"] {
+            let num: Num = text.parse().unwrap();
+            assert_eq!(num.to_string(), text);
+        }
+        assert!("x".parse::<Num>().is_err());
+        assert!("1/0".parse::<Num>().is_err());
+    }
+
+    #[test]
+    fn s_expressions_parse_with_sizes_and_names() {
+        let rec: RecExpr<Mat> = "(mul (I #n) (add x (neg 1/2)))".parse().unwrap();
+        assert_eq!(rec.to_string(), "(mul (I #n) (add x (neg 1/2)))");
+    }
+}

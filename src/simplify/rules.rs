@@ -1,0 +1,423 @@
+//! The rewrite rules, as data: one table per family, each row `name`, `lhs`, direction,
+//! `rhs` and guards, with the identity it states as a trailing comment.
+//!
+//! Guards read e-class facts from [`super::analysis`] only (`is_scalar`, `is_symmetric`,
+//! `is_square`, equal shapes), never the syntactic absence of something, which a later
+//! merge could invalidate. On top of its own guards every rule is shape-guarded: it
+//! fires only where its right-hand side is well typed and has the shape of the matched
+//! class, so no rule can change a shape (broadcasting would otherwise let `0·A → 0` turn
+//! a matrix into a scalar). Values are the guards' business; `tests/rules_preserve_value.rs`
+//! checks every rule of [`all_rules`] on random instances.
+
+use egg::{Applier, Id, Pattern, PatternAst, Rewrite as EggRewrite, Subst, Symbol, Var};
+
+use super::analysis::{node_shape, EGraph, MatAnalysis};
+use super::lang::{DimLeaf, Mat};
+use crate::expr::{Dim, Shape};
+
+/// A rewrite over [`Mat`] with [`MatAnalysis`].
+pub type Rewrite = EggRewrite<Mat, MatAnalysis>;
+
+/// A fact a rule requires of the classes its pattern variables match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// The class is `1×1`.
+    Scalar(&'static str),
+    /// The class is not `1×1`.
+    NotScalar(&'static str),
+    /// The class is a column vector (`n×1`, `n` possibly 1).
+    Vector(&'static str),
+    /// The class is square.
+    Square(&'static str),
+    /// The class is symmetric (every scalar is).
+    Symmetric(&'static str),
+    /// The two classes have the same shape.
+    SameShape(&'static str, &'static str),
+    /// Binds the size variable (first) to the number of rows of the class (second), for
+    /// right-hand sides that build an `I` or a `ones`.
+    RowsOf(&'static str, &'static str),
+}
+
+/// Whether a rule rewrites one way or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// `lhs => rhs`.
+    Forward,
+    /// `lhs <=> rhs`: also `rhs => lhs`, under the same guards, named `name-rev`.
+    Both,
+}
+
+/// One row of a rule table.
+#[derive(Clone, Debug)]
+pub struct RuleSpec {
+    /// Kebab-case name saying what the rule does.
+    pub name: &'static str,
+    /// The family (table) the rule belongs to.
+    pub family: &'static str,
+    /// The pattern searched for, as an s-expression.
+    pub lhs: &'static str,
+    /// One way or both.
+    pub direction: Direction,
+    /// The pattern it is rewritten to.
+    pub rhs: &'static str,
+    /// Facts required of the matched classes.
+    pub guards: &'static [Guard],
+}
+
+/// The applier behind every rule: checks the guards, binds sizes, checks that the
+/// instantiated right-hand side is well typed with the matched class's shape, then
+/// adds it and unions.
+#[derive(Clone, Debug)]
+pub struct GuardedApplier {
+    rhs: Pattern<Mat>,
+    guards: Vec<Guard>,
+}
+
+impl GuardedApplier {
+    /// The applier instantiating `rhs` under `guards`.
+    pub fn new(rhs: Pattern<Mat>, guards: &[Guard]) -> GuardedApplier {
+        GuardedApplier {
+            rhs,
+            guards: guards.to_vec(),
+        }
+    }
+
+    fn holds(egraph: &EGraph, subst: &Subst, guard: &Guard) -> bool {
+        let data = |name: &str| -> Option<&super::analysis::Data> {
+            let var: Var = name.parse().ok()?;
+            let id = subst.get(var)?;
+            Some(&egraph[*id].data)
+        };
+        let test =
+            |name: &str, f: &dyn Fn(&super::analysis::Data) -> bool| data(name).is_some_and(f);
+        match *guard {
+            Guard::Scalar(a) => test(a, &|d| d.scalar),
+            Guard::NotScalar(a) => test(a, &|d| !d.scalar),
+            Guard::Vector(a) => test(a, &|d| d.shape.cols.is_one()),
+            Guard::Square(a) => test(a, &|d| d.shape.is_square()),
+            Guard::Symmetric(a) => test(a, &|d| d.symmetric),
+            Guard::SameShape(a, b) => match (data(a), data(b)) {
+                (Some(x), Some(y)) => x.shape == y.shape,
+                _ => false,
+            },
+            Guard::RowsOf(_, _) => true,
+        }
+    }
+
+    /// The shape the right-hand side would have under `subst`, if it is well typed.
+    fn rhs_shape(&self, egraph: &EGraph, subst: &Subst) -> Option<Shape> {
+        let ast = &self.rhs.ast;
+        let mut facts: Vec<(Shape, Option<Dim>)> = Vec::with_capacity(ast.as_ref().len());
+        for node in ast.as_ref() {
+            let fact = match node {
+                egg::ENodeOrVar::Var(var) => {
+                    let data = &egraph[*subst.get(*var)?].data;
+                    (data.shape.clone(), data.dim.clone())
+                }
+                egg::ENodeOrVar::ENode(enode) => {
+                    let (shape, ok) = node_shape(
+                        enode,
+                        |id: Id| facts[usize::from(id)].clone(),
+                        |name| egraph.analysis.vars.get(name).map(|d| d.shape.clone()),
+                    );
+                    if !ok {
+                        return None;
+                    }
+                    let dim = match enode {
+                        Mat::Dim(DimLeaf(dim)) => Some(dim.clone()),
+                        _ => None,
+                    };
+                    (shape, dim)
+                }
+            };
+            facts.push(fact);
+        }
+        facts.pop().map(|(shape, _)| shape)
+    }
+}
+
+impl Applier<Mat, MatAnalysis> for GuardedApplier {
+    fn apply_one(
+        &self,
+        egraph: &mut EGraph,
+        eclass: Id,
+        subst: &Subst,
+        searcher_ast: Option<&PatternAst<Mat>>,
+        rule_name: Symbol,
+    ) -> Vec<Id> {
+        if !self.guards.iter().all(|g| Self::holds(egraph, subst, g)) {
+            return vec![];
+        }
+        let mut subst = subst.clone();
+        for guard in &self.guards {
+            if let Guard::RowsOf(size, of) = *guard {
+                let (Ok(size), Ok(of)) = (size.parse::<Var>(), of.parse::<Var>()) else {
+                    return vec![];
+                };
+                let Some(&of_id) = subst.get(of) else {
+                    return vec![];
+                };
+                let rows = egraph[of_id].data.shape.rows.clone();
+                let leaf = egraph.add(Mat::Dim(DimLeaf(rows)));
+                subst.insert(size, leaf);
+            }
+        }
+        match self.rhs_shape(egraph, &subst) {
+            Some(shape) if shape == egraph[eclass].data.shape => {
+                self.rhs
+                    .apply_one(egraph, eclass, &subst, searcher_ast, rule_name)
+            }
+            _ => vec![],
+        }
+    }
+
+    fn get_pattern_ast(&self) -> Option<&PatternAst<Mat>> {
+        Some(&self.rhs.ast)
+    }
+
+    fn vars(&self) -> Vec<Var> {
+        let bound: Vec<Var> = self
+            .guards
+            .iter()
+            .filter_map(|g| match g {
+                Guard::RowsOf(size, _) => size.parse().ok(),
+                _ => None,
+            })
+            .collect();
+        self.rhs
+            .vars()
+            .into_iter()
+            .filter(|v| !bound.contains(v))
+            .collect()
+    }
+}
+
+use Direction::{Both, Forward};
+use Guard::{NotScalar, RowsOf, SameShape, Scalar, Square, Symmetric, Vector};
+
+const fn rule(
+    family: &'static str,
+    name: &'static str,
+    lhs: &'static str,
+    direction: Direction,
+    rhs: &'static str,
+    guards: &'static [Guard],
+) -> RuleSpec {
+    RuleSpec {
+        name,
+        family,
+        lhs,
+        direction,
+        rhs,
+        guards,
+    }
+}
+
+/// Transposes: products, sums, symmetric and scalar values, inner products.
+#[rustfmt::skip]
+pub fn transpose_rules() -> Vec<RuleSpec> {
+    let f = "transpose";
+    vec![
+        rule(f, "transpose-of-transpose",  "(T (T ?a))",          Forward, "?a",                         &[]),                       // (Aᵀ)ᵀ = A
+        rule(f, "transpose-of-product",    "(T (mul ?a ?b))",     Both,    "(mul (T ?b) (T ?a))",        &[]),                       // (AB)ᵀ = BᵀAᵀ, Cookbook (4)
+        rule(f, "transpose-of-sum",        "(T (add ?a ?b))",     Both,    "(add (T ?a) (T ?b))",        &[]),                       // (A+B)ᵀ = Aᵀ+Bᵀ, Cookbook (3)
+        rule(f, "transpose-of-difference", "(T (sub ?a ?b))",     Both,    "(sub (T ?a) (T ?b))",        &[]),                       // (A−B)ᵀ = Aᵀ−Bᵀ
+        rule(f, "transpose-of-negation",   "(T (neg ?a))",        Both,    "(neg (T ?a))",               &[]),                       // (−A)ᵀ = −Aᵀ
+        rule(f, "transpose-of-symmetric",  "(T ?s)",              Forward, "?s",                         &[Symmetric("?s")]),        // Sᵀ = S; aᵀ = a for scalars
+        rule(f, "transpose-of-hadamard",   "(T (had ?a ?b))",     Forward, "(had (T ?a) (T ?b))",        &[]),                       // (A⊙B)ᵀ = Aᵀ⊙Bᵀ
+        rule(f, "transpose-of-sigma",        "(T (ew-sigma ?a))",     Forward, "(ew-sigma (T ?a))",          &[]),                       // sigma(A)ᵀ = sigma(Aᵀ), elementwise
+        rule(f, "transpose-of-exp",          "(T (ew-exp ?a))",       Forward, "(ew-exp (T ?a))",            &[]),                       // exp(A)ᵀ = exp(Aᵀ), elementwise
+        rule(f, "transpose-of-log",          "(T (ew-log ?a))",       Forward, "(ew-log (T ?a))",            &[]),                       // log(A)ᵀ = log(Aᵀ), elementwise
+        rule(f, "transpose-of-tanh",         "(T (ew-tanh ?a))",      Forward, "(ew-tanh (T ?a))",           &[]),                       // tanh(A)ᵀ = tanh(Aᵀ), elementwise
+        rule(f, "transpose-of-swish",        "(T (ew-swish ?a))",     Forward, "(ew-swish (T ?a))",          &[]),                       // swish(A)ᵀ = swish(Aᵀ), elementwise
+        rule(f, "transpose-of-relu",         "(T (ew-relu ?a))",      Forward, "(ew-relu (T ?a))",           &[]),                       // relu(A)ᵀ = relu(Aᵀ), elementwise
+        rule(f, "transpose-of-softplus",     "(T (ew-softplus ?a))",  Forward, "(ew-softplus (T ?a))",       &[]),                       // softplus(A)ᵀ = softplus(Aᵀ), elementwise
+        rule(f, "transpose-of-sqrt",         "(T (ew-sqrt ?a))",      Forward, "(ew-sqrt (T ?a))",           &[]),                       // sqrt(A)ᵀ = sqrt(Aᵀ), elementwise
+        rule(f, "transpose-of-step",         "(T (ew-step ?a))",      Forward, "(ew-step (T ?a))",           &[]),                       // step(A)ᵀ = step(Aᵀ), elementwise
+        rule(f, "inner-product-comm",      "(mul (T ?a) ?b)",     Forward, "(mul (T ?b) ?a)",            &[Vector("?a"), SameShape("?a", "?b")]), // aᵀb = bᵀa
+    ]
+}
+
+/// Sums, negation, coefficients and scalar factors.
+#[rustfmt::skip]
+pub fn coefficient_rules() -> Vec<RuleSpec> {
+    let f = "coefficient";
+    vec![
+        rule(f, "add-comm",                "(add ?a ?b)",                 Forward, "(add ?b ?a)",               &[]),                       // A+B = B+A
+        rule(f, "add-assoc",               "(add (add ?a ?b) ?c)",        Both,    "(add ?a (add ?b ?c))",      &[]),                       // (A+B)+C = A+(B+C)
+        rule(f, "sub-as-add-neg",          "(sub ?a ?b)",                 Both,    "(add ?a (neg ?b))",         &[]),                       // A−B = A+(−B)
+        rule(f, "neg-of-neg",              "(neg (neg ?a))",              Forward, "?a",                        &[]),                       // −(−A) = A
+        rule(f, "neg-as-minus-one",        "(neg ?a)",                    Both,    "(mul -1 ?a)",               &[]),                       // −A = (−1)A
+        rule(f, "neg-of-sum",              "(neg (add ?a ?b))",           Both,    "(add (neg ?a) (neg ?b))",   &[]),                       // −(A+B) = −A−B
+        rule(f, "neg-of-difference",       "(neg (sub ?a ?b))",           Forward, "(sub ?b ?a)",               &[]),                       // −(A−B) = B−A
+        rule(f, "add-self",                "(add ?a ?a)",                 Forward, "(mul 2 ?a)",                &[]),                       // A+A = 2A
+        rule(f, "sub-self",                "(sub ?a ?a)",                 Forward, "(mul 0 ?a)",                &[]),                       // A−A = 0 (of A's shape)
+        rule(f, "collect-scaled",          "(add (mul ?k ?a) (mul ?l ?a))", Forward, "(mul (add ?k ?l) ?a)",    &[Scalar("?k"), Scalar("?l")]), // kA+lA = (k+l)A
+        rule(f, "collect-scaled-one",      "(add (mul ?k ?a) ?a)",        Forward, "(mul (add ?k 1) ?a)",       &[Scalar("?k")]),           // kA+A = (k+1)A
+        rule(f, "add-zero",                "(add 0 ?a)",                  Forward, "?a",                        &[]),                       // 0+A = A
+        rule(f, "add-zero-matrix",         "(add (mul 0 ?b) ?a)",         Forward, "?a",                        &[SameShape("?a", "?b")]),  // 0·B+A = A
+        rule(f, "sub-zero",                "(sub ?a 0)",                  Forward, "?a",                        &[]),                       // A−0 = A
+        rule(f, "add-sub-cancel",          "(add (sub ?a ?b) ?b)",        Forward, "?a",                        &[SameShape("?a", "?b")]),  // (A−B)+B = A
+        rule(f, "mul-one",                 "(mul 1 ?a)",                  Forward, "?a",                        &[]),                       // 1·A = A
+        rule(f, "mul-zero",                "(mul 0 ?a)",                  Forward, "0",                         &[Scalar("?a")]),           // 0·a = 0 for scalars
+        rule(f, "scalar-comm",             "(mul ?k ?a)",                 Forward, "(mul ?a ?k)",               &[Scalar("?k")]),           // kA = Ak
+        rule(f, "scalar-comm-right",       "(mul ?a ?k)",                 Forward, "(mul ?k ?a)",               &[Scalar("?k")]),           // Ak = kA
+        rule(f, "scalar-float",            "(mul ?a (mul ?k ?b))",        Both,    "(mul ?k (mul ?a ?b))",      &[Scalar("?k")]),           // A(kB) = k(AB)
+        rule(f, "neg-out-of-left",         "(mul (neg ?a) ?b)",           Both,    "(neg (mul ?a ?b))",         &[]),                       // (−A)B = −(AB)
+        rule(f, "neg-out-of-right",        "(mul ?a (neg ?b))",           Both,    "(neg (mul ?a ?b))",         &[]),                       // A(−B) = −(AB)
+        rule(f, "div-by-scalar",           "(div ?a ?k)",                 Both,    "(mul (inv ?k) ?a)",         &[Scalar("?k")]),           // A/k = k⁻¹A
+    ]
+}
+
+/// Matrix products: associativity, distributivity and factoring on both sides.
+#[rustfmt::skip]
+pub fn product_rules() -> Vec<RuleSpec> {
+    let f = "product";
+    vec![
+        rule(f, "mul-assoc",               "(mul (mul ?a ?b) ?c)",            Both,    "(mul ?a (mul ?b ?c))",          &[]),                                       // (AB)C = A(BC)
+        rule(f, "distribute-left",         "(mul ?a (add ?b ?c))",            Forward, "(add (mul ?a ?b) (mul ?a ?c))", &[SameShape("?b", "?c")]),                  // A(B+C) = AB+AC
+        rule(f, "distribute-right",        "(mul (add ?a ?b) ?c)",            Forward, "(add (mul ?a ?c) (mul ?b ?c))", &[SameShape("?a", "?b")]),                  // (A+B)C = AC+BC
+        rule(f, "distribute-left-sub",     "(mul ?a (sub ?b ?c))",            Forward, "(sub (mul ?a ?b) (mul ?a ?c))", &[SameShape("?b", "?c")]),                  // A(B−C) = AB−AC
+        rule(f, "distribute-right-sub",    "(mul (sub ?a ?b) ?c)",            Forward, "(sub (mul ?a ?c) (mul ?b ?c))", &[SameShape("?a", "?b")]),                  // (A−B)C = AC−BC
+        rule(f, "factor-left",             "(add (mul ?a ?b) (mul ?a ?c))",   Forward, "(mul ?a (add ?b ?c))",          &[SameShape("?b", "?c")]),                  // AB+AC = A(B+C)
+        rule(f, "factor-right",            "(add (mul ?a ?c) (mul ?b ?c))",   Forward, "(mul (add ?a ?b) ?c)",          &[SameShape("?a", "?b")]),                  // AC+BC = (A+B)C
+        rule(f, "factor-left-sub",         "(sub (mul ?a ?b) (mul ?a ?c))",   Forward, "(mul ?a (sub ?b ?c))",          &[SameShape("?b", "?c")]),                  // AB−AC = A(B−C)
+        rule(f, "factor-right-sub",        "(sub (mul ?a ?c) (mul ?b ?c))",   Forward, "(mul (sub ?a ?b) ?c)",          &[SameShape("?a", "?b")]),                  // AC−BC = (A−B)C
+        rule(f, "factor-right-scaled",     "(add (mul ?k ?c) (mul ?b ?c))",   Forward, "(mul (add (mul ?k (I ?n)) ?b) ?c)", &[Scalar("?k"), NotScalar("?b"), NotScalar("?c"), Square("?b"), RowsOf("?n", "?b")]), // kC+BC = (kI+B)C
+        rule(f, "factor-right-scaled-sub", "(sub (mul ?b ?c) (mul ?k ?c))",   Forward, "(mul (sub ?b (mul ?k (I ?n))) ?c)", &[Scalar("?k"), NotScalar("?b"), NotScalar("?c"), Square("?b"), RowsOf("?n", "?b")]), // BC−kC = (B−kI)C
+        rule(f, "identity-left",           "(mul (I ?n) ?a)",                 Forward, "?a",                            &[]),                                       // IA = A
+        rule(f, "identity-right",          "(mul ?a (I ?n))",                 Forward, "?a",                            &[]),                                       // AI = A
+        rule(f, "square-as-power",         "(mul ?a ?a)",                     Both,    "(pow ?a 2)",                    &[Square("?a")]),                           // AA = A²
+        rule(f, "power-one",               "(pow ?a 1)",                      Forward, "?a",                            &[]),                                       // A¹ = A
+        rule(f, "power-minus-one",         "(pow ?a -1)",                     Forward,   "(inv ?a)",                      &[]),                                       // A^(−1) = A⁻¹
+    ]
+}
+
+/// Traces: cyclic invariance, transposes, linearity, scalars.
+#[rustfmt::skip]
+pub fn trace_rules() -> Vec<RuleSpec> {
+    let f = "trace";
+    vec![
+        rule(f, "trace-of-scalar",         "(tr ?a)",                 Forward, "?a",                        &[Scalar("?a")]),              // tr(a) = a
+        rule(f, "trace-cyclic",            "(tr (mul ?a ?b))",        Forward, "(tr (mul ?b ?a))",          &[]),                          // tr(AB) = tr(BA), Cookbook (16)
+        rule(f, "trace-of-transpose",      "(tr (T ?a))",             Forward, "(tr ?a)",                   &[]),                          // tr(Aᵀ) = tr(A), Cookbook (13)
+        rule(f, "trace-of-sum",            "(tr (add ?a ?b))",        Both,    "(add (tr ?a) (tr ?b))",     &[SameShape("?a", "?b")]),     // tr(A+B) = tr(A)+tr(B), Cookbook (14)
+        rule(f, "trace-of-difference",     "(tr (sub ?a ?b))",        Both,    "(sub (tr ?a) (tr ?b))",     &[SameShape("?a", "?b")]),     // tr(A−B) = tr(A)−tr(B)
+        rule(f, "trace-of-scaled",         "(tr (mul ?k ?a))",        Both,    "(mul ?k (tr ?a))",          &[Scalar("?k")]),              // tr(kA) = k·tr(A)
+        rule(f, "trace-of-negation",       "(tr (neg ?a))",           Both,    "(neg (tr ?a))",             &[]),                          // tr(−A) = −tr(A)
+        rule(f, "norm-as-inner-product",   "(normsq ?a)",             Forward, "(mul (T ?a) ?a)",           &[Vector("?a")]),              // ‖a‖² = aᵀa
+        rule(f, "norm-as-trace",           "(normsq ?a)",             Forward, "(tr (mul (T ?a) ?a))",      &[NotScalar("?a")]),           // ‖A‖²_F = tr(AᵀA), Cookbook (541)
+    ]
+}
+
+/// Inverses and determinants.
+#[rustfmt::skip]
+pub fn inverse_rules() -> Vec<RuleSpec> {
+    let f = "inverse";
+    vec![
+        rule(f, "inverse-of-inverse",      "(inv (inv ?a))",             Forward, "?a",                          &[]),                                  // (A⁻¹)⁻¹ = A
+        rule(f, "product-with-inverse",    "(mul ?a (inv ?a))",          Forward, "(I ?n)",                      &[NotScalar("?a"), RowsOf("?n", "?a")]), // AA⁻¹ = I
+        rule(f, "inverse-with-product",    "(mul (inv ?a) ?a)",          Forward, "(I ?n)",                      &[NotScalar("?a"), RowsOf("?n", "?a")]), // A⁻¹A = I
+        rule(f, "scalar-with-inverse",     "(mul ?a (inv ?a))",          Forward, "1",                           &[Scalar("?a")]),                      // a·a⁻¹ = 1
+        rule(f, "cancel-inverse-left",     "(mul ?a (mul (inv ?a) ?b))", Forward, "?b",                          &[]),                                  // A(A⁻¹B) = B
+        rule(f, "cancel-inverse-right",    "(mul (inv ?a) (mul ?a ?b))", Forward, "?b",                          &[]),                                  // A⁻¹(AB) = B
+        rule(f, "inverse-of-transpose",    "(inv (T ?a))",               Both,    "(T (inv ?a))",                &[]),                                  // (Aᵀ)⁻¹ = (A⁻¹)ᵀ, Cookbook (144)
+        rule(f, "inverse-of-product",      "(inv (mul ?a ?b))",          Forward, "(mul (inv ?b) (inv ?a))",     &[Square("?a"), Square("?b")]),        // (AB)⁻¹ = B⁻¹A⁻¹, Cookbook (145)
+        rule(f, "inverse-of-negation",     "(inv (neg ?a))",             Both,    "(neg (inv ?a))",              &[]),                                  // (−A)⁻¹ = −A⁻¹
+        rule(f, "inverse-of-identity",     "(inv (I ?n))",               Forward, "(I ?n)",                      &[]),                                  // I⁻¹ = I
+        rule(f, "det-of-transpose",        "(det (T ?a))",               Forward, "(det ?a)",                    &[]),                                  // det(Aᵀ) = det(A), Cookbook (19)
+        rule(f, "det-of-product",          "(det (mul ?a ?b))",          Forward, "(mul (det ?a) (det ?b))",     &[Square("?a"), SameShape("?a", "?b")]), // det(AB) = det(A)det(B), Cookbook (18)
+        rule(f, "det-of-inverse",          "(det (inv ?a))",             Forward, "(inv (det ?a))",              &[]),                                  // det(A⁻¹) = 1/det(A), Cookbook (20)
+        rule(f, "det-of-identity",         "(det (I ?n))",               Forward, "1",                           &[]),                                  // det(I) = 1
+        rule(f, "logdet-of-transpose",     "(logdet (T ?a))",            Forward, "(logdet ?a)",                 &[]),                                  // log|Aᵀ| = log|A|
+        rule(f, "logdet-of-inverse",       "(logdet (inv ?a))",          Forward, "(neg (logdet ?a))",           &[]),                                  // log|A⁻¹| = −log|A|
+        rule(f, "logdet-of-identity",      "(logdet (I ?n))",            Forward, "0",                           &[]),                                  // log|I| = 0
+    ]
+}
+
+/// The Hadamard product: commutative, associative, distributive; with a scalar it is
+/// scaling.
+#[rustfmt::skip]
+pub fn hadamard_rules() -> Vec<RuleSpec> {
+    let f = "hadamard";
+    vec![
+        rule(f, "hadamard-comm",           "(had ?a ?b)",                   Forward, "(had ?b ?a)",                  &[]),                      // A⊙B = B⊙A
+        rule(f, "hadamard-assoc",          "(had (had ?a ?b) ?c)",          Both,    "(had ?a (had ?b ?c))",         &[]),                      // (A⊙B)⊙C = A⊙(B⊙C)
+        rule(f, "hadamard-scalar",         "(had ?k ?a)",                   Both,    "(mul ?k ?a)",                  &[Scalar("?k")]),          // k⊙A = kA
+        rule(f, "hadamard-distribute",     "(had ?a (add ?b ?c))",          Forward, "(add (had ?a ?b) (had ?a ?c))", &[]),                     // A⊙(B+C) = A⊙B+A⊙C
+        rule(f, "hadamard-factor",         "(add (had ?a ?b) (had ?a ?c))", Forward, "(had ?a (add ?b ?c))",         &[]),                      // A⊙B+A⊙C = A⊙(B+C)
+        rule(f, "hadamard-factor-sub",     "(sub (had ?a ?b) (had ?a ?c))", Forward, "(had ?a (sub ?b ?c))",         &[]),                      // A⊙B−A⊙C = A⊙(B−C)
+        rule(f, "hadamard-neg",            "(had (neg ?a) ?b)",             Both,    "(neg (had ?a ?b))",            &[]),                      // (−A)⊙B = −(A⊙B)
+        rule(f, "hadamard-scaled",         "(had (mul ?k ?a) ?b)",          Both,    "(mul ?k (had ?a ?b))",         &[Scalar("?k")]),          // (kA)⊙B = k(A⊙B)
+        rule(f, "hadamard-ones",           "(had (ones ?n) ?a)",            Forward, "?a",                           &[]),                      // 𝟙⊙a = a
+    ]
+}
+
+/// Diagonal matrices, elementwise functions and broadcasting.
+#[rustfmt::skip]
+pub fn elementwise_rules() -> Vec<RuleSpec> {
+    let f = "elementwise";
+    vec![
+        rule(f, "diag-times-vector",       "(mul (diag ?a) ?b)",            Forward, "(had ?a ?b)",                  &[Vector("?a"), SameShape("?a", "?b")]), // diag(a)b = a⊙b
+        rule(f, "vector-times-diag",       "(mul (T ?b) (diag ?a))",        Forward, "(T (had ?a ?b))",              &[Vector("?a"), SameShape("?a", "?b")]), // bᵀdiag(a) = (a⊙b)ᵀ
+        rule(f, "swish-definition",        "(ew-swish ?z)",                 Both,    "(had ?z (ew-sigma ?z))",       &[]),                      // swish(z) = z⊙σ(z)
+        rule(f, "relu-as-step",            "(had ?z (ew-step ?z))",         Forward, "(ew-relu ?z)",                 &[]),                      // z⊙1[z>0] = relu(z)
+        rule(f, "log-of-exp",              "(ew-log (ew-exp ?a))",          Forward, "?a",                           &[]),                      // log(exp a) = a
+        rule(f, "ones-inner-product",      "(mul (T (ones ?n)) ?a)",        Forward, "(sum ?a)",                     &[Vector("?a")]),          // 𝟙ᵀa = sum(a)
+        rule(f, "sum-of-scalar",           "(sum ?a)",                      Forward, "?a",                           &[Scalar("?a")]),          // sum(a) = a
+        rule(f, "diag-of-scalar",          "(diag ?a)",                     Forward, "?a",                           &[Scalar("?a")]),          // diag(a) = a for 1×1
+    ]
+}
+
+/// Every rule table, in family order.
+pub fn rule_specs() -> Vec<RuleSpec> {
+    let mut res = transpose_rules();
+    res.extend(coefficient_rules());
+    res.extend(product_rules());
+    res.extend(trace_rules());
+    res.extend(inverse_rules());
+    res.extend(hadamard_rules());
+    res.extend(elementwise_rules());
+    res
+}
+
+/// Builds the rewrites of one table row (two for a `<=>` row).
+///
+/// The tables are fixed data, checked by the unit test below, so a malformed row is a
+/// programming error.
+pub fn rewrites_of(spec: &RuleSpec) -> Vec<Rewrite> {
+    let parse = |text: &str| -> Pattern<Mat> {
+        text.parse()
+            .unwrap_or_else(|e| panic!("rule {}: bad pattern {text}: {e}", spec.name))
+    };
+    let build = |name: String, lhs: &str, rhs: &str| -> Rewrite {
+        let applier = GuardedApplier::new(parse(rhs), spec.guards);
+        Rewrite::new(name.as_str(), parse(lhs), applier)
+            .unwrap_or_else(|e| panic!("rule {name}: {e}"))
+    };
+    let mut res = vec![build(spec.name.to_string(), spec.lhs, spec.rhs)];
+    if spec.direction == Both {
+        res.push(build(format!("{}-rev", spec.name), spec.rhs, spec.lhs));
+    }
+    res
+}
+
+/// Every rewrite rule the simplifier uses.
+pub fn all_rules() -> Vec<Rewrite> {
+    rule_specs().iter().flat_map(rewrites_of).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_every_row_builds_and_names_are_unique() {
+        let rules = all_rules();
+        let mut names: Vec<String> = rules.iter().map(|r| r.name.to_string()).collect();
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "duplicate rule names");
+    }
+}

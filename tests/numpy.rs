@@ -1,0 +1,108 @@
+//! Generated NumPy code, executed by `python3` with numpy: for the sheet's problems and
+//! for cookbook identities, `derivative` must match finite differences of `value`.
+//! `.ci/run` installs numpy when it is missing.
+
+use std::process::Command;
+
+fn check(expr: &str, wrt: &str, decls: &[&str]) {
+    let mut args = vec!["diff", expr, "--wrt", wrt, "--format", "numpy"];
+    for decl in decls {
+        args.extend(["--decl", decl]);
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_matcalc"))
+        .args(&args)
+        .output()
+        .expect("the matcalc binary runs");
+    assert!(
+        output.status.success(),
+        "{expr}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = std::env::temp_dir().join(format!("matcalc-numpy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let name: String = format!("{expr}{wrt}")
+        .bytes()
+        .fold(0u64, |hash, byte| {
+            hash.wrapping_mul(31).wrapping_add(byte as u64)
+        })
+        .to_string();
+    let path = dir.join(format!("m{name}.py"));
+    std::fs::write(&path, &output.stdout).expect("module written");
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/numpy_check.py");
+    let run = Command::new("python3")
+        .arg(harness)
+        .arg(&path)
+        .arg(python_names(wrt))
+        .output()
+        .expect("python3 runs (numpy is installed by .ci/run)");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.starts_with("ok"),
+        "{expr} w.r.t. {wrt}:\n{stdout}{}\n--- module\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+fn python_names(wrt: &str) -> String {
+    wrt.split(',')
+        .map(matcalc::print::numpy::python_name)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn numpy_sheet_autoencoder() {
+    check("½‖WᵀWx − x‖²", "W", &[]);
+}
+
+#[test]
+fn numpy_sheet_log_likelihood() {
+    check(
+        "−c − D/2 log|αXXᵀ + β⁻¹I| − ½ tr((αXXᵀ + β⁻¹I)⁻¹YYᵀ)",
+        "X",
+        &[],
+    );
+}
+
+#[test]
+fn numpy_sheet_swish_network() {
+    check("½‖W₂ swish(W₁x + b₁) + b₂ − y‖²", "W₁,b₁,W₂,b₂", &[]);
+}
+
+#[test]
+fn numpy_cookbook_identities() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("xᵀa", "x", &[]),
+        ("aᵀXb", "X", &[]),
+        ("aᵀXᵀb", "X", &[]),
+        ("aᵀXa", "X", &["X: n×n"]),
+        ("bᵀXᵀXc", "X", &[]),
+        ("(Bx + b)ᵀC(Dx + d)", "x", &[]),
+        ("xᵀBx", "x", &[]),
+        ("bᵀXᵀDXc", "X", &[]),
+        ("(Xb + c)ᵀD(Xb + c)", "X", &[]),
+        ("tr(X)", "X", &["X: n×n"]),
+        ("tr(XA)", "X", &[]),
+        ("tr(AXB)", "X", &[]),
+        ("tr(AXᵀB)", "X", &[]),
+        ("tr(X²)", "X", &[]),
+        ("tr(X²B)", "X", &[]),
+        ("tr(XᵀBX)", "X", &[]),
+        ("tr(XBXᵀ)", "X", &[]),
+        ("tr(AXBX)", "X", &[]),
+        ("tr(XᵀX)", "X", &[]),
+        ("tr((AXB + C)(AXB + C)ᵀ)", "X", &[]),
+        ("aᵀX⁻¹b", "X", &["X: n×n spd"]),
+        ("log|X|", "X", &["X: n×n spd"]),
+        ("det(X)", "X", &["X: n×n spd"]),
+        ("tr(AX⁻¹B)", "X", &["X: n×n spd"]),
+        ("‖x − a‖²", "x", &[]),
+        ("‖X‖²", "X", &[]),
+        ("tr(AX)", "X", &["X: n×n sym"]),
+        ("sum(σ(Wx))", "W", &[]),
+    ];
+    for (expr, wrt, decls) in cases {
+        check(expr, wrt, decls);
+    }
+}

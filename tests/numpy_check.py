@@ -1,0 +1,96 @@
+"""Checks a matcalc-generated NumPy module: `derivative` against central finite
+differences of `value`, on random inputs drawn from the module's SHAPES and SYMMETRIC.
+
+usage: python3 numpy_check.py MODULE.py WRT[,WRT...]
+Prints `ok <max relative error>` and exits 0, or prints the mismatch and exits 1.
+"""
+import importlib.util
+import sys
+
+import numpy as np
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location("generated", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def draw(module, rng):
+    sizes = {}
+
+    def size(name):
+        if name.isdigit():
+            return int(name)
+        return sizes.setdefault(name, int(rng.integers(2, 5)))
+
+    args = {}
+    for name, shape in module.SHAPES.items():
+        dims = tuple(size(dim) for dim in shape)
+        if dims:
+            args[name] = rng.standard_normal(dims)
+        else:
+            args[name] = float(rng.uniform(0.5, 2.0))
+    for name, spd in module.SYMMETRIC:
+        a = args[name]
+        args[name] = a @ a.T + len(a) * np.eye(len(a)) if spd else (a + a.T) / 2
+    return args
+
+
+def finite_difference(module, args, wrt):
+    x = np.array(args[wrt], dtype=float)
+    symmetric = any(name == wrt for name, _ in module.SYMMETRIC)
+    grad = np.zeros_like(x)
+    step = 1e-5
+    for index in np.ndindex(*x.shape) if x.shape else [()]:
+        def at(t):
+            moved = dict(args)
+            y = np.array(x, dtype=float)
+            if y.shape:
+                y[index] += t
+                if symmetric and index[0] != index[1]:
+                    y[index[::-1]] += t
+            else:
+                y = float(y) + t
+            moved[wrt] = y
+            return float(module.value(**moved))
+
+        slope = (at(step) - at(-step)) / (2 * step)
+        if symmetric and x.shape and index[0] != index[1]:
+            slope /= 2
+        if x.shape:
+            grad[index] = slope
+        else:
+            grad = slope
+    return grad
+
+
+def main():
+    module = load(sys.argv[1])
+    wrts = sys.argv[2].split(",")
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for _ in range(3):
+        args = draw(module, rng)
+        result = module.derivative(**args)
+        if len(wrts) == 1:
+            result = (result,)
+        for wrt, got in zip(wrts, result):
+            expected = finite_difference(module, args, wrt)
+            got = np.asarray(got, dtype=float)
+            if got.shape != np.shape(expected):
+                print(f"shape mismatch for {wrt}: {got.shape} vs {np.shape(expected)}")
+                return 1
+            scale = max(1.0, float(np.max(np.abs(expected))) if np.size(expected) else 1.0)
+            error = float(np.max(np.abs(got - expected))) / scale if np.size(expected) else 0.0
+            worst = max(worst, error)
+            if error > 1e-6:
+                print(f"mismatch for {wrt}: relative error {error:.2e}\n{got}\n{expected}")
+                return 1
+    print(f"ok {worst:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+//! The REPL driven through piped standard input: one scripted session covering every
+//! statement and command, snapshotted, with the facts that matter asserted too.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn repl(script: &str) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_matcalc"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the matcalc binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(script.as_bytes())
+        .expect("the script is written");
+    let output = child.wait_with_output().expect("the REPL ends");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+const SESSION: &str = "\
+:help
+W: m×n, x: n
+d/dW ½‖WᵀWx − x‖²
+:check
+:verify W(zxᵀ + xzᵀ)
+:verify W(WᵀWx − x)xᵀ + Wx(WᵀWx − x)ᵀ
+:latex
+:json
+:shapes
+let K = αXXᵀ + β⁻¹I
+diff −c − D/2 log|K| − ½ tr(K⁻¹YYᵀ) wrt X
+:check
+:verify −DαK⁻¹X + αK⁻¹YYᵀK⁻¹X
+:verify α/2 ((K⁻ᵀ)²YYᵀ + YYᵀ(K⁻ᵀ)²)X − DαK⁻¹X
+let z₁ = W₁x + b₁
+d/dW₁,b₁,W₂,b₂ ½‖W₂ swish(z₁) + b₂ − y‖²
+:check
+d/dz ½‖W₂ swish(z) + b₂ − y‖²
+:verify (σ(z) + z ⊙ (1 − σ(z))) ⊙ W₂ᵀ(W₂ swish(z) + b₂ − y)
+:numpy
+:env
+tr(
+  AB
+)
+z(1 − σ(z))
+:frobnicate
+:reset
+:env
+:quit
+d/dx never reached
+";
+
+#[test]
+fn repl_scripted_session() {
+    let (status, out) = repl(SESSION);
+    // The session had bad lines (a shape error, an unknown command), so it exits 2, but it
+    // went on after each of them.
+    assert_eq!(status, 2, "{out}");
+    assert!(out.contains("» :quit"), "{out}");
+    assert!(!out.contains("never reached"), "{out}");
+    let checks = out.matches("check: ok").count();
+    assert!(checks >= 6, "every :check passes: {out}");
+    assert!(out.contains("claim: correct"), "{out}");
+    assert!(out.contains("claim: wrong"), "{out}");
+    assert!(out.contains("did you mean ⊙"), "{out}");
+    assert!(out.contains("def derivative("), "{out}");
+    insta::with_settings!({snapshot_path => "../snapshots/repl", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("scripted_session", out);
+    });
+}

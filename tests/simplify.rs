@@ -1,0 +1,283 @@
+//! Simplifier targets from the problem sheet, end to end through parse, shape and diff,
+//! plus one snapshot per rule family.
+
+use std::collections::BTreeMap;
+
+use matcalc::numeric::{check_equal, CheckConfig, Verdict};
+use matcalc::shape::Typed;
+use matcalc::simplify::lang::expr_to_rec;
+use matcalc::simplify::rules::{rule_specs, Direction};
+use matcalc::simplify::{simplify, simplify_many, Limits, Simplified};
+use matcalc::{parse, shape, Expr, Symbol};
+
+fn sexp(expr: &Expr) -> String {
+    expr_to_rec(expr).to_string()
+}
+
+fn typed(src: &str, decls: &str) -> Typed {
+    let expr = parse::parse(src).unwrap();
+    let mut options = parse::ParseOptions::standard();
+    let decls = parse::parse_decls(decls).unwrap();
+    options.fns.extend(decls.fns.iter().cloned());
+    let expr = if decls.fns.is_empty() {
+        expr
+    } else {
+        parse::parse_with(src, &options).unwrap()
+    };
+    shape::infer(&expr, &decls).unwrap()
+}
+
+fn gradient(typed: &Typed, wrt: &str) -> Expr {
+    matcalc::diff::derivative(typed, wrt, 1).unwrap().expr
+}
+
+fn let_of(src: &str, decls: &str) -> (Symbol, Expr) {
+    let options = parse::ParseOptions::standard();
+    let (name, body) = parse::parse_let(src, &options).unwrap();
+    let body = shape::infer(&body, &parse::parse_decls(decls).unwrap())
+        .unwrap()
+        .expr;
+    (name, body)
+}
+
+/// `expected` parsed with the `where` names as plain variables, compared structurally.
+#[track_caller]
+fn assert_form(actual: &Expr, expected: &str) {
+    let expected = parse::parse(expected).unwrap();
+    assert_eq!(sexp(actual), sexp(&expected));
+}
+
+#[track_caller]
+fn assert_equal_values(typed: &Typed, a: &Expr, b: &Expr) {
+    match check_equal(typed, a, b, &CheckConfig::standard()) {
+        Verdict::Pass { .. } => {}
+        other => panic!("{} ≠ {}: {other:?}", sexp(a), sexp(b)),
+    }
+}
+
+/// Replaces the `where` names in `expr` by their bodies, innermost definitions first.
+fn expand(expr: &Expr, wheres: &[(Symbol, Expr)], typed: &Typed) -> Expr {
+    let mut text = sexp(expr);
+    for (name, body) in wheres.iter().rev() {
+        text = replace_symbol(&text, name, &sexp(body));
+    }
+    let rec = text.parse().unwrap();
+    let shapes = typed
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shape.clone()))
+        .collect();
+    matcalc::simplify::lang::rec_to_expr(&rec, &shapes).unwrap()
+}
+
+fn replace_symbol(text: &str, name: &str, body: &str) -> String {
+    text.split_inclusive([' ', '(', ')'])
+        .map(|token| {
+            let bare = token.trim_end_matches([' ', '(', ')']);
+            if bare == name {
+                format!("{body}{}", &token[bare.len()..])
+            } else {
+                token.to_string()
+            }
+        })
+        .collect()
+}
+
+fn describe(res: &Simplified) -> String {
+    let mut out = format!(
+        "display: {}\ncompute: {}\n",
+        sexp(&res.display),
+        sexp(&res.compute)
+    );
+    for (name, body) in &res.wheres {
+        out += &format!("where {name} = {}\n", sexp(body));
+    }
+    out
+}
+
+#[test]
+fn simplify_autoencoder_gradient_is_w_zxt_plus_xzt() {
+    let loss = typed("½‖WᵀWx − x‖²", "W: m×n, x: n");
+    let grad = gradient(&loss, "W");
+    let res = simplify(&grad, &loss.vars, &[], &Limits::standard());
+    assert_form(&res.display, "W(zxᵀ + xzᵀ)");
+    assert_eq!(res.wheres.len(), 1, "{}", describe(&res));
+    assert_eq!(res.wheres[0].0, "z");
+    assert_form(&res.wheres[0].1, "WᵀWx − x");
+    assert_form(&res.compute, "(Wz)xᵀ + (Wx)zᵀ");
+    assert_equal_values(&loss, &expand(&res.display, &res.wheres, &loss), &grad);
+}
+
+#[test]
+fn simplify_autoencoder_gradient_in_another_order_gives_the_same_form() {
+    let loss = typed("½‖WᵀWx − x‖²", "W: m×n, x: n");
+    let reordered = typed("(Wx)(WᵀWx − x)ᵀ + (x(WᵀWx − x)ᵀWᵀ)ᵀ", "W: m×n, x: n");
+    let res = simplify(&reordered.expr, &loss.vars, &[], &Limits::standard());
+    assert_eq!(
+        res.display.size(),
+        parse::parse("W(zxᵀ + xzᵀ)").unwrap().size(),
+        "{}",
+        describe(&res)
+    );
+    assert_equal_values(
+        &loss,
+        &expand(&res.display, &res.wheres, &loss),
+        &reordered.expr,
+    );
+}
+
+#[test]
+fn simplify_gplvm_gradient_folds_k_and_factors() {
+    let loss = typed("−c − D/2 log|αXXᵀ + β⁻¹I| − ½ tr((αXXᵀ + β⁻¹I)⁻¹YYᵀ)", "");
+    let grad = gradient(&loss, "X");
+    let k = let_of("K = αXXᵀ + β⁻¹I", "X: n×m");
+    let res = simplify(&grad, &loss.vars, &[k], &Limits::standard());
+    let target = parse::parse("αK⁻¹(YYᵀK⁻¹ − DI)X").unwrap();
+    assert!(res.display.size() <= target.size(), "{}", describe(&res));
+    assert_eq!(res.wheres.len(), 1);
+    assert_eq!(res.wheres[0].0, "K");
+    let expanded = expand(&res.display, &res.wheres, &loss);
+    let reference = typed(
+        "−DαK⁻¹X + αK⁻¹YYᵀK⁻¹X",
+        "K: n×n sym, X: n×m, Y: n×p, α: scalar, D: scalar",
+    );
+    let reference = expand(&reference.expr, &res.wheres, &loss);
+    assert_equal_values(&loss, &expanded, &reference);
+    assert_equal_values(&loss, &expanded, &grad);
+}
+
+fn swish_network() -> (Typed, Vec<(Symbol, Expr)>) {
+    let decls = "W₁: h×n, b₁: h, W₂: k×h, b₂: k, x: n, ℓ: fn";
+    let loss = typed("ℓ(W₂ swish(W₁x + b₁) + b₂)", decls);
+    let z1 = let_of("z₁ = W₁x + b₁", decls);
+    let z2 = let_of("z₂ = W₂ swish(z₁) + b₂", decls);
+    (loss, vec![z1, z2])
+}
+
+#[test]
+fn simplify_swish_network_gradients_share_where_definitions() {
+    let (loss, lets) = swish_network();
+    let wrts = ["W₁", "b₁", "W₂", "b₂"];
+    let grads: Vec<Expr> = wrts.iter().map(|w| gradient(&loss, w)).collect();
+    let res = simplify_many(
+        &grads,
+        &loss.vars,
+        &lets,
+        &Limits::standard(),
+        &BTreeMap::new(),
+    );
+    let mut all = String::new();
+    for (wrt, display) in wrts.iter().zip(&res.displays) {
+        all += &format!("∂/∂{wrt} = {}\n", sexp(display));
+    }
+    for (name, body) in &res.wheres {
+        all += &format!("where {name} = {}\n", sexp(body));
+    }
+    // No non-trivial subexpression occurs twice across the results and definitions.
+    let mut seen = BTreeMap::new();
+    let mut tops: Vec<&Expr> = res.displays.iter().collect();
+    tops.extend(res.wheres.iter().map(|(_, body)| body));
+    for top in tops {
+        let mut stack = vec![top];
+        while let Some(node) = stack.pop() {
+            if node.size() > 2 {
+                *seen.entry(sexp(node)).or_insert(0) += 1;
+            }
+            stack.extend(node.children().into_iter().map(|c| c.as_ref()));
+        }
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "repeated: {repeated:?}\n{all}");
+    for (grad, display) in grads.iter().zip(&res.displays) {
+        assert_equal_values(&loss, &expand(display, &res.wheres, &loss), grad);
+    }
+}
+
+#[test]
+fn simplify_stops_within_limits_on_a_large_input() {
+    let loss = typed(
+        "‖(A + B)(A + B)(A + B)(A + B) − (C + D)ᵀ(C + D)‖²",
+        "A: n×n, B: n×n, C: n×n, D: n×n",
+    );
+    let grad = gradient(&loss, "A");
+    let limits = Limits {
+        iterations: 5,
+        nodes: 2_000,
+        time: std::time::Duration::from_millis(200),
+    };
+    let res = simplify(&grad, &loss.vars, &[], &limits);
+    assert!(!res.stop_reason.is_empty());
+    assert_equal_values(&loss, &expand(&res.display, &res.wheres, &loss), &grad);
+}
+
+/// One example per family, in s-expressions over `A, B, C: n×n`, `S: n×n sym`,
+/// `x, y: n`, `k, l: scalar`.
+const FAMILY_EXAMPLES: [(&str, &str); 7] = [
+    ("transpose", "(T (add (mul A (T B)) (T S)))"),
+    ("coefficient", "(add (mul k A) (sub (mul l A) (neg A)))"),
+    ("product", "(add (mul A (mul B x)) (mul A (mul C x)))"),
+    ("trace", "(tr (add (mul A (T B)) (mul k (mul (T x) y))))"),
+    ("inverse", "(mul (T (inv (T A))) (mul A B))"),
+    ("hadamard", "(add (had x y) (had (mul 2 y) x))"),
+    ("elementwise", "(mul (diag (ew-sigma x)) (ew-swish y))"),
+];
+
+fn family_example(src: &str) -> String {
+    use matcalc::{Dim, Props, Shape, VarDecl};
+    let n = || Dim::Sym("n".to_string());
+    let square = Shape::new(n(), n());
+    let mut vars = BTreeMap::new();
+    let mut decl = |name: &str, shape: Shape, symmetric: bool| {
+        let props = Props {
+            symmetric,
+            positive_definite: false,
+        };
+        vars.insert(name.to_string(), VarDecl { shape, props });
+    };
+    for name in ["A", "B", "C"] {
+        decl(name, square.clone(), false);
+    }
+    decl("S", square.clone(), true);
+    decl("x", Shape::vector(n()), false);
+    decl("y", Shape::vector(n()), false);
+    decl("k", Shape::scalar(), false);
+    decl("l", Shape::scalar(), false);
+    let shapes = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shape.clone()))
+        .collect();
+    let input = matcalc::simplify::lang::rec_to_expr(&src.parse().unwrap(), &shapes).unwrap();
+    let res = simplify(&input, &vars, &[], &Limits::standard());
+    let mut out = format!("example: {src}\n     => {}\n", sexp(&res.display));
+    for (name, body) in &res.wheres {
+        out += &format!("  where {name} = {}\n", sexp(body));
+    }
+    out
+}
+
+#[test]
+fn simplify_rule_tables_snapshot() {
+    let mut families: BTreeMap<&str, String> = BTreeMap::new();
+    for spec in rule_specs() {
+        let arrow = match spec.direction {
+            Direction::Forward => "=>",
+            Direction::Both => "<=>",
+        };
+        let entry = families.entry(spec.family).or_default();
+        entry.push_str(&format!("{}: {} {arrow} {}", spec.name, spec.lhs, spec.rhs));
+        if !spec.guards.is_empty() {
+            entry.push_str(&format!("  if {:?}", spec.guards));
+        }
+        entry.push('\n');
+    }
+    for (family, src) in FAMILY_EXAMPLES {
+        let entry = families.entry(family).or_default();
+        entry.push('\n');
+        entry.push_str(&family_example(src));
+    }
+    insta::with_settings!({snapshot_path => "../snapshots/simplify", prepend_module_to_snapshot => false, omit_expression => false}, {
+        for (family, listing) in &families {
+            insta::assert_snapshot!(format!("rules_{family}"), listing);
+        }
+    });
+}
