@@ -3,6 +3,8 @@
 //!
 //! Run with `cargo run --example gplvm`.
 
+#![allow(clippy::disallowed_macros)] // Examples are programs: they print.
+
 use matcalc::numeric::Verdict;
 use matcalc::print::Style;
 use matcalc::session::{Options, Session};

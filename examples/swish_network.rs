@@ -3,6 +3,8 @@
 //!
 //! Run with `cargo run --example swish_network`.
 
+#![allow(clippy::disallowed_macros)] // Examples are programs: they print.
+
 use matcalc::numeric::Verdict;
 use matcalc::print::Style;
 use matcalc::session::{Options, Session};
@@ -13,8 +15,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut options = Options::standard();
     options.check = true;
     let loss = "½‖W₂ swish(z₁) + b₂ − y‖²";
-    for result in session.derivative(loss, &["W₁", "b₁", "W₂", "b₂"], &options)? {
-        print!("{}", result.to_text(Style::Unicode));
+    let results = session.derivative(loss, &["W₁", "b₁", "W₂", "b₂"], &options)?;
+    print!(
+        "{}",
+        matcalc::session::results_text(&results, Style::Unicode)
+    );
+    if !results
+        .iter()
+        .all(|result| matches!(result.check, Some(Verdict::Pass { .. })))
+    {
+        return Err("a gradient failed its check".into());
     }
 
     // The sheet writes swish′(z) = σ(z) + z(1 − σ(z)); the right one has σ(z)(1 − σ(z)).

@@ -40,6 +40,8 @@ enum Command {
     Simplify(CommonArgs),
     /// Is CLAIM the derivative of EXPR? Exit 0 yes, 1 no.
     Verify(VerifyArgs),
+    /// The computation graph and backward pass of EXPR, step by step.
+    Explain(ExplainArgs),
     /// The interactive loop (also what `matcalc` alone starts).
     Repl,
 }
@@ -112,6 +114,37 @@ struct VerifyArgs {
     /// Derivative order (1 or 2).
     #[arg(long, default_value_t = 1)]
     order: u8,
+    /// When the claim is wrong, locate the first wrong step of the backward pass.
+    #[arg(long)]
+    steps: bool,
+    /// A claimed intermediate adjoint `NAME = EXPR` (∂L/∂NAME, NAME a node or `let` name);
+    /// repeatable, implies --steps.
+    #[arg(long = "step", value_name = "NAME=EXPR")]
+    step: Vec<String>,
+}
+
+/// Drawings of the computation graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Graph {
+    /// Graphviz DOT.
+    Dot,
+    /// SVG, laid out in-process.
+    Svg,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExplainArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The variables, comma separated.
+    #[arg(long, required = true)]
+    wrt: String,
+    /// Draw the graph instead of the text explanation.
+    #[arg(long, value_enum)]
+    graph: Option<Graph>,
+    /// Label each node of the drawing with its adjoint too.
+    #[arg(long)]
+    adjoints: bool,
 }
 
 /// Runs the command line on `args` (program name first) and returns the exit status.
@@ -138,6 +171,7 @@ where
         Some(Command::Diff(args)) => run_diff(args),
         Some(Command::Simplify(args)) => run_simplify(args),
         Some(Command::Verify(args)) => run_verify(args),
+        Some(Command::Explain(args)) => run_explain(args),
     };
     match outcome {
         Ok((text, status)) => {
@@ -261,12 +295,16 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
             .map_err(Error::Usage)?,
         Format::Latex => results.iter().map(DerivativeResult::to_latex).collect(),
         format => {
-            let style = style_of(format);
-            let mut out = String::new();
+            let mut out = crate::session::results_text(&results, style_of(format));
             for result in &results {
-                out += &result.to_text(style);
                 if let Some(verdict) = &result.check {
-                    out += &format!("{}\n", verdict_line(verdict));
+                    let name = crate::session::render_symbol(&result.wrt, style_of(format));
+                    let prefix = if results.len() > 1 {
+                        format!("{name}: ")
+                    } else {
+                        String::new()
+                    };
+                    out += &format!("{prefix}{}\n", verdict_line(verdict));
                 }
             }
             out
@@ -318,7 +356,27 @@ fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
         return Ok((format!("{value}\n"), status));
     }
     let style = style_of(args.common.format);
-    let out = match &result.verdict {
+    let steps: Vec<(String, String)> = args
+        .step
+        .iter()
+        .map(|step| {
+            step.split_once('=')
+                .map(|(name, body)| (name.trim().to_string(), body.trim().to_string()))
+                .ok_or_else(|| {
+                    Error::Usage(format!("--step: expected NAME = EXPR, found `{step}`"))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut located = String::new();
+    if !matches!(result.verdict, Verdict::Pass { .. }) && (args.steps || !steps.is_empty()) {
+        let (explanation, diagnosis) =
+            session.locate_error(text, args.wrt.trim(), &args.claim, &steps, &options)?;
+        located = format!(
+            "first wrong step:\n{}\n",
+            diagnosis.describe(&explanation).trim_end()
+        );
+    }
+    let verdict_text = match &result.verdict {
         Verdict::Pass {
             trials,
             max_rel_error,
@@ -332,6 +390,33 @@ fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
         ),
         Verdict::Inconclusive { reason } => format!("claim: inconclusive ({reason})\n"),
     };
+    Ok((verdict_text + &located, status))
+}
+
+fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
+    let session = session_for(&args.common)?;
+    let options = options_for(&args.common, 1)?;
+    let text = expression_text(&args.common)?;
+    let explanation = session.explain(text, args.wrt.trim())?;
+    let out = match args.graph {
+        Some(Graph::Dot) => crate::explain::to_dot(&explanation, args.adjoints),
+        Some(Graph::Svg) => crate::explain::to_svg(&explanation, args.adjoints),
+        None => match args.common.format {
+            Format::Latex => crate::explain::to_latex(&explanation),
+            Format::Json => format!("{}\n", crate::explain::to_json(&explanation)),
+            _ => crate::explain::to_text(&explanation),
+        },
+    };
+    let mut status = EXIT_OK;
+    let mut out = out;
+    if args.common.check {
+        for step in crate::explain::check_adjoints(&explanation, &options.check_config) {
+            if !step.verdict.is_pass() {
+                status = EXIT_FAILED;
+            }
+            out += &format!("∂L/∂{}: {}\n", step.name, verdict_line(&step.verdict));
+        }
+    }
     Ok((out, status))
 }
 

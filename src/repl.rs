@@ -31,6 +31,8 @@ Commands (about the last derivative)
   :check                  check it against finite differences
   :verify <claim>         is <claim> the derivative?
   :latex  :numpy  :json   print it as LaTeX, NumPy code or JSON
+  :explain                its computation graph and backward pass, step by step
+  :graph FILE.svg         draw that graph (SVG, or DOT for FILE.dot)
   :shapes                 every symbol of the last expression with its shape
   :env                    declarations and definitions in force
   :reset  :help  :quit
@@ -140,10 +142,7 @@ impl Repl {
         let names: Vec<&str> = wrt.iter().map(String::as_str).collect();
         match self.session.derivative(text, &names, &self.options) {
             Ok(results) => {
-                let out = results
-                    .iter()
-                    .map(|result| result.to_text(Style::Unicode))
-                    .collect();
+                let out = crate::session::results_text(&results, Style::Unicode);
                 self.last_expr = Some(text.to_string());
                 self.last = Some(Last {
                     text: text.to_string(),
@@ -172,6 +171,8 @@ impl Repl {
             "shapes" => self.shapes(),
             "check" => self.check(),
             "verify" => self.verify(argument),
+            "explain" => self.explain(),
+            "graph" => self.graph(argument),
             "latex" => self.with_last(|last| {
                 Ok(last.results.iter().map(DerivativeResult::to_latex).collect())
             }),
@@ -265,6 +266,44 @@ impl Repl {
                     .collect(),
             ),
             Err(error) => Reply::Err(error.render()),
+        }
+    }
+
+    fn last_explanation(&self) -> Result<crate::explain::Explanation, Reply> {
+        let Some(last) = &self.last else {
+            return Err(self.with_last(|_| Ok(String::new())));
+        };
+        self.session
+            .explain(&last.text, &last.wrt.join(","))
+            .map_err(|error| Reply::Err(error.render()))
+    }
+
+    fn explain(&self) -> Reply {
+        match self.last_explanation() {
+            Ok(explanation) => Reply::Out(crate::explain::to_text(&explanation)),
+            Err(reply) => reply,
+        }
+    }
+
+    fn graph(&self, path: &str) -> Reply {
+        if path.is_empty() {
+            return Reply::Err(
+                "error: `:graph` needs a file name\n  = hint: :graph graph.svg (or graph.dot)\n"
+                    .into(),
+            );
+        }
+        let explanation = match self.last_explanation() {
+            Ok(explanation) => explanation,
+            Err(reply) => return reply,
+        };
+        let drawing = if path.ends_with(".dot") {
+            crate::explain::to_dot(&explanation, true)
+        } else {
+            crate::explain::to_svg(&explanation, true)
+        };
+        match std::fs::write(path, drawing) {
+            Ok(()) => Reply::Out(format!("wrote {path}\n")),
+            Err(error) => Reply::Err(format!("error: cannot write {path}: {error}\n")),
         }
     }
 
@@ -380,7 +419,8 @@ pub const FUNCTION_NAMES: &[&str] = &[
 
 /// The commands offered by Tab after `:`.
 const COMMANDS: &[&str] = &[
-    ":check", ":verify", ":latex", ":numpy", ":json", ":shapes", ":env", ":reset", ":help", ":quit",
+    ":check", ":verify", ":explain", ":graph", ":latex", ":numpy", ":json", ":shapes", ":env",
+    ":reset", ":help", ":quit",
 ];
 
 /// Completions for the word ending at `pos`: escapes become Unicode, names complete.

@@ -14,7 +14,7 @@ use crate::numeric::{self, CheckConfig, Verdict};
 use crate::parse::{self, ParseOptions};
 use crate::print::{self, Style};
 use crate::shape::{self, Typed};
-use crate::simplify::{self, Simplified};
+use crate::simplify;
 
 /// Any error of the pipeline, with the text it refers to so that it can be rendered
 /// with a caret under the offending span.
@@ -44,6 +44,14 @@ pub enum Error {
         /// The text of the expression.
         text: String,
     },
+    /// The step-by-step explanation cannot be made.
+    #[error("{error}")]
+    Explain {
+        /// The explainer's error.
+        error: crate::explain::Error,
+        /// The text of the expression.
+        text: String,
+    },
     /// A request that makes no sense, such as an empty `--wrt` or a malformed `--sizes`.
     #[error("{0}")]
     Usage(String),
@@ -56,6 +64,7 @@ impl Error {
             Error::Parse { error, .. } => error.diagnostic(),
             Error::Shape { error, .. } => error.diagnostic(),
             Error::Diff { error, .. } => error.diagnostic(),
+            Error::Explain { error, .. } => error.diagnostic(),
             Error::Usage(message) => Diagnostic::new(message.clone()),
         }
     }
@@ -63,9 +72,10 @@ impl Error {
     /// The error rendered with its source line and caret.
     pub fn render(&self) -> String {
         let source = match self {
-            Error::Parse { text, .. } | Error::Shape { text, .. } | Error::Diff { text, .. } => {
-                text.as_str()
-            }
+            Error::Parse { text, .. }
+            | Error::Shape { text, .. }
+            | Error::Diff { text, .. }
+            | Error::Explain { text, .. } => text.as_str(),
             Error::Usage(_) => "",
         };
         self.diagnostic().render(source)
@@ -120,23 +130,23 @@ pub struct Form {
     pub compute: Expr,
     /// Shared subexpressions named once: `(z, WᵀWx − x)`.
     pub wheres: Vec<(Symbol, Expr)>,
+    /// The same names with flop-optimal bodies, for the compute form.
+    pub compute_wheres: Vec<(Symbol, Expr)>,
     /// False when a limit stopped saturation early (the best form found is still right).
     pub saturated: bool,
+    /// Why saturation stopped (`saturated`, `node limit (…)`, …).
+    pub stop_reason: String,
 }
 
 impl Form {
-    fn from_simplified(simplified: Simplified) -> Form {
-        Form {
-            display: simplified.display,
-            compute: simplified.compute,
-            wheres: simplified.wheres,
-            saturated: simplified.saturated,
-        }
-    }
-
     /// The display form with every `where` name expanded back into the expression.
     pub fn expanded(&self) -> Expr {
         expand(&self.display, &self.wheres)
+    }
+
+    /// The compute form with every `where` name expanded back into the expression.
+    pub fn compute_expanded(&self) -> Expr {
+        expand(&self.compute, &self.compute_wheres)
     }
 
     /// The display form in the given spelling, without the `where` lines.
@@ -241,7 +251,7 @@ impl DerivativeResult {
             "ascii": self.form.render(Style::Ascii),
             "latex": self.form.render(Style::Latex),
             "where": wheres_json(&self.form),
-            "compute": print::render(&self.form.compute, Style::Unicode),
+            "compute": print::render_grouped(&self.form.compute, Style::Unicode),
             "saturated": self.form.saturated,
         });
         if self.symmetric {
@@ -272,7 +282,7 @@ impl SimplifyResult {
             "ascii": self.form.render(Style::Ascii),
             "latex": self.form.render(Style::Latex),
             "where": wheres_json(&self.form),
-            "compute": print::render(&self.form.compute, Style::Unicode),
+            "compute": print::render_grouped(&self.form.compute, Style::Unicode),
             "saturated": self.form.saturated,
         })
     }
@@ -391,9 +401,22 @@ impl Session {
 
     /// Shape-checks `text` in the context of an already typed expression, so that its
     /// variables and sizes are those of `context` (for claims and `where` bodies).
-    fn typed_in_context(&self, text: &str, context: &Typed) -> Result<Typed, Error> {
+    /// A claim may use the `where` names of matcalc's own answer (`W(zxᵀ + xzᵀ)`); names
+    /// that are variables of the expression keep their meaning.
+    fn typed_in_context(
+        &self,
+        text: &str,
+        context: &Typed,
+        wheres: &[(Symbol, Expr)],
+    ) -> Result<Typed, Error> {
         let parsed = self.parse(text)?;
         let expanded = self.expand_definitions(&parsed);
+        let answer_names: Vec<(Symbol, Expr)> = wheres
+            .iter()
+            .filter(|(name, _)| !context.vars.contains_key(name))
+            .cloned()
+            .collect();
+        let expanded = expand(&expanded, &answer_names);
         let mut decls = self.decls.clone();
         decls.vars.extend(context.vars.clone());
         shape::infer(&expanded, &decls).map_err(|error| Error::Shape {
@@ -417,8 +440,29 @@ impl Session {
 
     fn simplify_form(&self, expr: &Expr, typed: &Typed, options: &Options) -> Form {
         let lets = self.typed_definitions(typed);
-        let simplified = simplify::simplify(expr, &typed.vars, &lets, &options.limits);
-        Form::from_simplified(simplified)
+        let many = simplify::simplify_many(
+            std::slice::from_ref(expr),
+            &typed.vars,
+            &lets,
+            &options.limits,
+            &options.sizes,
+        );
+        Form {
+            display: many
+                .displays
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| expr.clone()),
+            compute: many
+                .computes
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| expr.clone()),
+            wheres: many.wheres,
+            compute_wheres: many.compute_wheres,
+            saturated: many.saturated,
+            stop_reason: many.stop_reason,
+        }
     }
 
     /// The shape-checked, simplified expression.
@@ -446,9 +490,35 @@ impl Session {
             ));
         }
         let typed = self.typed(text)?;
-        wrt.iter()
-            .map(|name| self.derivative_of(&typed, text, name, options))
-            .collect()
+        let derivatives = wrt
+            .iter()
+            .map(|name| {
+                diff::derivative(&typed, name, options.order).map_err(|error| Error::Diff {
+                    error,
+                    text: text.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let exprs: Vec<Expr> = derivatives.iter().map(|d| d.expr.clone()).collect();
+        let lets = self.typed_definitions(&typed);
+        let many =
+            simplify::simplify_many(&exprs, &typed.vars, &lets, &options.limits, &options.sizes);
+        let results = derivatives
+            .into_iter()
+            .zip(many.displays.iter().zip(&many.computes))
+            .map(|(derivative, (display, compute))| {
+                let form = Form {
+                    wheres: used_wheres(display, &many.wheres),
+                    compute_wheres: used_wheres(compute, &many.compute_wheres),
+                    display: display.clone(),
+                    compute: compute.clone(),
+                    saturated: many.saturated,
+                    stop_reason: many.stop_reason.clone(),
+                };
+                self.finish(&typed, derivative, form, options)
+            })
+            .collect();
+        Ok(results)
     }
 
     fn derivative_of(
@@ -464,6 +534,16 @@ impl Session {
                 text: text.to_string(),
             })?;
         let form = self.simplify_form(&derivative.expr, typed, options);
+        Ok(self.finish(typed, derivative, form, options))
+    }
+
+    fn finish(
+        &self,
+        typed: &Typed,
+        derivative: Derivative,
+        form: Form,
+        options: &Options,
+    ) -> DerivativeResult {
         let check = options.check.then(|| {
             let printed = Derivative {
                 expr: form.expanded(),
@@ -471,14 +551,14 @@ impl Session {
             };
             numeric::check_derivative(typed, &printed, &options.check_config)
         });
-        Ok(DerivativeResult {
+        DerivativeResult {
             wrt: derivative.wrt.clone(),
             kind: derivative.kind,
             shape: derivative.expr.shape.clone(),
             symmetric: derivative.symmetric,
             form,
             check,
-        })
+        }
     }
 
     /// Whether `claim` is the derivative of `text` with respect to `wrt`, judged against
@@ -492,7 +572,7 @@ impl Session {
     ) -> Result<VerifyResult, Error> {
         let typed = self.typed(text)?;
         let ours = self.derivative_of(&typed, text, wrt, options)?;
-        let claim_typed = self.typed_in_context(claim, &typed)?;
+        let claim_typed = self.typed_in_context(claim, &typed, &ours.form.wheres)?;
         if claim_typed.expr.shape != ours.shape {
             return Err(Error::Usage(format!(
                 "the claim is {} but the derivative w.r.t. {wrt} is {}",
@@ -513,6 +593,56 @@ impl Session {
             verdict,
             ours,
         })
+    }
+
+    /// The computation graph of `text` and its backward pass with respect to `wrt`
+    /// (comma-separated for several variables), node by node.
+    pub fn explain(&self, text: &str, wrt: &str) -> Result<crate::explain::Explanation, Error> {
+        let typed = self.typed(text)?;
+        let lets: Vec<(Symbol, Expr)> = self
+            .definitions
+            .iter()
+            .map(|definition| (definition.name.clone(), definition.body.clone()))
+            .collect();
+        crate::explain::explain(&typed, wrt, &lets).map_err(|error| Error::Explain {
+            error,
+            text: text.to_string(),
+        })
+    }
+
+    /// Where a claimed derivation of `text` first goes wrong: `steps` are claimed adjoints
+    /// `∂L/∂name = expr` (node or `let` names), or, when empty, `claim` is the claimed final
+    /// gradient with respect to `wrt`.
+    pub fn locate_error(
+        &self,
+        text: &str,
+        wrt: &str,
+        claim: &str,
+        steps: &[(String, String)],
+        options: &Options,
+    ) -> Result<(crate::explain::Explanation, crate::explain::Diagnosis), Error> {
+        use crate::explain::Claim;
+        let explanation = self.explain(text, wrt)?;
+        let claim = if steps.is_empty() {
+            Claim::Gradient {
+                wrt: wrt.to_string(),
+                gradient: self.parse(claim)?,
+            }
+        } else {
+            let parsed = steps
+                .iter()
+                .map(|(name, body)| Ok((name.clone(), self.parse(body)?)))
+                .collect::<Result<Vec<_>, Error>>()?;
+            Claim::Steps(parsed)
+        };
+        let diagnosis =
+            crate::explain::first_wrong_step(&explanation, &claim, &options.check_config).map_err(
+                |error| Error::Explain {
+                    error,
+                    text: text.to_string(),
+                },
+            )?;
+        Ok((explanation, diagnosis))
     }
 
     /// Every variable of `text` with its inferred shape and properties.
@@ -545,7 +675,11 @@ fn substitute<'a>(
             if expanding.insert(key) {
                 let res = substitute(body, table, expanding);
                 expanding.remove(key);
-                return res;
+                // Errors inside an expanded definition point at the name that was used.
+                return match expr.span {
+                    Some(span) => respan(&res, span),
+                    None => res,
+                };
             }
         }
         return expr.clone();
@@ -579,6 +713,87 @@ fn substitute<'a>(
         kind,
         span: expr.span,
         shape: expr.shape.clone(),
+    }
+}
+
+/// Several derivatives as text: one equation each, then their shared `where` lines once.
+pub fn results_text(results: &[DerivativeResult], style: Style) -> String {
+    if let [single] = results {
+        return single.to_text(style);
+    }
+    let mut out = String::new();
+    let mut wheres: Vec<(String, String)> = Vec::new();
+    for result in results {
+        out += &format!("{} = {}\n", result.lhs(style), result.form.render(style));
+        for definition in result.form.render_wheres(style) {
+            if !wheres.contains(&definition) {
+                wheres.push(definition);
+            }
+        }
+    }
+    for (index, (name, body)) in wheres.iter().enumerate() {
+        let lead = if index == 0 { "  where" } else { "       " };
+        out += &format!("{lead} {name} = {body}\n");
+    }
+    for result in results.iter().filter(|result| result.symmetric) {
+        out += &format!(
+            "  ({} is symmetric: this is the symmetric gradient ½(G + Gᵀ))\n",
+            render_symbol(&result.wrt, style)
+        );
+    }
+    out
+}
+
+/// The definitions among `wheres` that `expr` uses, directly or through other definitions,
+/// in their original order.
+pub fn used_wheres(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)> {
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    let mut pending: Vec<&Expr> = vec![expr];
+    while let Some(next) = pending.pop() {
+        for name in next.free_vars() {
+            if let Some((key, body)) = wheres.iter().find(|(key, _)| *key == name) {
+                if used.insert(key.as_str()) {
+                    pending.push(body);
+                }
+            }
+        }
+    }
+    wheres
+        .iter()
+        .filter(|(name, _)| used.contains(name.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The same tree with every node's span set to `span`.
+fn respan(expr: &Expr, span: crate::expr::Span) -> Expr {
+    let mut copy = expr.clone();
+    respan_in_place(&mut copy, span);
+    copy
+}
+
+fn respan_in_place(expr: &mut Expr, span: crate::expr::Span) {
+    expr.span = Some(span);
+    use ExprKind::*;
+    match &mut expr.kind {
+        Num(_) | Var(_) | Identity | Ones | Differential(_) => {}
+        Neg(a)
+        | Transpose(a)
+        | Inverse(a)
+        | Pow(a, _)
+        | Trace(a)
+        | Det(a)
+        | LogDet(a)
+        | NormSq(a)
+        | Diag(a)
+        | Sum(a)
+        | Func(_, a)
+        | Apply(_, a)
+        | Grad(_, a) => respan_in_place(Rc::make_mut(a), span),
+        Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => {
+            respan_in_place(Rc::make_mut(a), span);
+            respan_in_place(Rc::make_mut(b), span);
+        }
     }
 }
 

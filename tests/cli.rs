@@ -29,7 +29,7 @@ fn snapshot(name: &str, run: &Run, args: &[&str]) {
         run.stdout,
         run.stderr
     );
-    insta::with_settings!({snapshot_path => "../snapshots/cli", prepend_module_to_snapshot => false, omit_expression => true}, {
+    insta::with_settings!({snapshot_path => "../snapshots/cli", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
         insta::assert_snapshot!(name, text);
     });
 }

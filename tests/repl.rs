@@ -34,6 +34,8 @@ d/dW ½‖WᵀWx − x‖²
 :latex
 :json
 :shapes
+:explain
+:graph GRAPHFILE
 let K = αXXᵀ + β⁻¹I
 diff −c − D/2 log|K| − ½ tr(K⁻¹YYᵀ) wrt X
 :check
@@ -59,7 +61,12 @@ d/dx never reached
 
 #[test]
 fn repl_scripted_session() {
-    let (status, out) = repl(SESSION);
+    let graph = std::env::temp_dir().join(format!("matcalc-repl-{}.svg", std::process::id()));
+    let script = SESSION.replace("GRAPHFILE", &graph.display().to_string());
+    let (status, out) = repl(&script);
+    let svg = std::fs::read_to_string(&graph).expect(":graph wrote the file");
+    assert!(svg.contains("<svg"), "{svg}");
+    let out = out.replace(&graph.display().to_string(), "GRAPHFILE");
     // The session had bad lines (a shape error, an unknown command), so it exits 2, but it
     // went on after each of them.
     assert_eq!(status, 2, "{out}");
@@ -71,7 +78,8 @@ fn repl_scripted_session() {
     assert!(out.contains("claim: wrong"), "{out}");
     assert!(out.contains("did you mean ⊙"), "{out}");
     assert!(out.contains("def derivative("), "{out}");
-    insta::with_settings!({snapshot_path => "../snapshots/repl", prepend_module_to_snapshot => false, omit_expression => true}, {
+    assert!(out.contains("Backward pass"), "{out}");
+    insta::with_settings!({snapshot_path => "../snapshots/repl", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
         insta::assert_snapshot!("scripted_session", out);
     });
 }

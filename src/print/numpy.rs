@@ -11,7 +11,7 @@ use num_traits::One;
 use crate::diff::DerivativeKind;
 use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol};
 use crate::print::ascii_name;
-use crate::session::{expand, DerivativeResult, Session, SimplifyResult};
+use crate::session::{DerivativeResult, Session, SimplifyResult};
 use crate::shape::Typed;
 
 const PYTHON_KEYWORDS: &[&str] = &[
@@ -53,7 +53,7 @@ pub fn derivative_module(
     let mut exprs = Vec::new();
     let mut extra_params = Vec::new();
     for result in results {
-        let body = expand(&result.form.compute, &result.form.wheres);
+        let body = result.form.compute_expanded();
         if matches!(
             result.kind,
             DerivativeKind::Differential | DerivativeKind::SecondDifferential
@@ -84,7 +84,7 @@ pub fn value_module(
     result: &SimplifyResult,
 ) -> Result<String, String> {
     let typed = session.typed(text).map_err(|error| error.to_string())?;
-    let body = expand(&result.form.compute, &result.form.wheres);
+    let body = result.form.compute_expanded();
     let mut module = header(text, &typed);
     module += &function("value", &typed, &body, &[], None)?;
     Ok(module)
