@@ -293,7 +293,7 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
         }
         Format::Numpy => crate::print::numpy::derivative_module(&session, text, &results)
             .map_err(Error::Usage)?,
-        Format::Latex => results.iter().map(DerivativeResult::to_latex).collect(),
+        Format::Latex => crate::session::results_latex(&results),
         format => {
             let mut out = crate::session::results_text(&results, style_of(format));
             for result in &results {

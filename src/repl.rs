@@ -174,7 +174,7 @@ impl Repl {
             "explain" => self.explain(),
             "graph" => self.graph(argument),
             "latex" => self.with_last(|last| {
-                Ok(last.results.iter().map(DerivativeResult::to_latex).collect())
+                Ok(crate::session::results_latex(&last.results))
             }),
             "json" => self.with_last(|last| {
                 let value = if last.results.len() == 1 {

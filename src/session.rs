@@ -228,17 +228,7 @@ impl DerivativeResult {
 
     /// The result as an `aligned` LaTeX block that compiles.
     pub fn to_latex(&self) -> String {
-        let mut out = String::from("\\begin{aligned}\n");
-        out += &format!(
-            "{} &= {}",
-            self.lhs(Style::Latex),
-            self.form.render(Style::Latex)
-        );
-        for (name, body) in self.form.render_wheres(Style::Latex) {
-            out += &format!(" \\\\\n\\text{{where }} {name} &= {body}");
-        }
-        out += "\n\\end{aligned}\n";
-        out
+        results_latex(std::slice::from_ref(self))
     }
 
     /// The JSON object of SPEC §5.
@@ -742,6 +732,37 @@ pub fn results_text(results: &[DerivativeResult], style: Style) -> String {
         );
     }
     out
+}
+
+/// Several derivatives as one LaTeX `aligned` block: one equation each, then their shared
+/// `where` lines once.
+pub fn results_latex(results: &[DerivativeResult]) -> String {
+    let mut lines: Vec<String> = results
+        .iter()
+        .map(|result| {
+            format!(
+                "{} &= {}",
+                result.lhs(Style::Latex),
+                result.form.render(Style::Latex)
+            )
+        })
+        .collect();
+    let mut wheres: Vec<(String, String)> = Vec::new();
+    for result in results {
+        for definition in result.form.render_wheres(Style::Latex) {
+            if !wheres.contains(&definition) {
+                wheres.push(definition);
+            }
+        }
+    }
+    for (index, (name, body)) in wheres.iter().enumerate() {
+        let lead = if index == 0 { "\\text{where } " } else { "" };
+        lines.push(format!("{lead}{name} &= {body}"));
+    }
+    format!(
+        "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",
+        lines.join(" \\\\\n")
+    )
 }
 
 /// The definitions among `wheres` that `expr` uses, directly or through other definitions,

@@ -272,3 +272,49 @@ fn cli_opaque_function_differentiates_to_its_gradient() {
     assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("∇ℓ"), "{}", run.stdout);
 }
+
+#[test]
+fn cli_latex_output_for_the_sheet() {
+    let cases: [(&str, Vec<&str>); 3] = [
+        (
+            "latex_autoencoder",
+            vec!["diff", AUTOENCODER, "--wrt", "W", "--format", "latex"],
+        ),
+        (
+            "latex_log_likelihood",
+            vec![
+                "diff",
+                "−c − D/2 log|K| − ½ tr(K⁻¹YYᵀ)",
+                "--let",
+                "K = αXXᵀ + β⁻¹I",
+                "--wrt",
+                "X",
+                "--format",
+                "latex",
+            ],
+        ),
+        (
+            "latex_swish_network",
+            vec![
+                "diff",
+                "½‖W₂ swish(z₁) + b₂ − y‖²",
+                "--let",
+                "z₁ = W₁x + b₁",
+                "--wrt",
+                "W₁,b₁,W₂,b₂",
+                "--format",
+                "latex",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        let run = matcalc(&args);
+        assert_eq!(run.status, 0, "{name}: {}", run.stderr);
+        assert!(run.stdout.starts_with("\\begin{aligned}"), "{}", run.stdout);
+        assert_eq!(
+            run.stdout.matches("\\begin{aligned}").count(),
+            run.stdout.matches("\\end{aligned}").count()
+        );
+        snapshot(name, &run, &args);
+    }
+}
