@@ -1387,8 +1387,8 @@ fn run_trials(
 }
 
 /// The entry of the largest difference and `max |claimed − expected| / max(1, max
-/// |expected|)`; infinite when the shapes differ.
-fn difference(claimed: &DMatrix<f64>, expected: &DMatrix<f64>) -> ((usize, usize), f64) {
+/// |expected|)`, the error measure of every check; infinite when the shapes differ.
+pub fn difference(claimed: &DMatrix<f64>, expected: &DMatrix<f64>) -> ((usize, usize), f64) {
     if claimed.shape() != expected.shape() {
         return ((0, 0), f64::INFINITY);
     }

@@ -729,7 +729,6 @@ impl<'a> Pass<'a> {
     /// Suggestions for a failed product: `⊙`, a transpose, or the other order.
     fn product_hints(&mut self, lhs: (&Rc<Expr>, Dims), rhs: (&Rc<Expr>, Dims)) -> Vec<String> {
         let (left, right) = (lhs.1, rhs.1);
-        let (left_text, right_text) = (show_factor(lhs.0), show_factor(rhs.0));
         if self.is_col_vector(left) && self.is_col_vector(right) {
             if self.sizes.same(left.rows, right.rows) {
                 return vec![
@@ -744,14 +743,14 @@ impl<'a> Pass<'a> {
             // them that way.
             if self.sizes.unify(left.rows, right.rows, false).is_ok() {
                 return vec![format!(
-                    "did you mean {}{right_text} or {}?",
-                    show_transposed(lhs.0),
+                    "did you mean {} or {}?",
+                    show_product(&transposed(lhs.0), rhs.0),
                     show_hadamard(lhs.0, rhs.0)
                 )];
             }
             return vec![format!(
-                "did you mean {left_text}{}?",
-                show_transposed(rhs.0)
+                "did you mean {}?",
+                show_product(lhs.0, &transposed(rhs.0))
             )];
         }
         if self.sizes.could_unify(&[(left.rows, right.rows)]) {
@@ -761,7 +760,7 @@ impl<'a> Pass<'a> {
             return vec![format!("did you mean {}?", show_transposed(rhs.0))];
         }
         if self.sizes.could_unify(&[(right.cols, left.rows)]) {
-            return vec![format!("did you mean {right_text}{left_text}?")];
+            return vec![format!("did you mean {}?", show_product(rhs.0, lhs.0))];
         }
         vec![]
     }
@@ -1175,117 +1174,29 @@ fn default_kind(name: &str) -> DefaultKind {
     }
 }
 
-/// Operator precedence for printing hints, loosest first, matching the parser's table.
-fn precedence(expr: &Expr) -> u8 {
-    use ExprKind::*;
-    match &expr.kind {
-        Add(_, _) | Sub(_, _) => 1,
-        Neg(_) => 2,
-        Hadamard(_, _) => 3,
-        Mul(_, _) | Div(_, _) => 4,
-        Num(q) if !q.is_integer() => 4,
-        Transpose(_) | Inverse(_) | Pow(_, _) => 5,
-        _ => 6,
-    }
-}
-
-/// A short Unicode rendering of `expr` for hints, with minimal parentheses.
+/// A hint's expression in Unicode, printed by the one printer every stage shares.
 fn show(expr: &Expr) -> String {
-    show_at(expr, 0)
+    crate::print::render(expr, crate::print::Style::Unicode)
 }
 
-fn show_at(expr: &Expr, min_precedence: u8) -> String {
-    let text = show_body(expr);
-    if precedence(expr) < min_precedence {
-        format!("({text})")
-    } else {
-        text
-    }
-}
-
-/// `expr` as an operand of a product.
-fn show_factor(expr: &Expr) -> String {
-    show_at(expr, 4)
-}
-
-/// `exprᵀ`, written `a` when `expr` is already `aᵀ`.
-fn show_transposed(expr: &Expr) -> String {
+/// `exprᵀ`, or `a` when `expr` is already `aᵀ`.
+fn transposed(expr: &Rc<Expr>) -> Rc<Expr> {
     match &expr.kind {
-        ExprKind::Transpose(inner) => show_at(inner, 5),
-        _ => format!("{}ᵀ", show_at(expr, 6)),
+        ExprKind::Transpose(inner) => inner.clone(),
+        _ => Rc::new(Expr::new(ExprKind::Transpose(expr.clone()))),
     }
 }
 
-fn show_hadamard(left: &Expr, right: &Expr) -> String {
-    format!("{} ⊙ {}", show_at(left, 3), show_at(right, 4))
+fn show_transposed(expr: &Rc<Expr>) -> String {
+    show(&transposed(expr))
 }
 
-fn show_body(expr: &Expr) -> String {
-    use ExprKind::*;
-    match &expr.kind {
-        Num(q) => {
-            if q.is_integer() {
-                q.numer().to_string()
-            } else {
-                format!("{}/{}", q.numer(), q.denom())
-            }
-        }
-        Var(name) => name.clone(),
-        Identity => "I".to_string(),
-        Ones => "𝟙".to_string(),
-        Differential(name) => format!("d{name}"),
-        Neg(a) => format!("−{}", show_at(a, 3)),
-        Add(a, b) => format!("{} + {}", show_at(a, 1), show_at(b, 2)),
-        Sub(a, b) => format!("{} − {}", show_at(a, 1), show_at(b, 2)),
-        Hadamard(a, b) => show_hadamard(a, b),
-        Mul(a, b) => {
-            let (left, right) = (show_at(a, 4), show_at(b, 5));
-            if right.starts_with(|c: char| c.is_ascii_digit()) {
-                format!("{left}·{right}")
-            } else {
-                format!("{left}{right}")
-            }
-        }
-        Div(a, b) => format!("{}/{}", show_at(a, 4), show_at(b, 5)),
-        Transpose(a) => format!("{}ᵀ", show_at(a, 6)),
-        Inverse(a) => format!("{}⁻¹", show_at(a, 6)),
-        Pow(a, power) => format!("{}{}", show_at(a, 6), superscript(*power)),
-        Trace(a) => format!("tr({})", show(a)),
-        Det(a) => format!("det({})", show(a)),
-        LogDet(a) => format!("log|{}|", show(a)),
-        NormSq(a) => format!("‖{}‖²", show(a)),
-        Diag(a) => format!("diag({})", show(a)),
-        Sum(a) => format!("sum({})", show(a)),
-        Func(function, a) => {
-            let name = match function {
-                crate::expr::Func::Sigma => "σ",
-                other => other.name(),
-            };
-            format!("{name}({})", show(a))
-        }
-        Apply(name, a) => format!("{name}({})", show(a)),
-        Grad(name, a) => format!("∇{name}({})", show(a)),
-    }
+fn show_product(left: &Rc<Expr>, right: &Rc<Expr>) -> String {
+    show(&Expr::new(ExprKind::Mul(left.clone(), right.clone())))
 }
 
-fn superscript(power: i64) -> String {
-    power
-        .to_string()
-        .chars()
-        .map(|c| match c {
-            '-' => '⁻',
-            '0' => '⁰',
-            '1' => '¹',
-            '2' => '²',
-            '3' => '³',
-            '4' => '⁴',
-            '5' => '⁵',
-            '6' => '⁶',
-            '7' => '⁷',
-            '8' => '⁸',
-            _ => '⁹',
-        })
-        .collect()
+fn show_hadamard(left: &Rc<Expr>, right: &Rc<Expr>) -> String {
+    show(&Expr::new(ExprKind::Hadamard(left.clone(), right.clone())))
 }
 
 #[cfg(test)]

@@ -83,26 +83,6 @@ impl From<EvalError> for Stop {
     }
 }
 
-/// `max |claimed − expected| / max(1, max |expected|)` and the worst entry.
-fn difference(claimed: &DMatrix<f64>, expected: &DMatrix<f64>) -> ((usize, usize), f64) {
-    if claimed.shape() != expected.shape() {
-        return ((0, 0), f64::INFINITY);
-    }
-    let scale = expected.amax().max(1.0);
-    let mut worst = (0, 0);
-    let mut largest = 0.0;
-    for col in 0..claimed.ncols() {
-        for row in 0..claimed.nrows() {
-            let gap = (claimed[(row, col)] - expected[(row, col)]).abs();
-            if gap > largest || gap.is_nan() {
-                largest = gap;
-                worst = (row, col);
-            }
-        }
-    }
-    (worst, largest / scale)
-}
-
 /// Finite differences of `perturbed` (the loss with the node replaced by `fresh`) in each
 /// entry of `fresh`, around `base`.
 fn finite_differences(
@@ -183,7 +163,7 @@ pub fn check_adjoint(
                     }
                 }
             };
-            let (worst, rel_error) = difference(&claimed_value, &expected);
+            let (worst, rel_error) = numeric::difference(&claimed_value, &expected);
             if rel_error > config.tolerance || rel_error.is_nan() {
                 let mut values: BTreeMap<Symbol, DMatrix<f64>> = instance.values.clone();
                 values.remove(&fresh);
