@@ -318,3 +318,54 @@ fn cli_latex_output_for_the_sheet() {
         snapshot(name, &run, &args);
     }
 }
+
+#[test]
+fn cli_explain_prints_both_passes_and_checks_every_adjoint() {
+    let run = matcalc(&["explain", AUTOENCODER, "--wrt", "W", "--check"]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Forward pass") && run.stdout.contains("Backward pass"));
+    assert!(run.stdout.contains("W appears twice"), "{}", run.stdout);
+    assert!(!run.stdout.contains("FAILED"), "{}", run.stdout);
+    for (format, marker) in [("latex", "\\begin{align*}"), ("json", "{")] {
+        let run = matcalc(&["explain", AUTOENCODER, "--wrt", "W", "--format", format]);
+        assert_eq!(run.status, 0, "{format}: {}", run.stderr);
+        assert!(run.stdout.starts_with(marker), "{format}: {}", run.stdout);
+    }
+    let dot = matcalc(&[
+        "explain",
+        AUTOENCODER,
+        "--wrt",
+        "W",
+        "--graph",
+        "dot",
+        "--adjoints",
+    ]);
+    assert!(dot.stdout.starts_with("digraph"), "{}", dot.stdout);
+    let svg = matcalc(&["explain", AUTOENCODER, "--wrt", "W", "--graph", "svg"]);
+    assert!(svg.stdout.contains("<svg") && svg.stdout.trim_end().ends_with("</svg>"));
+}
+
+#[test]
+fn cli_verify_steps_locates_the_sheets_l2_error_at_the_inverse_node() {
+    let run = matcalc(&[
+        "verify",
+        "−½ tr(K⁻¹YYᵀ)",
+        "--let",
+        "K = αXXᵀ + β⁻¹I",
+        "--wrt",
+        "X",
+        "--claim",
+        "α/2 ((K⁻ᵀ)²YYᵀ + YYᵀ(K⁻ᵀ)²)X",
+        "--steps",
+    ]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    let located = run
+        .stdout
+        .split("first wrong step:")
+        .nth(1)
+        .expect("a located step");
+    assert!(
+        located.contains("K⁻¹") && located.contains("inverse"),
+        "{located}"
+    );
+}
