@@ -1205,6 +1205,7 @@ fn compare_derivative(
         ))
     })?;
     let (rows, cols) = base.shape();
+    refuse_costly_check(f, derivative.kind, rows * cols, instance)?;
     let probe = Probe {
         expr: &f.expr,
         var: wrt,
@@ -1273,6 +1274,40 @@ fn compare_derivative(
         }
     };
     Ok(Comparison { claimed, expected })
+}
+
+/// A rough bound on the arithmetic of a finite-difference check, past which the check is
+/// refused (inconclusive) instead of running for minutes: declared sizes such as
+/// `W: 1000×1000` are valid, but a million probes of a million-entry expression are not.
+const MAX_CHECK_WORK: f64 = 1e10;
+
+fn refuse_costly_check(
+    f: &Typed,
+    kind: DerivativeKind,
+    entries: usize,
+    instance: &Instance,
+) -> Outcome<()> {
+    let entries = entries as f64;
+    let probes = match kind {
+        DerivativeKind::Gradient | DerivativeKind::Jacobian => entries,
+        DerivativeKind::Hessian => 2.0 * entries * entries,
+        DerivativeKind::Differential | DerivativeKind::SecondDifferential => 1.0,
+    };
+    let largest_value = instance.values.values().map(|v| v.len()).max().unwrap_or(1) as f64;
+    let largest_dim = instance
+        .values
+        .values()
+        .map(|v| v.nrows().max(v.ncols()))
+        .max()
+        .unwrap_or(1) as f64;
+    let work = probes * f.expr.size() as f64 * largest_value * largest_dim;
+    if work > MAX_CHECK_WORK {
+        return Err(Stop::Broken(format!(
+            "too large to check numerically ({probes} finite-difference probes of values with \
+             up to {largest_value} entries); declare smaller sizes to check"
+        )));
+    }
+    Ok(())
 }
 
 /// The symmetric gradient by moving (i, j) and (j, i) together.

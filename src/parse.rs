@@ -58,14 +58,21 @@ pub struct Limits {
     pub max_input_len: usize,
     /// The deepest expression tree (a leaf has depth 1).
     pub max_depth: usize,
+    /// The largest exponent magnitude in a power `Aᵏ` (`|k|`).
+    pub max_exponent: u64,
+    /// The most distinct variables in one expression.
+    pub max_symbols: usize,
 }
 
 impl Limits {
-    /// The standard limits: 10 000 bytes of input and a tree depth of 512.
+    /// The standard limits: 10 000 bytes of input, a tree depth of 512, exponents up to
+    /// 64 in magnitude and 200 distinct variables.
     pub fn standard() -> Limits {
         Limits {
             max_input_len: 10_000,
             max_depth: 512,
+            max_exponent: 64,
+            max_symbols: 200,
         }
     }
 }
@@ -163,6 +170,26 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A power whose exponent is beyond [`Limits::max_exponent`] in magnitude.
+    #[error("exponent too large: {exponent} (the limit is ±{max})")]
+    ExponentTooLarge {
+        /// The exponent.
+        exponent: i64,
+        /// Where.
+        span: Span,
+        /// The limit.
+        max: u64,
+    },
+    /// More distinct variables than [`Limits::max_symbols`].
+    #[error("too many variables: {count} (the limit is {max})")]
+    TooManySymbols {
+        /// How many distinct variables the expression has.
+        count: usize,
+        /// The whole expression.
+        span: Span,
+        /// The limit.
+        max: usize,
+    },
     /// The parser gave up after too much backtracking.
     #[error("expression too complex")]
     TooComplex {
@@ -197,6 +224,8 @@ impl Error {
             | Error::NestingTooDeep { span, .. }
             | Error::OperatorRunTooLong { span, .. }
             | Error::TreeTooDeep { span, .. }
+            | Error::ExponentTooLarge { span, .. }
+            | Error::TooManySymbols { span, .. }
             | Error::TooComplex { span }
             | Error::InvalidNumber { span, .. }
             | Error::InvalidDeclaration { span, .. } => Some(*span),
@@ -235,6 +264,12 @@ impl Error {
             Error::TreeTooDeep { span, .. } => diagnostic
                 .hint("split the expression with `let` definitions")
                 .at(*span, ""),
+            Error::ExponentTooLarge { span, .. } => diagnostic
+                .at(*span, "too large")
+                .hint("write the power as a product of smaller powers with `let` definitions"),
+            Error::TooManySymbols { span, .. } => diagnostic
+                .at(*span, "")
+                .hint("split the expression with `let` definitions"),
             Error::TooComplex { span } => diagnostic
                 .at(*span, "")
                 .hint("add parentheses or split the expression with `let` definitions"),
@@ -279,6 +314,7 @@ pub fn parse_with(src: &str, options: &ParseOptions) -> Result<Expr, Error> {
     let expr_pair = first_child(formula, Rule::expr, src)?;
     let node = lowerer.expr(expr_pair, 0)?;
     check_depth(&node.expr, &options.limits)?;
+    check_symbols(&node.expr, &options.limits)?;
     Ok(node.expr)
 }
 
@@ -337,6 +373,7 @@ pub fn parse_let(src: &str, options: &ParseOptions) -> Result<(Symbol, Expr), Er
     match (name, body) {
         (Some(name), Some(body)) => {
             check_depth(&body.expr, &options.limits)?;
+            check_symbols(&body.expr, &options.limits)?;
             Ok((name, body.expr))
         }
         _ => Err(internal_error(src)),
@@ -596,6 +633,18 @@ fn check_depth(expr: &Expr, limits: &Limits) -> Result<(), Error> {
         return Err(Error::TreeTooDeep {
             span: expr.span.unwrap_or_default(),
             max: limits.max_depth,
+        });
+    }
+    Ok(())
+}
+
+fn check_symbols(expr: &Expr, limits: &Limits) -> Result<(), Error> {
+    let count = expr.free_vars().len();
+    if count > limits.max_symbols {
+        return Err(Error::TooManySymbols {
+            count,
+            span: expr.span.unwrap_or_default(),
+            max: limits.max_symbols,
         });
     }
     Ok(())
@@ -1215,6 +1264,13 @@ impl Lowerer<'_> {
                     message: "exponent out of range".to_string(),
                     span: exponent_span,
                 })?;
+                if exponent.unsigned_abs() > self.options.limits.max_exponent {
+                    return Err(Error::ExponentTooLarge {
+                        exponent,
+                        span: exponent_span,
+                        max: self.options.limits.max_exponent,
+                    });
+                }
                 if exponent == -1 {
                     self.unary(ExprKind::Inverse, span, operand)
                 } else {

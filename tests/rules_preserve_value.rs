@@ -8,11 +8,16 @@
 //! evaluates (with `numeric::evaluate`) to the same matrix as its class's smallest
 //! term. A rule whose guards reject (almost) every instance fails the test too: it was
 //! never exercised.
+//!
+//! The same instantiation gives every rule its snapshot in `snapshots/simplify/rules/`:
+//! the first instance, over readable fixed shapes, on which the rule fires, before and
+//! after.
 
 use std::collections::{BTreeMap, HashSet};
 
 use egg::{AstSize, ENodeOrVar, Extractor, Id, Language, RecExpr, Runner};
 use matcalc::numeric::{evaluate, Instance};
+use matcalc::print::{render, Style};
 use matcalc::simplify::analysis::{node_shape, EGraph, MatAnalysis};
 use matcalc::simplify::lang::{rec_to_expr, DimLeaf, Mat, VarShapes};
 use matcalc::simplify::rules::{all_rules, Rewrite};
@@ -236,4 +241,145 @@ fn rules_preserve_value_on_random_instances() {
         never_fired.is_empty(),
         "rules exercised by fewer than 3 random instances: {never_fired:?}"
     );
+}
+
+/// The shapes tried for each value variable of a rule's left-hand side, most readable
+/// first: a general square matrix, a vector, a symmetric matrix, a rectangular matrix,
+/// a scalar. Each is `(rows, cols, symmetric)`.
+const EXAMPLE_SHAPES: [(u64, u64, bool); 5] = [
+    (3, 3, false),
+    (3, 1, false),
+    (3, 3, true),
+    (2, 3, false),
+    (1, 1, false),
+];
+
+/// The printed name of a pattern variable bound to a value of the given shape: upper
+/// case for matrices, lower case for vectors, Greek for scalars.
+fn example_name(var: &egg::Var, rows: u64, cols: u64) -> String {
+    let bare = var.to_string().trim_start_matches('?').to_string();
+    if rows == 1 && cols == 1 {
+        let greek = match bare.as_str() {
+            "a" => "α",
+            "b" => "β",
+            "c" => "γ",
+            "k" => "κ",
+            "l" => "λ",
+            "z" => "ζ",
+            _ => "ψ",
+        };
+        greek.to_string()
+    } else if cols == 1 {
+        bare.to_lowercase()
+    } else {
+        bare.to_uppercase()
+    }
+}
+
+/// The first instance (in the order of [`EXAMPLE_SHAPES`]) of `rule`'s left-hand side
+/// on which the rule fires, rendered as `lhs ⇒ rhs` with the variables' shapes.
+fn rule_example(rule: &Rewrite) -> Result<String, String> {
+    let searcher = rule
+        .searcher
+        .get_pattern_ast()
+        .ok_or("the rule has no searcher pattern")?;
+    let applier = rule
+        .applier
+        .get_pattern_ast()
+        .ok_or("the rule has no applier pattern")?;
+    let (value_vars, size_vars) = pattern_vars(searcher);
+    let combinations = EXAMPLE_SHAPES.len().pow(value_vars.len() as u32);
+    for index in 0..combinations {
+        let mut vars = BTreeMap::new();
+        let mut leaves: BTreeMap<egg::Var, Mat> = BTreeMap::new();
+        let mut rest = index;
+        for var in &value_vars {
+            let (rows, cols, symmetric) = EXAMPLE_SHAPES[rest % EXAMPLE_SHAPES.len()];
+            rest /= EXAMPLE_SHAPES.len();
+            let name = example_name(var, rows, cols);
+            let shape = Shape::new(Dim::Known(rows), Dim::Known(cols));
+            let props = Props {
+                symmetric,
+                positive_definite: false,
+            };
+            vars.insert(name.clone(), VarDecl { shape, props });
+            leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));
+        }
+        for var in &size_vars {
+            leaves.insert(*var, Mat::Dim(DimLeaf(Dim::Known(3))));
+        }
+        let instantiate = |ast: &RecExpr<ENodeOrVar<Mat>>| -> RecExpr<Mat> {
+            let mut rec = RecExpr::default();
+            for node in ast.as_ref() {
+                let enode = match node {
+                    ENodeOrVar::ENode(enode) => enode.clone(),
+                    // A size bound only by the right-hand side (`AA⁻¹ = I`): every
+                    // example matrix it can be the size of has 3 rows.
+                    ENodeOrVar::Var(v) => leaves
+                        .get(v)
+                        .cloned()
+                        .unwrap_or(Mat::Dim(DimLeaf(Dim::Known(3)))),
+                };
+                rec.add(enode);
+            }
+            rec
+        };
+        let lhs = instantiate(searcher);
+        if !well_typed(&lhs, &vars) {
+            continue;
+        }
+        let rhs = instantiate(applier);
+        let mut egraph = EGraph::new(MatAnalysis::new(vars.clone()));
+        let root = egraph.add_expr(&lhs);
+        egraph.rebuild();
+        let runner = Runner::default()
+            .with_egraph(egraph)
+            .with_iter_limit(1)
+            .with_node_limit(10_000)
+            .run(std::slice::from_ref(rule));
+        let egraph = &runner.egraph;
+        if egraph.lookup_expr(&rhs).map(|id| egraph.find(id)) != Some(egraph.find(root)) {
+            continue;
+        }
+        let shapes: VarShapes = vars
+            .iter()
+            .map(|(name, decl)| (name.clone(), decl.shape.clone()))
+            .collect();
+        let render = |rec: &RecExpr<Mat>| -> Result<String, String> {
+            let expr = rec_to_expr(rec, &shapes)?;
+            Ok(render(&expr, Style::Unicode))
+        };
+        let mut out = format!("{}: {} ⇒ {}\n", rule.name, render(&lhs)?, render(&rhs)?);
+        let declared: Vec<String> = vars
+            .iter()
+            .map(|(name, decl)| {
+                let shape = &decl.shape;
+                let symmetric = if decl.props.symmetric { " sym" } else { "" };
+                format!("{name}: {}×{}{symmetric}", shape.rows, shape.cols)
+            })
+            .collect();
+        if !declared.is_empty() {
+            out += &format!("  with {}\n", declared.join(", "));
+        }
+        out += &format!("  pattern {searcher} ⇒ {applier}\n");
+        return Ok(out);
+    }
+    Err(format!("rule {}: no example instance fires", rule.name))
+}
+
+/// One snapshot per rewrite rule: a concrete instance of its left-hand side and what
+/// the rule rewrites it to. It iterates over `all_rules()`, so a new rule gets a
+/// snapshot (and a failing `insta` check until someone reads and accepts it).
+#[test]
+fn rules_before_and_after_snapshots() {
+    let mut failures = vec![];
+    insta::with_settings!({snapshot_path => "../snapshots/simplify/rules", prepend_module_to_snapshot => false, omit_expression => true}, {
+        for rule in all_rules() {
+            match rule_example(&rule) {
+                Ok(example) => insta::assert_snapshot!(rule.name.to_string(), example),
+                Err(message) => failures.push(message),
+            }
+        }
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -1,12 +1,11 @@
-//! Simplifier targets from the problem sheet, end to end through parse, shape and diff,
-//! plus one snapshot per rule family.
+//! Simplifier targets from the problem sheet, end to end through parse, shape and diff.
+//! The before-and-after snapshot of every rule is in `tests/rules_preserve_value.rs`.
 
 use std::collections::BTreeMap;
 
 use matcalc::numeric::{check_equal, CheckConfig, Verdict};
 use matcalc::shape::Typed;
 use matcalc::simplify::lang::expr_to_rec;
-use matcalc::simplify::rules::{rule_specs, Direction};
 use matcalc::simplify::{simplify, simplify_many, Limits, Simplified};
 use matcalc::{parse, shape, Expr, Symbol};
 
@@ -210,74 +209,31 @@ fn simplify_stops_within_limits_on_a_large_input() {
     assert_equal_values(&loss, &expand(&res.display, &res.wheres, &loss), &grad);
 }
 
-/// One example per family, in s-expressions over `A, B, C: n×n`, `S: n×n sym`,
-/// `x, y: n`, `k, l: scalar`.
-const FAMILY_EXAMPLES: [(&str, &str); 7] = [
-    ("transpose", "(T (add (mul A (T B)) (T S)))"),
-    ("coefficient", "(add (mul k A) (sub (mul l A) (neg A)))"),
-    ("product", "(add (mul A (mul B x)) (mul A (mul C x)))"),
-    ("trace", "(tr (add (mul A (T B)) (mul k (mul (T x) y))))"),
-    ("inverse", "(mul (T (inv (T A))) (mul A B))"),
-    ("hadamard", "(add (had x y) (had (mul 2 y) x))"),
-    ("elementwise", "(mul (diag (ew-sigma x)) (ew-swish y))"),
-];
-
-fn family_example(src: &str) -> String {
-    use matcalc::{Dim, Props, Shape, VarDecl};
-    let n = || Dim::Sym("n".to_string());
-    let square = Shape::new(n(), n());
-    let mut vars = BTreeMap::new();
-    let mut decl = |name: &str, shape: Shape, symmetric: bool| {
-        let props = Props {
-            symmetric,
-            positive_definite: false,
-        };
-        vars.insert(name.to_string(), VarDecl { shape, props });
-    };
-    for name in ["A", "B", "C"] {
-        decl(name, square.clone(), false);
-    }
-    decl("S", square.clone(), true);
-    decl("x", Shape::vector(n()), false);
-    decl("y", Shape::vector(n()), false);
-    decl("k", Shape::scalar(), false);
-    decl("l", Shape::scalar(), false);
-    let shapes = vars
-        .iter()
-        .map(|(k, v)| (k.clone(), v.shape.clone()))
-        .collect();
-    let input = matcalc::simplify::lang::rec_to_expr(&src.parse().unwrap(), &shapes).unwrap();
-    let res = simplify(&input, &vars, &[], &Limits::standard());
-    let mut out = format!("example: {src}\n     => {}\n", sexp(&res.display));
-    for (name, body) in &res.wheres {
-        out += &format!("  where {name} = {}\n", sexp(body));
-    }
-    out
-}
-
+/// The networks' gradients as the command line prints them: swish′ reads
+/// `σ(z) ⊙ (1 + z ⊙ (1 − σ(z)))` and σ′ reads `σ ⊙ (1 − σ)`, next to the back-propagated
+/// vector, with shared `where` definitions.
 #[test]
-fn simplify_rule_tables_snapshot() {
-    let mut families: BTreeMap<&str, String> = BTreeMap::new();
-    for spec in rule_specs() {
-        let arrow = match spec.direction {
-            Direction::Forward => "=>",
-            Direction::Both => "<=>",
-        };
-        let entry = families.entry(spec.family).or_default();
-        entry.push_str(&format!("{}: {} {arrow} {}", spec.name, spec.lhs, spec.rhs));
-        if !spec.guards.is_empty() {
-            entry.push_str(&format!("  if {:?}", spec.guards));
-        }
-        entry.push('\n');
-    }
-    for (family, src) in FAMILY_EXAMPLES {
-        let entry = families.entry(family).or_default();
-        entry.push('\n');
-        entry.push_str(&family_example(src));
-    }
-    insta::with_settings!({snapshot_path => "../snapshots/simplify", prepend_module_to_snapshot => false, omit_expression => false}, {
-        for (family, listing) in &families {
-            insta::assert_snapshot!(format!("rules_{family}"), listing);
-        }
+fn simplify_network_gradient_displays_snapshot() {
+    use matcalc::print::Style;
+    use matcalc::session::{results_text, Options, Session};
+    let mut swish = Session::new();
+    swish.define("z₁ = W₁x + b₁").unwrap();
+    let swish_results = swish
+        .derivative(
+            "½‖W₂ swish(z₁) + b₂ − y‖²",
+            &["W₁", "b₁", "W₂", "b₂"],
+            &Options::standard(),
+        )
+        .unwrap();
+    let sigma_results = Session::new()
+        .derivative("½‖W₂σ(W₁x) − y‖²", &["W₁"], &Options::standard())
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        results_text(&swish_results, Style::Unicode),
+        results_text(&sigma_results, Style::Unicode)
+    );
+    insta::with_settings!({snapshot_path => "../snapshots/simplify", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!("network_gradients", text);
     });
 }

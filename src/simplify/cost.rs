@@ -13,8 +13,11 @@ use crate::expr::{Dim, Shape};
 /// Counts symbols and operators, in tenths so that ties break the way a textbook
 /// writes: a transpose costs a little more than other operators (fewest transposes), a
 /// sum a little more than a product (so `2A` beats `A + A` and factored forms win),
-/// `−A` less than `(−1)A`, `I` a little more than a variable, a scalar factor on the right (`Ak`) more than on the left
-/// (`kA`), and sizes nothing (`I` prints without its size).
+/// an integer a little less than a variable (so `z ⊙ (1 − z)` beats `z − z ⊙ z`),
+/// `−A` less than `(−1)A`, `I` a little more than a variable, a scalar factor on the
+/// right (`Ak`) more than on the left (`kA`), a transpose inside a function (`σ(zᵀ)`)
+/// more than outside (`σ(z)ᵀ`), every avoidable pair of parentheses a little, and sizes
+/// nothing (`I` prints without its size).
 ///
 /// A `forbidden` name costs "infinitely" much: extracting the body of a `let` or `where`
 /// definition must not answer with the name itself.
@@ -52,6 +55,21 @@ pub enum TopKind {
     Compound,
     /// A scaling `kA`, whose scalar reads badly in the middle of a product.
     Scaled,
+    /// A Hadamard product, which needs parentheses as the right operand of another
+    /// (`⊙` groups to the left) and as an operand of a matrix product.
+    Hadamard,
+    /// A transpose, which reads better outside a function application (`σ(z)ᵀ`) than
+    /// inside it (`σ(zᵀ)`).
+    Transposed,
+    /// A sum or difference, which (like a product) needs parentheses as a right operand.
+    Sum,
+}
+
+impl TopKind {
+    /// Whether the node is a matrix product, sum or difference.
+    fn is_compound(self) -> bool {
+        matches!(self, TopKind::Compound | TopKind::Sum)
+    }
 }
 
 impl CostFunction<Mat> for DisplayCost<'_> {
@@ -67,37 +85,63 @@ impl CostFunction<Mat> for DisplayCost<'_> {
             Mat::Symbol(name) if Some(*name) == self.forbidden => NEVER,
             Mat::Symbol(_) => 10,
             Mat::Num(q) if q.0.is_negative() => 18,
-            Mat::Num(q) if q.0.is_integer() || q.0.is_zero() => 10,
+            // An integer costs a little less than a variable, so that the factored
+            // `z ⊙ (1 − z)` beats the distributed `z − z ⊙ z` of the same length.
+            Mat::Num(q) if q.0.is_integer() || q.0.is_zero() => 9,
             Mat::Num(_) => 12,
             Mat::Dim(_) => 0,
             Mat::Add([_, b]) | Mat::Sub([_, b]) => {
-                top = TopKind::Compound;
+                top = TopKind::Sum;
                 // `a + (b + c)` prints with parentheses that `(a + b) + c` does not need.
-                11 + usize::from(costs(*b).top == TopKind::Compound)
+                11 + usize::from(costs(*b).top.is_compound())
             }
-            Mat::Had(_) => 11,
+            Mat::Had([a, b]) => {
+                top = TopKind::Hadamard;
+                let (left, right) = (costs(*a).top, costs(*b).top);
+                // `a ⊙ (b ⊙ c)` prints with parentheses that `a ⊙ b ⊙ c` does not need,
+                // and a parenthesised sum reads best next to the factor it multiplies
+                // (`σ ⊙ (1 − σ) ⊙ g`), not at the end of a chain (`σ ⊙ g ⊙ (1 − σ)`).
+                11 + usize::from(right == TopKind::Hadamard)
+                    + usize::from(left == TopKind::Hadamard && right == TopKind::Sum)
+            }
             Mat::Mul([a, b]) if scalar(a) && !scalar(b) => {
                 top = TopKind::Scaled;
-                10
+                // `k(lA)` and `k(AB)` print with parentheses that `klA` and `kAB` (the
+                // scaling grouped with the first factor) do not need.
+                10 + usize::from(matches!(costs(*b).top, TopKind::Scaled | TopKind::Compound))
             }
             Mat::Mul([a, b]) if scalar(b) && !scalar(a) => 12,
-            Mat::Mul([_, b]) => {
-                top = TopKind::Compound;
+            Mat::Mul([a, b]) => {
+                // A product that starts with a scalar (`2AᵀB`) reads badly in the middle
+                // of another product (`C(2AᵀB)`), like a scaling does.
+                top = if costs(*a).top == TopKind::Scaled {
+                    TopKind::Scaled
+                } else {
+                    TopKind::Compound
+                };
                 match costs(*b).top {
-                    TopKind::Other => 10,
-                    TopKind::Compound => 11,
+                    // A sum needs parentheses on either side of a product; a product or
+                    // a Hadamard product only on the right.
+                    TopKind::Other | TopKind::Transposed | TopKind::Sum => 10,
+                    TopKind::Compound | TopKind::Hadamard => 11,
                     TopKind::Scaled => 12,
                 }
             }
             Mat::Div(_) => 12,
             Mat::Neg(_) => 8,
             // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
-            Mat::Transpose(a) => 12 + usize::from(costs(*a).top != TopKind::Other),
+            Mat::Transpose(a) => {
+                top = TopKind::Transposed;
+                12 + usize::from(costs(*a).top != TopKind::Other)
+            }
             Mat::Inverse(a) => 10 + usize::from(costs(*a).top != TopKind::Other),
             // A factored-out identity (`(WᵀW − I)x`) reads worse than the sum it replaces.
             Mat::Identity(_) => 12,
             Mat::Pow(_) => 8,
-            _ => 10,
+            other => match other.func() {
+                Some((_, a)) => 10 + usize::from(costs(a).top == TopKind::Transposed),
+                None => 10,
+            },
         };
         let total = enode
             .children()

@@ -288,6 +288,8 @@ pub fn product_rules() -> Vec<RuleSpec> {
         rule(f, "identity-left",           "(mul (I ?n) ?a)",                 Forward, "?a",                            &[]),                                       // IA = A
         rule(f, "identity-right",          "(mul ?a (I ?n))",                 Forward, "?a",                            &[]),                                       // AI = A
         rule(f, "square-as-power",         "(mul ?a ?a)",                     Both,    "(pow ?a 2)",                    &[Square("?a")]),                           // AA = A²
+        rule(f, "cube-as-power-left",      "(mul ?a (pow ?a 2))",             Both,    "(pow ?a 3)",                    &[Square("?a")]),                           // AA² = A³
+        rule(f, "cube-as-power-right",     "(mul (pow ?a 2) ?a)",             Both,    "(pow ?a 3)",                    &[Square("?a")]),                           // A²A = A³
         rule(f, "power-one",               "(pow ?a 1)",                      Forward, "?a",                            &[]),                                       // A¹ = A
         rule(f, "power-minus-one",         "(pow ?a -1)",                     Forward,   "(inv ?a)",                      &[]),                                       // A^(−1) = A⁻¹
     ]
@@ -354,13 +356,16 @@ pub fn hadamard_rules() -> Vec<RuleSpec> {
 }
 
 /// Diagonal matrices, elementwise functions and broadcasting.
+///
+/// There is deliberately no `swish(z) = z ⊙ σ(z)` row: with it, the derivative
+/// `σ(z) ⊙ (1 + z ⊙ (1 − σ(z)))` is rewritten to the shorter but unreadable
+/// `σ(z) ⊙ (z + 1 − swish(z))`. Left opaque, swish keeps its derivative in σ-forms.
 #[rustfmt::skip]
 pub fn elementwise_rules() -> Vec<RuleSpec> {
     let f = "elementwise";
     vec![
         rule(f, "diag-times-vector",       "(mul (diag ?a) ?b)",            Forward, "(had ?a ?b)",                  &[Vector("?a"), SameShape("?a", "?b")]), // diag(a)b = a⊙b
         rule(f, "vector-times-diag",       "(mul (T ?b) (diag ?a))",        Forward, "(T (had ?a ?b))",              &[Vector("?a"), SameShape("?a", "?b")]), // bᵀdiag(a) = (a⊙b)ᵀ
-        rule(f, "swish-definition",        "(ew-swish ?z)",                 Both,    "(had ?z (ew-sigma ?z))",       &[]),                      // swish(z) = z⊙σ(z)
         rule(f, "relu-as-step",            "(had ?z (ew-step ?z))",         Forward, "(ew-relu ?z)",                 &[]),                      // z⊙1[z>0] = relu(z)
         rule(f, "log-of-exp",              "(ew-log (ew-exp ?a))",          Forward, "?a",                           &[]),                      // log(exp a) = a
         rule(f, "ones-inner-product",      "(mul (T (ones ?n)) ?a)",        Forward, "(sum ?a)",                     &[Vector("?a")]),          // 𝟙ᵀa = sum(a)
