@@ -159,6 +159,19 @@ fn regression_huge_exponent() {
     survive("A⁻⁹²²³³⁷²⁰³⁶⁸⁵⁴⁷⁷⁵⁸⁰⁸");
 }
 
+/// libFuzzer (`pipeline`): a product of 200 `M`s. It finishes, but its derivative with
+/// respect to `M` has 200 terms, and extracting them after saturation (not bounded by
+/// the time limit) takes about 2 s in release.
+#[test]
+fn regression_long_product_of_one_matrix() {
+    let text = format!("a .* {}b", "M".repeat(200));
+    let session = Session::new();
+    let mut options = options();
+    options.check = false;
+    let _ = session.derivative(&text, &["a"], &options);
+    let _ = session.simplify(&text, &options);
+}
+
 #[test]
 fn regression_saturation_with_tiny_limits() {
     let session = Session::new();
