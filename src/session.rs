@@ -497,11 +497,12 @@ impl Session {
             .into_iter()
             .zip(many.displays.iter().zip(&many.computes))
             .map(|(derivative, (display, compute))| {
+                let shape = &derivative.expr.shape;
                 let form = Form {
                     wheres: used_wheres(display, &many.wheres),
                     compute_wheres: used_wheres(compute, &many.compute_wheres),
-                    display: display.clone(),
-                    compute: compute.clone(),
+                    display: shaped_constant(display, shape),
+                    compute: shaped_constant(compute, shape),
                     saturated: many.saturated,
                     stop_reason: many.stop_reason.clone(),
                 };
@@ -815,6 +816,15 @@ fn respan_in_place(expr: &mut Expr, span: crate::expr::Span) {
             respan_in_place(Rc::make_mut(a), span);
             respan_in_place(Rc::make_mut(b), span);
         }
+    }
+}
+
+/// A derivative that simplified to a bare constant (`0` for ∂tr(0·A)/∂A) is that
+/// constant in every entry of the derivative's shape: the e-graph's constants are scalars.
+fn shaped_constant(expr: &Expr, shape: &Shape) -> Expr {
+    match &expr.kind {
+        ExprKind::Num(_) if expr.shape != *shape => Expr::typed(expr.kind.clone(), shape.clone()),
+        _ => expr.clone(),
     }
 }
 

@@ -369,3 +369,14 @@ fn cli_verify_steps_locates_the_sheets_l2_error_at_the_inverse_node() {
         "{located}"
     );
 }
+
+#[test]
+fn cli_zero_gradient_is_shaped_like_the_variable() {
+    let run = matcalc(&["diff", "tr(0A)", "--wrt", "A", "--check"]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.starts_with("∂/∂A = 0\ncheck: ok"),
+        "{}",
+        run.stdout
+    );
+}

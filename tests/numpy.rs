@@ -71,6 +71,12 @@ fn numpy_sheet_swish_network() {
 }
 
 #[test]
+fn numpy_zero_gradient_has_the_variables_shape() {
+    check("tr(0A)", "A", &[]);
+    check("0xᵀy", "x", &[]);
+}
+
+#[test]
 fn numpy_cookbook_identities() {
     let cases: &[(&str, &str, &[&str])] = &[
         ("xᵀa", "x", &[]),

@@ -279,10 +279,23 @@ impl<'a> Emitter<'a> {
         let shape = &expr.shape;
         Ok(match &expr.kind {
             Num(q) => {
-                if q.denom().is_one() {
+                let value = if q.denom().is_one() {
                     format!("{}.0", q.numer())
                 } else {
                     format!("({}.0 / {}.0)", q.numer(), q.denom())
+                };
+                if shape.is_scalar() {
+                    value
+                } else if shape.cols.is_one() {
+                    format!("np.full({}, {value})", dim_code(&shape.rows)?)
+                } else if shape.rows.is_one() {
+                    format!("np.full({}, {value})", dim_code(&shape.cols)?)
+                } else {
+                    format!(
+                        "np.full(({}, {}), {value})",
+                        dim_code(&shape.rows)?,
+                        dim_code(&shape.cols)?
+                    )
                 }
             }
             Var(name) => python_name(name),
@@ -385,9 +398,14 @@ fn dim_code(dim: &Dim) -> Result<String, String> {
 }
 
 fn collect_sizes(expr: &Expr, sizes: &mut BTreeSet<String>) {
-    if matches!(expr.kind, ExprKind::Identity | ExprKind::Ones) {
-        if let Dim::Sym(name) = &expr.shape.rows {
-            sizes.insert(name.clone());
+    if matches!(
+        expr.kind,
+        ExprKind::Identity | ExprKind::Ones | ExprKind::Num(_)
+    ) {
+        for dim in [&expr.shape.rows, &expr.shape.cols] {
+            if let Dim::Sym(name) = dim {
+                sizes.insert(name.clone());
+            }
         }
     }
     for child in expr.children() {
