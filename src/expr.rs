@@ -378,6 +378,28 @@ impl Expr {
         }
     }
 
+    /// The node's children, in order, for rebuilding a node in place.
+    pub fn children_mut(&mut self) -> Vec<&mut Rc<Expr>> {
+        use ExprKind::*;
+        match &mut self.kind {
+            Num(_) | Var(_) | Identity | Ones | Differential(_) => vec![],
+            Neg(a)
+            | Transpose(a)
+            | Inverse(a)
+            | Pow(a, _)
+            | Trace(a)
+            | Det(a)
+            | LogDet(a)
+            | NormSq(a)
+            | Diag(a)
+            | Sum(a)
+            | Func(_, a)
+            | Apply(_, a)
+            | Grad(_, a) => vec![a],
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => vec![a, b],
+        }
+    }
+
     /// The depth of the tree (a leaf has depth 1), computed without recursion so that a
     /// hostile tree cannot overflow the stack while being measured.
     pub fn depth(&self) -> usize {

@@ -675,36 +675,11 @@ fn substitute<'a>(
         }
         return expr.clone();
     }
-    let map = |child: &Rc<Expr>, expanding: &mut BTreeSet<&'a str>| {
-        Rc::new(substitute(child, table, expanding))
-    };
-    use ExprKind::*;
-    let kind = match &expr.kind {
-        Num(_) | Var(_) | Identity | Ones | Differential(_) => expr.kind.clone(),
-        Neg(a) => Neg(map(a, expanding)),
-        Transpose(a) => Transpose(map(a, expanding)),
-        Inverse(a) => Inverse(map(a, expanding)),
-        Pow(a, k) => Pow(map(a, expanding), *k),
-        Trace(a) => Trace(map(a, expanding)),
-        Det(a) => Det(map(a, expanding)),
-        LogDet(a) => LogDet(map(a, expanding)),
-        NormSq(a) => NormSq(map(a, expanding)),
-        Diag(a) => Diag(map(a, expanding)),
-        Sum(a) => Sum(map(a, expanding)),
-        Func(f, a) => Func(*f, map(a, expanding)),
-        Apply(f, a) => Apply(f.clone(), map(a, expanding)),
-        Grad(f, a) => Grad(f.clone(), map(a, expanding)),
-        Add(a, b) => Add(map(a, expanding), map(b, expanding)),
-        Sub(a, b) => Sub(map(a, expanding), map(b, expanding)),
-        Mul(a, b) => Mul(map(a, expanding), map(b, expanding)),
-        Div(a, b) => Div(map(a, expanding), map(b, expanding)),
-        Hadamard(a, b) => Hadamard(map(a, expanding), map(b, expanding)),
-    };
-    Expr {
-        kind,
-        span: expr.span,
-        shape: expr.shape.clone(),
+    let mut copy = expr.clone();
+    for child in copy.children_mut() {
+        *child = Rc::new(substitute(child, table, expanding));
     }
+    copy
 }
 
 /// Several derivatives as text: one equation each, then their shared `where` lines once.
@@ -796,26 +771,8 @@ fn respan(expr: &Expr, span: crate::expr::Span) -> Expr {
 
 fn respan_in_place(expr: &mut Expr, span: crate::expr::Span) {
     expr.span = Some(span);
-    use ExprKind::*;
-    match &mut expr.kind {
-        Num(_) | Var(_) | Identity | Ones | Differential(_) => {}
-        Neg(a)
-        | Transpose(a)
-        | Inverse(a)
-        | Pow(a, _)
-        | Trace(a)
-        | Det(a)
-        | LogDet(a)
-        | NormSq(a)
-        | Diag(a)
-        | Sum(a)
-        | Func(_, a)
-        | Apply(_, a)
-        | Grad(_, a) => respan_in_place(Rc::make_mut(a), span),
-        Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => {
-            respan_in_place(Rc::make_mut(a), span);
-            respan_in_place(Rc::make_mut(b), span);
-        }
+    for child in expr.children_mut() {
+        respan_in_place(Rc::make_mut(child), span);
     }
 }
 
