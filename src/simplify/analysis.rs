@@ -8,7 +8,7 @@
 //! Constants are folded exactly (big rationals) and added to their class as a `Num`
 //! leaf, so rules such as `(mul 0 ?a)` see folded values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use egg::{DidMerge, Id};
 use num_traits::{One, Signed, Zero};
@@ -24,12 +24,28 @@ pub type EGraph = egg::EGraph<Mat, MatAnalysis>;
 pub struct MatAnalysis {
     /// Shapes and properties of the names, keyed by name.
     pub vars: BTreeMap<String, VarDecl>,
+    /// The rule matches already applied or rejected for their shape in this e-graph.
+    /// Equality saturation finds the same matches again in every iteration; applying
+    /// one again adds nothing (e-graphs only grow) and most of the time went there.
+    pub(super) settled: HashSet<MatchKey>,
 }
+
+/// One rule match: the rule, the matched class and the classes of its pattern
+/// variables (in the pattern's order, unused slots `None`).
+pub(super) type MatchKey = (egg::Symbol, Id, [Option<Id>; 4]);
 
 impl MatAnalysis {
     /// An analysis knowing the given variables.
     pub fn new(vars: BTreeMap<String, VarDecl>) -> MatAnalysis {
-        MatAnalysis { vars }
+        MatAnalysis {
+            vars,
+            settled: HashSet::new(),
+        }
+    }
+
+    /// The same knowledge of names for a fresh e-graph, where no match is settled yet.
+    pub fn fresh(&self) -> MatAnalysis {
+        MatAnalysis::new(self.vars.clone())
     }
 }
 

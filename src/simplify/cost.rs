@@ -63,12 +63,20 @@ pub enum TopKind {
     Transposed,
     /// A sum or difference, which (like a product) needs parentheses as a right operand.
     Sum,
+    /// A function application (`σ(z)`), which reads best first in a Hadamard chain
+    /// (`σ(z) ⊙ (1 − σ(z)) ⊙ g`): the derivative's factor before the gradient it scales.
+    Applied,
 }
 
 impl TopKind {
     /// Whether the node is a matrix product, sum or difference.
     fn is_compound(self) -> bool {
         matches!(self, TopKind::Compound | TopKind::Sum)
+    }
+
+    /// Whether the node prints without parentheses under a postfix `ᵀ` or `⁻¹`.
+    fn is_atomic(self) -> bool {
+        matches!(self, TopKind::Other | TopKind::Applied)
     }
 }
 
@@ -103,6 +111,7 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 // (`σ ⊙ (1 − σ) ⊙ g`), not at the end of a chain (`σ ⊙ g ⊙ (1 − σ)`).
                 11 + usize::from(right == TopKind::Hadamard)
                     + usize::from(left == TopKind::Hadamard && right == TopKind::Sum)
+                    + usize::from(right == TopKind::Applied && left != TopKind::Applied)
             }
             Mat::Mul([a, b]) if scalar(a) && !scalar(b) => {
                 top = TopKind::Scaled;
@@ -122,7 +131,7 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 match costs(*b).top {
                     // A sum needs parentheses on either side of a product; a product or
                     // a Hadamard product only on the right.
-                    TopKind::Other | TopKind::Transposed | TopKind::Sum => 10,
+                    TopKind::Other | TopKind::Applied | TopKind::Transposed | TopKind::Sum => 10,
                     TopKind::Compound | TopKind::Hadamard => 11,
                     TopKind::Scaled => 12,
                 }
@@ -132,14 +141,17 @@ impl CostFunction<Mat> for DisplayCost<'_> {
             // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
             Mat::Transpose(a) => {
                 top = TopKind::Transposed;
-                12 + usize::from(costs(*a).top != TopKind::Other)
+                12 + usize::from(!costs(*a).top.is_atomic())
             }
-            Mat::Inverse(a) => 10 + usize::from(costs(*a).top != TopKind::Other),
+            Mat::Inverse(a) => 10 + usize::from(!costs(*a).top.is_atomic()),
             // A factored-out identity (`(WᵀW − I)x`) reads worse than the sum it replaces.
             Mat::Identity(_) => 12,
             Mat::Pow(_) => 8,
             other => match other.func() {
-                Some((_, a)) => 10 + usize::from(costs(a).top == TopKind::Transposed),
+                Some((_, a)) => {
+                    top = TopKind::Applied;
+                    10 + usize::from(costs(a).top == TopKind::Transposed)
+                }
                 None => 10,
             },
         };

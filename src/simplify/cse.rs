@@ -9,9 +9,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use egg::{CostFunction, Extractor, Id, Language, RecExpr};
+use egg::{CostFunction, Id, Language, RecExpr};
 
 use super::analysis::EGraph;
+use super::extract::Choices;
 use super::lang::Mat;
 use crate::expr::Shape;
 
@@ -34,12 +35,12 @@ pub struct Arena {
 }
 
 impl Arena {
-    /// Adds the term `extractor` chooses for `class` (sharing within this one call) and
+    /// Adds the term `choices` makes for `class` (sharing within this one call) and
     /// returns its index.
     pub fn extract<CF: CostFunction<Mat>>(
         &mut self,
         egraph: &EGraph,
-        extractor: &Extractor<'_, CF, Mat, super::analysis::MatAnalysis>,
+        choices: &Choices<'_, CF>,
         class: Id,
     ) -> usize {
         let mut memo: HashMap<Id, usize> = HashMap::new();
@@ -49,7 +50,9 @@ impl Arena {
             if memo.contains_key(&id) {
                 continue;
             }
-            let enode = extractor.find_best_node(id).clone();
+            let Some(enode) = choices.best_node(id).cloned() else {
+                continue;
+            };
             if children_done {
                 let children = enode
                     .children()

@@ -15,6 +15,7 @@
 pub mod analysis;
 pub mod cost;
 pub mod cse;
+pub mod extract;
 pub mod lang;
 pub mod rules;
 
@@ -22,11 +23,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use egg::{BackoffScheduler, Extractor, Id, Runner, StopReason};
+use egg::{BackoffScheduler, Id, Runner, StopReason};
 
-use self::analysis::{props_of, EGraph, MatAnalysis};
+use self::analysis::{EGraph, MatAnalysis};
 use self::cost::{DisplayCost, FlopCost};
 use self::cse::Arena;
+use self::extract::Choices;
 use self::lang::{expr_to_rec, rec_to_expr, Mat, VarShapes};
 use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol, VarDecl};
 
@@ -147,6 +149,7 @@ pub fn simplify_many(
     limits: &Limits,
     sizes: &BTreeMap<String, u64>,
 ) -> SimplifiedMany {
+    let start = Instant::now();
     let lets = expand_lets(lets);
     let let_names: BTreeSet<&str> = lets.iter().map(|(name, _)| name.as_str()).collect();
     let exprs: Vec<Expr> = exprs
@@ -259,7 +262,8 @@ pub fn simplify_many(
     for (k, class) in candidates.into_iter().enumerate() {
         prenamed.push((format!("⟨{k}⟩"), class, false));
     }
-    let mut egraph = saturated_graph.clone();
+    let egraph = saturated_graph;
+    let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph, None));
     let mut arena = Arena::default();
     let mut definitions: HashMap<Id, usize> = HashMap::new();
     let mut names: HashMap<Id, egg::Symbol> = HashMap::new();
@@ -270,28 +274,28 @@ pub fn simplify_many(
         .collect();
     for (name, class, from_let) in &prenamed {
         let class = egraph.find(*class);
-        if names.contains_key(&class) {
+        // Past the time limit only the lets are still named: naming is what extraction
+        // spends its time on.
+        if names.contains_key(&class) || (!*from_let && start.elapsed() >= limits.time) {
             continue;
         }
-        let body = {
-            let extractor = Extractor::new(&egraph, DisplayCost::new(&egraph, None));
-            arena.extract(&egraph, &extractor, class)
-        };
+        let body = arena.extract(&egraph, &choices, class);
         // A repeat that the lets already made small (`K⁻¹`) stays unnamed.
         if !*from_let && cse::trivial(arena.tree_sizes()[body]) {
             continue;
         }
-        let class = name_class(&mut egraph, name, class, &mut shapes);
+        let symbol = egg::Symbol::from(name.as_str());
+        shapes.insert(name.clone(), egraph[class].data.shape.clone());
+        choices.name(class, Mat::Symbol(symbol));
         definitions.insert(class, body);
-        names.insert(class, egg::Symbol::from(name.as_str()));
+        names.insert(class, symbol);
         if *from_let {
             is_let.insert(name.clone());
         }
     }
-    let extractor = Extractor::new(&egraph, DisplayCost::new(&egraph, None));
     let root_tops: Vec<usize> = roots
         .iter()
-        .map(|root| arena.extract(&egraph, &extractor, *root))
+        .map(|root| arena.extract(&egraph, &choices, *root))
         .collect();
     for node in &mut arena.nodes {
         node.class = egraph.find(node.class);
@@ -378,42 +382,35 @@ pub fn simplify_many(
 
     // Compute: the same names, defined in the same order, each body extracted before
     // its own and any later name exists, so no definition can refer to itself.
-    let mut egraph = saturated_graph;
     let mut shapes_compute: VarShapes = table
         .iter()
         .map(|(name, decl)| (name.clone(), decl.shape.clone()))
         .collect();
-    let classes_in_saturated: Vec<(String, Id)> = order
-        .iter()
-        .filter_map(|class| {
-            let name = names.get(class)?.as_str().to_string();
-            let class = let_classes
-                .iter()
-                .find(|(let_name, _)| *let_name == name)
-                .map(|(_, id)| *id)
-                .unwrap_or(*class);
-            Some((name, class))
-        })
-        .collect();
+    let mut choices = Choices::new(&egraph, FlopCost::new(&egraph, sizes, None));
     let mut compute_wheres = vec![];
-    for (name, class) in &classes_in_saturated {
-        let class = egraph.find(*class);
-        let (_, rec) =
-            Extractor::new(&egraph, FlopCost::new(&egraph, sizes, None)).find_best(class);
-        match rec_to_expr(&rec, &shapes_compute) {
-            Ok(expr) => compute_wheres.push((name.clone(), expr)),
-            Err(_) => return fallback(),
-        }
-        name_class(&mut egraph, name, class, &mut shapes_compute);
+    for class in &order {
+        let Some(name) = names.get(class) else {
+            continue;
+        };
+        let Some(expr) = choices
+            .rec(*class)
+            .and_then(|rec| rec_to_expr(&rec, &shapes_compute).ok())
+        else {
+            return fallback();
+        };
+        compute_wheres.push((name.as_str().to_string(), expr));
+        shapes_compute.insert(name.as_str().to_string(), egraph[*class].data.shape.clone());
+        choices.name(*class, Mat::Symbol(*name));
     }
-    let extractor = Extractor::new(&egraph, FlopCost::new(&egraph, sizes, None));
     let mut computes = vec![];
     for root in &roots {
-        let (_, rec) = extractor.find_best(*root);
-        match rec_to_expr(&rec, &shapes_compute) {
-            Ok(expr) => computes.push(expr),
-            Err(_) => return fallback(),
-        }
+        let Some(expr) = choices
+            .rec(*root)
+            .and_then(|rec| rec_to_expr(&rec, &shapes_compute).ok())
+        else {
+            return fallback();
+        };
+        computes.push(expr);
     }
 
     SimplifiedMany {
@@ -424,24 +421,6 @@ pub fn simplify_many(
         saturated,
         stop_reason,
     }
-}
-
-/// Adds the leaf `name` to `class` (declaring it with the class's shape and
-/// properties) and returns the merged class.
-fn name_class(egraph: &mut EGraph, name: &str, class: Id, shapes: &mut VarShapes) -> Id {
-    let data = egraph[class].data.clone();
-    egraph.analysis.vars.insert(
-        name.to_string(),
-        VarDecl {
-            shape: data.shape.clone(),
-            props: props_of(&data),
-        },
-    );
-    shapes.insert(name.to_string(), data.shape);
-    let leaf = egraph.add(Mat::Symbol(egg::Symbol::from(name)));
-    egraph.union(class, leaf);
-    egraph.rebuild();
-    egraph.find(class)
 }
 
 /// Most saturation rounds; each after the first restarts from the best forms found.
@@ -461,9 +440,10 @@ fn saturate(
     originals: &[egg::RecExpr<Mat>],
     limits: &Limits,
 ) -> (EGraph, Vec<Id>, bool, String) {
-    let rules = rules::all_rules();
+    let rules = rules::standard_rules();
     let start = Instant::now();
     let mut last = (false, "not run".to_string());
+    let mut previous_bests: Option<Vec<egg::RecExpr<Mat>>> = None;
     for round in 0..ROUNDS {
         let remaining = limits.time.saturating_sub(start.elapsed());
         let budget = remaining / (ROUNDS - round) as u32;
@@ -473,20 +453,24 @@ fn saturate(
             .with_node_limit(limits.nodes)
             .with_time_limit(budget)
             .with_scheduler(BackoffScheduler::default())
-            .run(&rules);
+            .run(rules);
         last = describe_stop(runner.stop_reason.as_ref());
         egraph = runner.egraph;
         if last.0 || round + 1 == ROUNDS || start.elapsed() >= limits.time {
             break;
         }
         let bests: Vec<egg::RecExpr<Mat>> = {
-            let extractor = Extractor::new(&egraph, DisplayCost::new(&egraph, None));
-            targets
-                .iter()
-                .map(|target| extractor.find_best(*target).1)
-                .collect()
+            let choices = Choices::new(&egraph, DisplayCost::new(&egraph, None));
+            let Some(bests) = targets.iter().map(|target| choices.rec(*target)).collect() else {
+                break;
+            };
+            bests
         };
-        let mut fresh = EGraph::new(egraph.analysis.clone());
+        // A restart from the same forms would run the same way again.
+        if previous_bests.as_ref() == Some(&bests) {
+            break;
+        }
+        let mut fresh = EGraph::new(egraph.analysis.fresh());
         targets = bests.iter().map(|rec| fresh.add_expr(rec)).collect();
         // The inputs come along, equal to their best forms, so that the structure the
         // names rely on (the repeated `WᵀWx − x`) is not lost with the restart.
@@ -496,6 +480,7 @@ fn saturate(
         }
         fresh.rebuild();
         egraph = fresh;
+        previous_bests = Some(bests);
     }
     let targets = targets.iter().map(|target| egraph.find(*target)).collect();
     (egraph, targets, last.0, last.1)

@@ -11,7 +11,7 @@
 
 use egg::{Applier, Id, Pattern, PatternAst, Rewrite as EggRewrite, Subst, Symbol, Var};
 
-use super::analysis::{node_shape, EGraph, MatAnalysis};
+use super::analysis::{node_shape, EGraph, MatAnalysis, MatchKey};
 use super::lang::{DimLeaf, Mat};
 use crate::expr::{Dim, Shape};
 
@@ -69,39 +69,75 @@ pub struct RuleSpec {
 /// adds it and unions.
 #[derive(Clone, Debug)]
 pub struct GuardedApplier {
+    /// The left-hand side's variables, in a fixed order: a match's key.
+    lhs_vars: Vec<Var>,
     rhs: Pattern<Mat>,
-    guards: Vec<Guard>,
+    guards: Vec<VarGuard>,
 }
 
-impl GuardedApplier {
-    /// The applier instantiating `rhs` under `guards`.
-    pub fn new(rhs: Pattern<Mat>, guards: &[Guard]) -> GuardedApplier {
-        GuardedApplier {
-            rhs,
-            guards: guards.to_vec(),
-        }
+/// A [`Guard`] with its pattern variables parsed once, when the rule is built.
+#[derive(Clone, Copy, Debug)]
+enum VarGuard {
+    Scalar(Var),
+    NotScalar(Var),
+    Vector(Var),
+    Square(Var),
+    Symmetric(Var),
+    SameShape(Var, Var),
+    RowsOf(Var, Var),
+}
+
+impl VarGuard {
+    fn parse(guard: &Guard) -> Result<VarGuard, String> {
+        let var = |name: &str| -> Result<Var, String> {
+            name.parse()
+                .map_err(|e| format!("bad guard variable {name}: {e}"))
+        };
+        Ok(match *guard {
+            Guard::Scalar(a) => VarGuard::Scalar(var(a)?),
+            Guard::NotScalar(a) => VarGuard::NotScalar(var(a)?),
+            Guard::Vector(a) => VarGuard::Vector(var(a)?),
+            Guard::Square(a) => VarGuard::Square(var(a)?),
+            Guard::Symmetric(a) => VarGuard::Symmetric(var(a)?),
+            Guard::SameShape(a, b) => VarGuard::SameShape(var(a)?, var(b)?),
+            Guard::RowsOf(a, b) => VarGuard::RowsOf(var(a)?, var(b)?),
+        })
     }
 
-    fn holds(egraph: &EGraph, subst: &Subst, guard: &Guard) -> bool {
-        let data = |name: &str| -> Option<&super::analysis::Data> {
-            let var: Var = name.parse().ok()?;
-            let id = subst.get(var)?;
-            Some(&egraph[*id].data)
-        };
-        let test =
-            |name: &str, f: &dyn Fn(&super::analysis::Data) -> bool| data(name).is_some_and(f);
-        match *guard {
-            Guard::Scalar(a) => test(a, &|d| d.scalar),
-            Guard::NotScalar(a) => test(a, &|d| !d.scalar),
-            Guard::Vector(a) => test(a, &|d| d.shape.cols.is_one()),
-            Guard::Square(a) => test(a, &|d| d.shape.is_square()),
-            Guard::Symmetric(a) => test(a, &|d| d.symmetric),
-            Guard::SameShape(a, b) => match (data(a), data(b)) {
+    fn holds(self, egraph: &EGraph, subst: &Subst) -> bool {
+        let data = |var: Var| subst.get(var).map(|id| &egraph[*id].data);
+        let test = |var: Var, f: &dyn Fn(&super::analysis::Data) -> bool| data(var).is_some_and(f);
+        match self {
+            VarGuard::Scalar(a) => test(a, &|d| d.scalar),
+            VarGuard::NotScalar(a) => test(a, &|d| !d.scalar),
+            VarGuard::Vector(a) => test(a, &|d| d.shape.cols.is_one()),
+            VarGuard::Square(a) => test(a, &|d| d.shape.is_square()),
+            VarGuard::Symmetric(a) => test(a, &|d| d.symmetric),
+            VarGuard::SameShape(a, b) => match (data(a), data(b)) {
                 (Some(x), Some(y)) => x.shape == y.shape,
                 _ => false,
             },
-            Guard::RowsOf(_, _) => true,
+            VarGuard::RowsOf(_, _) => true,
         }
+    }
+}
+
+impl GuardedApplier {
+    /// The applier for matches of `lhs`, instantiating `rhs` under `guards`; an error
+    /// names a guard variable that does not parse.
+    pub fn new(
+        lhs: &Pattern<Mat>,
+        rhs: Pattern<Mat>,
+        guards: &[Guard],
+    ) -> Result<GuardedApplier, String> {
+        Ok(GuardedApplier {
+            lhs_vars: lhs.vars(),
+            rhs,
+            guards: guards
+                .iter()
+                .map(VarGuard::parse)
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// The shape the right-hand side would have under `subst`, if it is well typed.
@@ -136,6 +172,17 @@ impl GuardedApplier {
     }
 }
 
+impl GuardedApplier {
+    /// The key under which a match is remembered, if its pattern is small enough.
+    fn match_key(&self, rule_name: Symbol, eclass: Id, subst: &Subst) -> Option<MatchKey> {
+        let mut classes = [None; 4];
+        for (slot, var) in self.lhs_vars.iter().enumerate() {
+            *classes.get_mut(slot)? = subst.get(*var).copied();
+        }
+        Some((rule_name, eclass, classes))
+    }
+}
+
 impl Applier<Mat, MatAnalysis> for GuardedApplier {
     fn apply_one(
         &self,
@@ -145,15 +192,22 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
         searcher_ast: Option<&PatternAst<Mat>>,
         rule_name: Symbol,
     ) -> Vec<Id> {
-        if !self.guards.iter().all(|g| Self::holds(egraph, subst, g)) {
+        // A match applied before changes nothing now; neither does one whose right-hand
+        // side had the wrong shape, since shapes never change. A failed guard is not
+        // remembered: symmetry can be learnt later.
+        let key = self.match_key(rule_name, eclass, subst);
+        if key
+            .as_ref()
+            .is_some_and(|key| egraph.analysis.settled.contains(key))
+        {
+            return vec![];
+        }
+        if !self.guards.iter().all(|g| g.holds(egraph, subst)) {
             return vec![];
         }
         let mut subst = subst.clone();
         for guard in &self.guards {
-            if let Guard::RowsOf(size, of) = *guard {
-                let (Ok(size), Ok(of)) = (size.parse::<Var>(), of.parse::<Var>()) else {
-                    return vec![];
-                };
+            if let VarGuard::RowsOf(size, of) = *guard {
                 let Some(&of_id) = subst.get(of) else {
                     return vec![];
                 };
@@ -162,12 +216,17 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
                 subst.insert(size, leaf);
             }
         }
-        match self.rhs_shape(egraph, &subst) {
-            Some(shape) if shape == egraph[eclass].data.shape => {
-                self.rhs
-                    .apply_one(egraph, eclass, &subst, searcher_ast, rule_name)
-            }
-            _ => vec![],
+        let well_typed = self
+            .rhs_shape(egraph, &subst)
+            .is_some_and(|shape| shape == egraph[eclass].data.shape);
+        if let Some(key) = key {
+            egraph.analysis.settled.insert(key);
+        }
+        if well_typed {
+            self.rhs
+                .apply_one(egraph, eclass, &subst, searcher_ast, rule_name)
+        } else {
+            vec![]
         }
     }
 
@@ -180,7 +239,7 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
             .guards
             .iter()
             .filter_map(|g| match g {
-                Guard::RowsOf(size, _) => size.parse().ok(),
+                VarGuard::RowsOf(size, _) => Some(*size),
                 _ => None,
             })
             .collect();
@@ -396,9 +455,10 @@ pub fn rewrites_of(spec: &RuleSpec) -> Vec<Rewrite> {
             .unwrap_or_else(|e| panic!("rule {}: bad pattern {text}: {e}", spec.name))
     };
     let build = |name: String, lhs: &str, rhs: &str| -> Rewrite {
-        let applier = GuardedApplier::new(parse(rhs), spec.guards);
-        Rewrite::new(name.as_str(), parse(lhs), applier)
-            .unwrap_or_else(|e| panic!("rule {name}: {e}"))
+        let lhs = parse(lhs);
+        let applier = GuardedApplier::new(&lhs, parse(rhs), spec.guards)
+            .unwrap_or_else(|e| panic!("rule {name}: {e}"));
+        Rewrite::new(name.as_str(), lhs, applier).unwrap_or_else(|e| panic!("rule {name}: {e}"))
     };
     let mut res = vec![build(spec.name.to_string(), spec.lhs, spec.rhs)];
     if spec.direction == Both {
@@ -410,6 +470,13 @@ pub fn rewrites_of(spec: &RuleSpec) -> Vec<Rewrite> {
 /// Every rewrite rule the simplifier uses.
 pub fn all_rules() -> Vec<Rewrite> {
     rule_specs().iter().flat_map(rewrites_of).collect()
+}
+
+/// [`all_rules`], built once per process: compiling the patterns cost about 5 % of a
+/// small simplification.
+pub fn standard_rules() -> &'static [Rewrite] {
+    static RULES: std::sync::OnceLock<Vec<Rewrite>> = std::sync::OnceLock::new();
+    RULES.get_or_init(all_rules)
 }
 
 #[cfg(test)]
