@@ -87,6 +87,47 @@ struct CommonArgs {
     /// Sizes for the compute form's cost, e.g. `m=300,n=500`.
     #[arg(long)]
     sizes: Option<String>,
+    /// The longest expression or definition, in bytes (at most 1 000 000).
+    #[arg(long, value_name = "BYTES", help_heading = "Limits", default_value_t = standard_limit("max-input"), value_parser = |text: &str| parse_limit("max-input", text))]
+    max_input: u64,
+    /// The deepest expression tree (at most 2 000).
+    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-depth"), value_parser = |text: &str| parse_limit("max-depth", text))]
+    max_depth: u64,
+    /// The largest exponent magnitude, k in Aᵏ (at most 1 000).
+    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-exponent"), value_parser = |text: &str| parse_limit("max-exponent", text))]
+    max_exponent: u64,
+    /// The most distinct variables in one expression (at most 100 000).
+    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-symbols"), value_parser = |text: &str| parse_limit("max-symbols", text))]
+    max_symbols: u64,
+    /// The most e-graph nodes while simplifying (at most 10 000 000).
+    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-nodes"), value_parser = |text: &str| parse_limit("max-nodes", text))]
+    max_nodes: u64,
+    /// The most rewrite iterations while simplifying (at most 100 000).
+    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-iterations"), value_parser = |text: &str| parse_limit("max-iterations", text))]
+    max_iterations: u64,
+    /// The most time simplifying may take, in milliseconds (at most 3 600 000).
+    #[arg(long, value_name = "MS", help_heading = "Limits", default_value_t = standard_limit("time-limit"), value_parser = |text: &str| parse_limit("time-limit", text))]
+    time_limit: u64,
+}
+
+impl CommonArgs {
+    /// The limits given on the command line (or their standard values), by name.
+    fn limits(&self) -> [(&'static str, u64); 7] {
+        [
+            ("max-input", self.max_input),
+            ("max-depth", self.max_depth),
+            ("max-exponent", self.max_exponent),
+            ("max-symbols", self.max_symbols),
+            ("max-nodes", self.max_nodes),
+            ("max-iterations", self.max_iterations),
+            ("time-limit", self.time_limit),
+        ]
+    }
+}
+
+/// The standard value of the limit `name`, which `--help` shows as its default.
+fn standard_limit(name: &str) -> u64 {
+    limit(&Options::standard(), name).unwrap_or(1)
 }
 
 #[derive(clap::Args, Debug)]
@@ -99,6 +140,108 @@ struct DiffArgs {
     /// Derivative order (1 or 2).
     #[arg(long, default_value_t = 1)]
     order: u8,
+}
+
+/// One limit that a `--NAME` flag and the REPL's `:limits NAME VALUE` set.
+pub struct LimitSpec {
+    /// The flag without its dashes, also the REPL's name: `max-depth`.
+    pub name: &'static str,
+    /// What it bounds: `the deepest expression tree`.
+    pub what: &'static str,
+    /// The unit of its value, if any: `bytes`.
+    pub unit: &'static str,
+    /// The largest value accepted; more would exhaust memory or the stack, or never end.
+    pub ceiling: u64,
+}
+
+/// Every configurable limit. The parser's limits make bad input an error (exit 2) whose
+/// hint names the flag; the e-graph's limits only stop simplification early, which the
+/// JSON output reports as `"saturated": false`.
+#[rustfmt::skip]
+pub const LIMITS: [LimitSpec; 7] = [
+    LimitSpec { name: "max-input",      unit: "bytes", ceiling: 1_000_000, what: "the longest expression or definition" },
+    LimitSpec { name: "max-depth",      unit: "",      ceiling: 2_000,     what: "the deepest expression tree" },
+    LimitSpec { name: "max-exponent",   unit: "",      ceiling: 1_000,     what: "the largest exponent magnitude" },
+    LimitSpec { name: "max-symbols",    unit: "",      ceiling: 100_000,   what: "the most distinct variables" },
+    LimitSpec { name: "max-nodes",      unit: "",      ceiling: 10_000_000, what: "the most e-graph nodes" },
+    LimitSpec { name: "max-iterations", unit: "",      ceiling: 100_000,   what: "the most rewrite iterations" },
+    LimitSpec { name: "time-limit",     unit: "ms",    ceiling: 3_600_000, what: "the most time simplifying may take" },
+];
+
+/// Reads the value of the limit `name`: a whole number from 1 to its ceiling.
+fn parse_limit(name: &str, text: &str) -> Result<u64, String> {
+    let spec = LIMITS
+        .iter()
+        .find(|spec| spec.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = LIMITS.iter().map(|spec| spec.name).collect();
+            format!(
+                "unknown limit `{name}`; the limits are {}",
+                names.join(", ")
+            )
+        })?;
+    let out_of_range = || format!("must be a whole number from 1 to {}", spec.ceiling);
+    let value = text.trim().parse::<u64>().map_err(|_| out_of_range())?;
+    if !(1..=spec.ceiling).contains(&value) {
+        return Err(out_of_range());
+    }
+    Ok(value)
+}
+
+/// The current value of the limit `name` in `options`.
+pub fn limit(options: &Options, name: &str) -> Option<u64> {
+    let wide = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
+    Some(match name {
+        "max-input" => wide(options.parse_limits.max_input_len),
+        "max-depth" => wide(options.parse_limits.max_depth),
+        "max-exponent" => options.parse_limits.max_exponent,
+        "max-symbols" => wide(options.parse_limits.max_symbols),
+        "max-nodes" => wide(options.limits.nodes),
+        "max-iterations" => wide(options.limits.iterations),
+        "time-limit" => u64::try_from(options.limits.time.as_millis()).unwrap_or(u64::MAX),
+        _ => return None,
+    })
+}
+
+/// Sets the limit `name` in `options` from its text, `:limits max-depth 1000` in the REPL.
+pub fn set_limit(options: &mut Options, name: &str, text: &str) -> Result<(), String> {
+    let value = parse_limit(name, text).map_err(|message| format!("{name}: {message}"))?;
+    set_limit_value(options, name, value);
+    Ok(())
+}
+
+/// Sets a limit whose value is already in range.
+fn set_limit_value(options: &mut Options, name: &str, value: u64) {
+    let narrow = usize::try_from(value).unwrap_or(usize::MAX);
+    match name {
+        "max-input" => options.parse_limits.max_input_len = narrow,
+        "max-depth" => options.parse_limits.max_depth = narrow,
+        "max-exponent" => options.parse_limits.max_exponent = value,
+        "max-symbols" => options.parse_limits.max_symbols = narrow,
+        "max-nodes" => options.limits.nodes = narrow,
+        "max-iterations" => options.limits.iterations = narrow,
+        "time-limit" => options.limits.time = std::time::Duration::from_millis(value),
+        _ => {}
+    }
+}
+
+/// Every limit with its current value, one a line, as `:limits` shows them.
+pub fn describe_limits(options: &Options) -> String {
+    LIMITS
+        .iter()
+        .map(|spec| {
+            let value = limit(options, spec.name).unwrap_or_default();
+            let unit = if spec.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", spec.unit)
+            };
+            format!(
+                "{:<15} {:>9}{unit:<6} {} (1 to {})\n",
+                spec.name, value, spec.what, spec.ceiling
+            )
+        })
+        .collect()
 }
 
 #[derive(clap::Args, Debug)]
@@ -206,8 +349,9 @@ fn session_for(common: &CommonArgs) -> Result<Session, Error> {
     for decl in &common.decls {
         session.declare(decl)?;
     }
+    let options = options_for(common, 1)?;
     for definition in &common.lets {
-        session.define(definition)?;
+        session.define_with(definition, &options)?;
     }
     Ok(session)
 }
@@ -227,6 +371,9 @@ fn options_for(common: &CommonArgs, order: u8) -> Result<Options, Error> {
     options.check_config.seed = common.seed;
     if let Some(sizes) = &common.sizes {
         options.sizes = parse_sizes(sizes)?;
+    }
+    for (name, value) in common.limits() {
+        set_limit_value(&mut options, name, value);
     }
     if !(1..=2).contains(&order) {
         return Err(Error::Usage(format!(
@@ -291,7 +438,7 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
             };
             format!("{value}\n")
         }
-        Format::Numpy => crate::print::numpy::derivative_module(&session, text, &results)
+        Format::Numpy => crate::print::numpy::derivative_module(&session, text, &results, &options)
             .map_err(Error::Usage)?,
         Format::Latex => crate::session::results_latex(&results),
         format => {
@@ -320,9 +467,8 @@ fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
     let result = session.simplify(text, &options)?;
     let out = match args.format {
         Format::Json => format!("{}\n", result.to_json()),
-        Format::Numpy => {
-            crate::print::numpy::value_module(&session, text, &result).map_err(Error::Usage)?
-        }
+        Format::Numpy => crate::print::numpy::value_module(&session, text, &result, &options)
+            .map_err(Error::Usage)?,
         format => {
             let style = style_of(format);
             let mut out = format!("{}\n", result.form.render(style));
@@ -397,7 +543,7 @@ fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
     let session = session_for(&args.common)?;
     let options = options_for(&args.common, 1)?;
     let text = expression_text(&args.common)?;
-    let explanation = session.explain(text, args.wrt.trim())?;
+    let explanation = session.explain_with(text, args.wrt.trim(), &options)?;
     let out = match args.graph {
         Some(Graph::Dot) => crate::explain::to_dot(&explanation, args.adjoints),
         Some(Graph::Svg) => crate::explain::to_svg(&explanation, args.adjoints),

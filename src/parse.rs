@@ -256,20 +256,23 @@ impl Error {
                 Some(hint) => diagnostic.at(*span, "").hint(hint.clone()),
                 None => diagnostic.at(*span, ""),
             },
-            Error::InputTooLong { .. } => {
-                diagnostic.hint("split the expression with `let` definitions")
-            }
+            Error::InputTooLong { .. } => diagnostic
+                .hint("split the expression with `let` definitions")
+                .hint(raise_hint("max-input")),
             Error::NestingTooDeep { span, .. } => diagnostic.at(*span, "too deep here"),
             Error::OperatorRunTooLong { span, .. } => diagnostic.at(*span, "too many here"),
             Error::TreeTooDeep { span, .. } => diagnostic
                 .hint("split the expression with `let` definitions")
+                .hint(raise_hint("max-depth"))
                 .at(*span, ""),
             Error::ExponentTooLarge { span, .. } => diagnostic
                 .at(*span, "too large")
-                .hint("write the power as a product of smaller powers with `let` definitions"),
+                .hint("write the power as a product of smaller powers with `let` definitions")
+                .hint(raise_hint("max-exponent")),
             Error::TooManySymbols { span, .. } => diagnostic
                 .at(*span, "")
-                .hint("split the expression with `let` definitions"),
+                .hint("split the expression with `let` definitions")
+                .hint(raise_hint("max-symbols")),
             Error::TooComplex { span } => diagnostic
                 .at(*span, "")
                 .hint("add parentheses or split the expression with `let` definitions"),
@@ -278,6 +281,12 @@ impl Error {
             }
         }
     }
+}
+
+/// How to raise the limit called `name` on the command line (`--max-depth`) and in the
+/// REPL (`:limits max-depth N`), the same name in both.
+fn raise_hint(name: &str) -> String {
+    format!("raise the limit with --{name} N (in the REPL, `:limits {name} N`)")
 }
 
 /// Parses an expression in any spelling, with no opaque functions and standard limits.
@@ -760,8 +769,9 @@ fn is_run_operator(c: char) -> bool {
     )
 }
 
-/// Finds a word followed by `(` that is a near miss of a function name (`sigmod(z)`):
-/// without this check it would silently parse as the product s·i·g·m·o·d·(z).
+/// Finds a word followed by `(` that is, or ends with, a near miss of a function name
+/// (`sigmod(z)`, `xdaig(v)`): without this check it would silently parse as a product of
+/// single letters, s·i·g·m·o·d·(z).
 fn check_function_names(src: &str) -> Result<(), Error> {
     let bytes = src.as_bytes();
     let mut index = 0;
@@ -776,39 +786,77 @@ fn check_function_names(src: &str) -> Result<(), Error> {
         }
         let word = &src[start..index];
         let after_command = start > 0 && bytes[start - 1] == b'\\';
+        // Inside `\operatorname{…}` and its kin a function name may be capitalised.
+        let wrapped = start > 0 && bytes[start - 1] == b'{';
         let mut rest = src[index..].trim_start();
-        if start > 0 && bytes[start - 1] == b'{' {
+        if wrapped {
             rest = rest.strip_prefix('}').map_or(rest, str::trim_start);
         }
         let called = rest.starts_with('(') || rest.starts_with("\\left(");
-        if after_command || !called || word.len() < 4 {
+        if after_command || !called || (wrapped && is_function_or_greek(&word.to_ascii_lowercase()))
+        {
             continue;
         }
-        let lower = word.to_ascii_lowercase();
-        let known = |candidate: &str| {
-            FUNCTION_NAMES.contains(&candidate)
-                || candidate == "sigmoid"
-                || greek_letter(candidate).is_some()
-        };
-        // Inside `\operatorname{…}` and its kin a function name may be capitalised.
-        let wrapped = start > 0 && bytes[start - 1] == b'{';
-        if known(word) || ends_with_known_word(word) || (wrapped && known(&lower)) {
-            continue;
-        }
-        let suggestion = if FUNCTION_NAMES.contains(&lower.as_str()) || lower == "sigmoid" {
-            Some(lower.clone())
-        } else {
-            did_you_mean(&lower, &FUNCTION_NAMES).map(str::to_string)
-        };
-        if suggestion.is_some() {
+        if let Some((offset, suggestion)) = misspelt_function(word) {
             return Err(Error::UnknownFunction {
-                name: word.to_string(),
-                span: Span::new(start, index),
-                suggestion,
+                name: word[offset..].to_string(),
+                span: Span::new(start + offset, index),
+                suggestion: Some(suggestion.to_string()),
             });
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a function or a Greek letter spelled out: `exp`, `sigmoid`, `alpha`.
+fn is_function_or_greek(name: &str) -> bool {
+    FUNCTION_NAMES.contains(&name) || name == "sigmoid" || greek_letter(name).is_some()
+}
+
+/// The longest function name, `softplus`, plus the most edits [`did_you_mean`] allows.
+const LONGEST_NEAR_MISS: usize = 8 + 2;
+
+/// Whether a run of ASCII letters written directly before `(` ends with a misspelt
+/// function name, and if so where that name starts in `word` and which function it
+/// resembles: `sigmod` → (0, `sigma`), `xdaig` → (1, `diag`).
+///
+/// The parser rejects such a run with "unknown function"; a printer must not write one.
+/// A run that is, or ends with, a function or Greek name is a product that ends in a call
+/// (`xexp(y)`, `αtr(A)` → `alphatr(A)`), and names shorter than four letters are never
+/// suspects (`abc(x)` is a·b·c·(x)). Among the suspect endings the closest match wins, the
+/// longest on a tie.
+///
+/// # Examples
+/// ```
+/// use matcalc::parse::misspelt_function;
+/// assert_eq!(misspelt_function("sigmod"), Some((0, "sigma")));
+/// assert_eq!(misspelt_function("dletiag"), Some((3, "diag")));
+/// assert_eq!(misspelt_function("ReLU"), Some((0, "relu")));
+/// assert_eq!(misspelt_function("xdiag"), None);
+/// assert_eq!(misspelt_function("abc"), None);
+/// ```
+pub fn misspelt_function(word: &str) -> Option<(usize, &'static str)> {
+    if !word.bytes().all(|byte| byte.is_ascii_alphabetic())
+        || is_function_or_greek(word)
+        || ends_with_known_word(word)
+    {
+        return None;
+    }
+    let mut best: Option<(usize, usize, &'static str)> = None;
+    for offset in word.len().saturating_sub(LONGEST_NEAR_MISS)..word.len().saturating_sub(3) {
+        let ending = word[offset..].to_ascii_lowercase();
+        let closest = if ending == "sigmoid" {
+            Some((0, "sigmoid"))
+        } else {
+            did_you_mean(&ending, &FUNCTION_NAMES).map(|name| (edit_distance(&ending, name), name))
+        };
+        if let Some((distance, name)) = closest {
+            if best.is_none_or(|(best_distance, _, _)| distance < best_distance) {
+                best = Some((distance, offset, name));
+            }
+        }
+    }
+    best.map(|(_, offset, name)| (offset, name))
 }
 
 /// Whether the word ends with a function or Greek name, as `xexp` (x·exp) does.

@@ -13,7 +13,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
-use crate::cli::verdict_line;
+use crate::cli::{describe_limits, limit, set_limit, verdict_line, LIMITS};
 use crate::numeric::Verdict;
 use crate::print::Style;
 use crate::session::{DerivativeResult, Options, Session};
@@ -35,6 +35,8 @@ Commands (about the last derivative)
   :graph FILE.svg         draw that graph (SVG, or DOT for FILE.dot)
   :shapes                 every symbol of the last expression with its shape
   :env                    declarations and definitions in force
+  :limits                 the limits on input and simplification
+  :limits NAME VALUE      change one (`:limits max-depth 1000`); kept by :reset
   :reset  :help  :quit
 Examples from the problem sheet
   d/dW ½‖WᵀWx − x‖²
@@ -107,7 +109,7 @@ impl Repl {
             return self.command(command.trim());
         }
         if let Some(rest) = strip_keyword(line, "let") {
-            return match self.session.define(rest) {
+            return match self.session.define_with(rest, &self.options) {
                 Ok(name) => Reply::Out(format!("{name} defined\n")),
                 Err(error) => Reply::Err(error.render()),
             };
@@ -164,9 +166,12 @@ impl Repl {
             "quit" | "q" | "exit" => Reply::Quit,
             "help" | "h" => Reply::Out(HELP.to_string()),
             "reset" => {
+                let options = std::mem::replace(&mut self.options, Options::standard());
                 *self = Repl::new();
+                self.options = options;
                 Reply::Out("session reset\n".to_string())
             }
+            "limits" => self.limits(argument),
             "env" => Reply::Out(self.env()),
             "shapes" => self.shapes(),
             "check" => self.check(),
@@ -186,13 +191,47 @@ impl Repl {
             }),
             "numpy" => {
                 let session = self.session.clone();
+                let options = self.options.clone();
                 self.with_last(|last| {
-                    crate::print::numpy::derivative_module(&session, &last.text, &last.results)
+                    crate::print::numpy::derivative_module(
+                        &session,
+                        &last.text,
+                        &last.results,
+                        &options,
+                    )
                 })
             }
             other => Reply::Err(format!(
                 "error: unknown command `:{other}`\n  = hint: type :help for the list\n"
             )),
+        }
+    }
+
+    /// `:limits` shows every limit, `:limits NAME` one, `:limits NAME VALUE` sets one.
+    fn limits(&mut self, argument: &str) -> Reply {
+        let mut words = argument.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (None, _, _) => Reply::Out(describe_limits(&self.options)),
+            (Some(name), None, _) => match limit(&self.options, name) {
+                Some(value) => Reply::Out(format!("{name} = {value}\n")),
+                None => Reply::Err(unknown_limit(name)),
+            },
+            (Some(name), Some(value), None) => {
+                if limit(&self.options, name).is_none() {
+                    return Reply::Err(unknown_limit(name));
+                }
+                match set_limit(&mut self.options, name, value) {
+                    Ok(()) => Reply::Out(format!(
+                        "{name} = {}\n",
+                        limit(&self.options, name).unwrap_or_default()
+                    )),
+                    Err(message) => Reply::Err(format!("error: {message}\n")),
+                }
+            }
+            _ => Reply::Err(
+                "error: `:limits` takes a name and a value\n  = hint: :limits max-depth 1000\n"
+                    .to_string(),
+            ),
         }
     }
 
@@ -238,7 +277,7 @@ impl Repl {
         let Some(text) = &self.last_expr else {
             return Reply::Err("error: no expression yet\n".into());
         };
-        match self.session.shapes(text) {
+        match self.session.shapes_with(text, &self.options) {
             Ok(vars) => Reply::Out(
                 vars.iter()
                     .map(|(name, decl)| format!("{name}: {}\n", decl.shape))
@@ -274,7 +313,7 @@ impl Repl {
             return Err(self.with_last(|_| Ok(String::new())));
         };
         self.session
-            .explain(&last.text, &last.wrt.join(","))
+            .explain_with(&last.text, &last.wrt.join(","), &self.options)
             .map_err(|error| Reply::Err(error.render()))
     }
 
@@ -335,6 +374,14 @@ impl Repl {
             Err(error) => Reply::Err(error.render()),
         }
     }
+}
+
+fn unknown_limit(name: &str) -> String {
+    let names: Vec<&str> = LIMITS.iter().map(|spec| spec.name).collect();
+    format!(
+        "error: unknown limit `{name}`\n  = hint: the limits are {}\n",
+        names.join(", ")
+    )
 }
 
 fn strip_keyword<'a>(line: &'a str, keyword: &str) -> Option<&'a str> {
@@ -420,12 +467,24 @@ pub const FUNCTION_NAMES: &[&str] = &[
 /// The commands offered by Tab after `:`.
 const COMMANDS: &[&str] = &[
     ":check", ":verify", ":explain", ":graph", ":latex", ":numpy", ":json", ":shapes", ":env",
-    ":reset", ":help", ":quit",
+    ":limits", ":reset", ":help", ":quit",
 ];
 
 /// Completions for the word ending at `pos`: escapes become Unicode, names complete.
 pub fn complete(line: &str, pos: usize) -> (usize, Vec<String>) {
     let head = &line[..pos];
+    // The first argument of `:limits` is a limit's name, which has dashes in it.
+    if let Some(argument) = head.strip_prefix(":limits ") {
+        let name = argument.trim_start();
+        if !name.contains(char::is_whitespace) {
+            let candidates = LIMITS
+                .iter()
+                .filter(|spec| spec.name.starts_with(name))
+                .map(|spec| spec.name.to_string())
+                .collect();
+            return (pos - name.len(), candidates);
+        }
+    }
     let start = head
         .char_indices()
         .rev()
@@ -609,6 +668,40 @@ mod tests {
         assert_eq!(complete("x\\T", 3), (1, vec!["ᵀ".to_string()]));
         assert_eq!(complete("\\alp", 4).1, vec!["α".to_string()]);
         assert_eq!(complete("sof", 3).1, vec!["softplus(".to_string()]);
+    }
+
+    #[test]
+    fn limits_complete_by_name() {
+        assert_eq!(complete(":lim", 4).1, vec![":limits".to_string()]);
+        assert_eq!(
+            complete(":limits max-d", 13),
+            (8, vec!["max-depth".to_string()])
+        );
+        assert_eq!(complete(":limits ti", 10).1, vec!["time-limit".to_string()]);
+    }
+
+    #[test]
+    fn limits_show_and_set() {
+        let mut repl = Repl::new();
+        assert!(matches!(repl.eval(":limits"), Reply::Out(text) if text.contains("max-depth")));
+        assert_eq!(
+            repl.eval(":limits max-depth 3"),
+            Reply::Out("max-depth = 3\n".to_string())
+        );
+        assert!(
+            matches!(repl.eval("x + x + x + x"), Reply::Err(text) if text.contains(":limits max-depth"))
+        );
+        assert!(
+            matches!(repl.eval(":limits max-depth 0"), Reply::Err(text) if text.contains("from 1 to"))
+        );
+        assert!(
+            matches!(repl.eval(":limits depth 3"), Reply::Err(text) if text.contains("unknown limit"))
+        );
+        assert!(matches!(repl.eval(":reset"), Reply::Out(_)));
+        assert_eq!(
+            repl.eval(":limits max-depth"),
+            Reply::Out("max-depth = 3\n".to_string())
+        );
     }
 
     #[test]

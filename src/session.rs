@@ -104,6 +104,9 @@ pub struct Options {
     pub check_config: CheckConfig,
     /// Limits of equality saturation.
     pub limits: simplify::Limits,
+    /// Limits on what the parser accepts (input length, depth, exponents, variables), for
+    /// the expression, claims and definitions parsed with these options.
+    pub parse_limits: parse::Limits,
     /// Concrete sizes for the compute form's cost (`m=300,n=500`).
     pub sizes: BTreeMap<Symbol, u64>,
 }
@@ -116,6 +119,7 @@ impl Options {
             check: false,
             check_config: CheckConfig::standard(),
             limits: simplify::Limits::standard(),
+            parse_limits: parse::Limits::standard(),
             sizes: BTreeMap::new(),
         }
     }
@@ -339,8 +343,13 @@ impl Session {
     /// Adds a definition such as `K = αXXᵀ + β⁻¹I` (a leading `let` is allowed); a later
     /// definition of the same name replaces the earlier one.
     pub fn define(&mut self, text: &str) -> Result<Symbol, Error> {
-        let (name, body) =
-            parse::parse_let(text, &self.parse_options()).map_err(|error| Error::Parse {
+        self.define_with(text, &Options::standard())
+    }
+
+    /// [`Session::define`], parsing within `options.parse_limits`.
+    pub fn define_with(&mut self, text: &str, options: &Options) -> Result<Symbol, Error> {
+        let (name, body) = parse::parse_let(text, &self.parse_options(&options.parse_limits))
+            .map_err(|error| Error::Parse {
                 error,
                 text: text.to_string(),
             })?;
@@ -355,16 +364,20 @@ impl Session {
         Ok(name)
     }
 
-    fn parse_options(&self) -> ParseOptions {
+    fn parse_options(&self, limits: &parse::Limits) -> ParseOptions {
         ParseOptions {
             fns: self.decls.fns.clone(),
-            limits: parse::Limits::standard(),
+            limits: *limits,
         }
     }
 
-    /// Parses an expression with the session's opaque functions.
+    /// Parses an expression with the session's opaque functions and standard limits.
     pub fn parse(&self, text: &str) -> Result<Expr, Error> {
-        parse::parse_with(text, &self.parse_options()).map_err(|error| Error::Parse {
+        self.parse_within(text, &parse::Limits::standard())
+    }
+
+    fn parse_within(&self, text: &str, limits: &parse::Limits) -> Result<Expr, Error> {
+        parse::parse_with(text, &self.parse_options(limits)).map_err(|error| Error::Parse {
             error,
             text: text.to_string(),
         })
@@ -379,9 +392,14 @@ impl Session {
         expand(expr, &wheres)
     }
 
-    /// Parses, expands definitions and infers shapes.
+    /// Parses (within standard limits), expands definitions and infers shapes.
     pub fn typed(&self, text: &str) -> Result<Typed, Error> {
-        let parsed = self.parse(text)?;
+        self.typed_with(text, &Options::standard())
+    }
+
+    /// [`Session::typed`], parsing within `options.parse_limits`.
+    pub fn typed_with(&self, text: &str, options: &Options) -> Result<Typed, Error> {
+        let parsed = self.parse_within(text, &options.parse_limits)?;
         let expanded = self.expand_definitions(&parsed);
         shape::infer(&expanded, &self.decls).map_err(|error| Error::Shape {
             error,
@@ -398,8 +416,9 @@ impl Session {
         text: &str,
         context: &Typed,
         wheres: &[(Symbol, Expr)],
+        options: &Options,
     ) -> Result<Typed, Error> {
-        let parsed = self.parse(text)?;
+        let parsed = self.parse_within(text, &options.parse_limits)?;
         let expanded = self.expand_definitions(&parsed);
         let answer_names: Vec<(Symbol, Expr)> = wheres
             .iter()
@@ -457,7 +476,7 @@ impl Session {
 
     /// The shape-checked, simplified expression.
     pub fn simplify(&self, text: &str, options: &Options) -> Result<SimplifyResult, Error> {
-        let typed = self.typed(text)?;
+        let typed = self.typed_with(text, options)?;
         Ok(SimplifyResult {
             shape: typed.expr.shape.clone(),
             form: self.simplify_form(&typed.expr, &typed, options),
@@ -479,7 +498,7 @@ impl Session {
                 "no variable to differentiate with respect to".into(),
             ));
         }
-        let typed = self.typed(text)?;
+        let typed = self.typed_with(text, options)?;
         let derivatives = wrt
             .iter()
             .map(|name| {
@@ -561,9 +580,9 @@ impl Session {
         claim: &str,
         options: &Options,
     ) -> Result<VerifyResult, Error> {
-        let typed = self.typed(text)?;
+        let typed = self.typed_with(text, options)?;
         let ours = self.derivative_of(&typed, text, wrt, options)?;
-        let claim_typed = self.typed_in_context(claim, &typed, &ours.form.wheres)?;
+        let claim_typed = self.typed_in_context(claim, &typed, &ours.form.wheres, options)?;
         if claim_typed.expr.shape != ours.shape {
             return Err(Error::Usage(format!(
                 "the claim is {} but the derivative w.r.t. {wrt} is {}",
@@ -589,7 +608,17 @@ impl Session {
     /// The computation graph of `text` and its backward pass with respect to `wrt`
     /// (comma-separated for several variables), node by node.
     pub fn explain(&self, text: &str, wrt: &str) -> Result<crate::explain::Explanation, Error> {
-        let typed = self.typed(text)?;
+        self.explain_with(text, wrt, &Options::standard())
+    }
+
+    /// [`Session::explain`], parsing within `options.parse_limits`.
+    pub fn explain_with(
+        &self,
+        text: &str,
+        wrt: &str,
+        options: &Options,
+    ) -> Result<crate::explain::Explanation, Error> {
+        let typed = self.typed_with(text, options)?;
         let lets: Vec<(Symbol, Expr)> = self
             .definitions
             .iter()
@@ -613,16 +642,17 @@ impl Session {
         options: &Options,
     ) -> Result<(crate::explain::Explanation, crate::explain::Diagnosis), Error> {
         use crate::explain::Claim;
-        let explanation = self.explain(text, wrt)?;
+        let explanation = self.explain_with(text, wrt, options)?;
+        let limits = &options.parse_limits;
         let claim = if steps.is_empty() {
             Claim::Gradient {
                 wrt: wrt.to_string(),
-                gradient: self.parse(claim)?,
+                gradient: self.parse_within(claim, limits)?,
             }
         } else {
             let parsed = steps
                 .iter()
-                .map(|(name, body)| Ok((name.clone(), self.parse(body)?)))
+                .map(|(name, body)| Ok((name.clone(), self.parse_within(body, limits)?)))
                 .collect::<Result<Vec<_>, Error>>()?;
             Claim::Steps(parsed)
         };
@@ -638,7 +668,16 @@ impl Session {
 
     /// Every variable of `text` with its inferred shape and properties.
     pub fn shapes(&self, text: &str) -> Result<BTreeMap<Symbol, VarDecl>, Error> {
-        Ok(self.typed(text)?.vars)
+        self.shapes_with(text, &Options::standard())
+    }
+
+    /// [`Session::shapes`], parsing within `options.parse_limits`.
+    pub fn shapes_with(
+        &self,
+        text: &str,
+        options: &Options,
+    ) -> Result<BTreeMap<Symbol, VarDecl>, Error> {
+        Ok(self.typed_with(text, options)?.vars)
     }
 }
 

@@ -290,3 +290,361 @@ fn session_options_carry_the_egraph_limits() {
         .expect("derivative");
     assert!(results.iter().all(|r| !r.form.saturated));
 }
+
+// ---------------------------------------------------------------------------------------
+// Every limit through the command line and the REPL: a lowered limit stops the input with
+// its own error (exit 2) whose hint names the flag; a raised one lets it through.
+// ---------------------------------------------------------------------------------------
+
+struct Run {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+#[track_caller]
+fn matcalc(args: &[&str]) -> Run {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_matcalc"))
+        .args(args)
+        .output()
+        .expect("the matcalc binary runs");
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `matcalc simplify TEXT EXTRA…`.
+#[track_caller]
+fn simplify_cli(text: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["simplify", text];
+    args.extend_from_slice(extra);
+    matcalc(&args)
+}
+
+/// Asserts that `run` is the parse error `message` whose hint names `--flag`.
+#[track_caller]
+fn assert_limit_error(run: &Run, message: &str, flag: &str) {
+    assert_eq!(run.status, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains(message), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("hint: raise the limit with {flag} N")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[track_caller]
+fn assert_passes(run: &Run) {
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn cli_max_input() {
+    assert_limit_error(
+        &simplify_cli("x + y", &["--max-input", "4"]),
+        "input too long: 5 bytes, the limit is 4",
+        "--max-input",
+    );
+    let padded = format!("tr(A{})", " ".repeat(11_000));
+    assert_limit_error(&simplify_cli(&padded, &[]), "input too long", "--max-input");
+    assert_passes(&simplify_cli(&padded, &["--max-input", "20000"]));
+    // Definitions are held to the same limit.
+    let run = matcalc(&["simplify", "K", "--let", "K = A + B", "--max-input", "4"]);
+    assert_limit_error(&run, "input too long", "--max-input");
+}
+
+#[test]
+fn cli_max_depth() {
+    assert_limit_error(
+        &simplify_cli("x + x + x + x", &["--max-depth", "3"]),
+        "expression nested too deeply (the limit is a depth of 3)",
+        "--max-depth",
+    );
+    let long_sum = format!("x{}", " + x".repeat(599));
+    assert_limit_error(
+        &simplify_cli(&long_sum, &[]),
+        "nested too deeply",
+        "--max-depth",
+    );
+    assert_passes(&simplify_cli(&long_sum, &["--max-depth", "1000"]));
+}
+
+#[test]
+fn cli_max_exponent() {
+    // The whole unbraced exponent meets the limit, with a caret under it.
+    let run = simplify_cli("tr(A^1000000)", &[]);
+    assert_limit_error(
+        &run,
+        "exponent too large: 1000000 (the limit is ±64)",
+        "--max-exponent",
+    );
+    assert!(
+        run.stderr.contains("    ^^^^^^^^ too large"),
+        "{}",
+        run.stderr
+    );
+    assert_limit_error(
+        &simplify_cli("tr(A^3)", &["--max-exponent", "2"]),
+        "exponent too large: 3 (the limit is ±2)",
+        "--max-exponent",
+    );
+    assert_passes(&simplify_cli("tr(A^100)", &["--max-exponent", "100"]));
+    assert_passes(&simplify_cli("tr(A¹⁰⁰)", &["--max-exponent", "100"]));
+    // The NumPy printer reads the expression again, within the same limits.
+    assert_passes(&simplify_cli(
+        "tr(A^100)",
+        &["--max-exponent", "100", "--format", "numpy"],
+    ));
+    let run = matcalc(&[
+        "diff",
+        "tr(A^70)",
+        "--wrt",
+        "A",
+        "--max-exponent",
+        "70",
+        "--format",
+        "numpy",
+    ]);
+    assert_passes(&run);
+    assert!(run.stdout.contains("def derivative("), "{}", run.stdout);
+    let run = matcalc(&["diff", "tr(K)", "--wrt", "A", "--let", "K = A^100"]);
+    assert_limit_error(&run, "exponent too large: 100", "--max-exponent");
+    let run = matcalc(&[
+        "diff",
+        "tr(K)",
+        "--wrt",
+        "A",
+        "--let",
+        "K = A^100",
+        "--max-exponent",
+        "100",
+        "--check",
+    ]);
+    assert_passes(&run);
+}
+
+#[test]
+fn cli_max_symbols() {
+    assert_limit_error(
+        &simplify_cli("xᵀy + zᵀw", &["--max-symbols", "3"]),
+        "too many variables: 4 (the limit is 3)",
+        "--max-symbols",
+    );
+    assert_limit_error(
+        &simplify_cli(&scalars(201), &[]),
+        "too many variables",
+        "--max-symbols",
+    );
+    assert_passes(&simplify_cli(&scalars(201), &["--max-symbols", "300"]));
+}
+
+/// Whether the JSON answer for the autoencoder's gradient says saturation completed.
+#[track_caller]
+fn autoencoder_saturated(extra: &[&str]) -> bool {
+    let mut args = vec!["diff", "½‖WᵀWx − x‖²", "--wrt", "W", "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = matcalc(&args);
+    assert_passes(&run);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    value["saturated"]
+        .as_bool()
+        .expect("the answer says whether it saturated")
+}
+
+// The e-graph's limits never make an error: SPEC §6 says saturation ends promptly with
+// the best form found, and the JSON says `"saturated": false` when a limit stopped it.
+#[test]
+fn cli_max_nodes() {
+    assert!(!autoencoder_saturated(&["--max-nodes", "20"]));
+    assert!(autoencoder_saturated(&["--max-nodes", "100000"]));
+}
+
+#[test]
+fn cli_max_iterations() {
+    assert!(!autoencoder_saturated(&["--max-iterations", "1"]));
+    assert!(autoencoder_saturated(&["--max-iterations", "1000"]));
+}
+
+#[test]
+fn cli_time_limit() {
+    let run = matcalc(&[
+        "diff",
+        "−c − D/2 log|αXXᵀ + β⁻¹I| − ½ tr((αXXᵀ + β⁻¹I)⁻¹YYᵀ)",
+        "--wrt",
+        "X",
+        "--format",
+        "json",
+        "--time-limit",
+        "1",
+        "--max-iterations",
+        "100000",
+        "--max-nodes",
+        "10000000",
+    ]);
+    assert_passes(&run);
+    assert!(run.stdout.contains("\"saturated\":false"), "{}", run.stdout);
+    assert!(autoencoder_saturated(&["--time-limit", "60000"]));
+}
+
+const LIMIT_FLAGS: [&str; 7] = [
+    "--max-input",
+    "--max-depth",
+    "--max-exponent",
+    "--max-symbols",
+    "--max-nodes",
+    "--max-iterations",
+    "--time-limit",
+];
+
+#[test]
+fn cli_limit_flags_reject_zero_and_absurd_values() {
+    for flag in LIMIT_FLAGS {
+        for value in ["0", "-3", "many", "99999999999", "99999999999999999999999"] {
+            let run = simplify_cli("x", &[&format!("{flag}={value}")]);
+            assert_eq!(run.status, 2, "{flag} {value}: {}", run.stdout);
+            assert!(
+                run.stderr
+                    .contains(&format!("invalid value '{value}' for '{flag} <")),
+                "{flag} {value}: {}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains("must be a whole number from 1 to"),
+                "{flag} {value}: {}",
+                run.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_help_documents_every_limit() {
+    for command in ["diff", "simplify", "verify", "explain"] {
+        let run = matcalc(&[command, "--help"]);
+        assert_passes(&run);
+        for flag in LIMIT_FLAGS {
+            assert!(run.stdout.contains(flag), "{command} --help: {flag}");
+        }
+        assert!(run.stdout.contains("[default: 512]"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn repl_limits_show_set_and_hold() {
+    use std::io::Write;
+    let script = "\
+:limits
+:limits max-depth 3
+x + x + x + x
+:limits max-depth 600
+x + x + x + x
+:limits max-exponent 2
+tr(A^3)
+:limits max-exponent 3
+tr(A^3)
+:limits max-symbols 1
+xᵀy
+:limits max-symbols 2
+xᵀy
+:limits max-input 4
+x + y
+:limits max-input 10000
+x + y
+:limits max-nodes 0
+:limits max-iterations 99999999999
+:limits banana 3
+:limits time-limit 250
+:limits time-limit
+:reset
+:limits max-depth
+";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_matcalc"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the matcalc binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(script.as_bytes())
+        .expect("the script is written");
+    let output = child.wait_with_output().expect("the REPL ends");
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    // The session had errors, so it exits 2, but went on after each.
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    let replies: Vec<&str> = out.split("» ").skip(1).collect();
+    let reply = |statement: &str, index: usize| -> &str {
+        let reply = replies[index];
+        assert!(reply.starts_with(statement), "{index}: {reply}");
+        reply
+    };
+    let table = reply(":limits\n", 0);
+    for flag in LIMIT_FLAGS {
+        assert!(table.contains(flag.trim_start_matches('-')), "{table}");
+    }
+    assert!(table.contains("512"), "{table}");
+    assert!(reply(":limits max-depth 3", 1).contains("max-depth = 3"));
+    let error = reply("x + x + x + x", 2);
+    assert!(error.contains("nested too deeply"), "{error}");
+    assert!(error.contains("`:limits max-depth N`"), "{error}");
+    assert!(reply("x + x + x + x", 4).contains("4x"), "{out}");
+    assert!(
+        reply("tr(A^3)", 6).contains("exponent too large: 3"),
+        "{out}"
+    );
+    assert!(reply("tr(A^3)", 8).contains("tr(A³)"), "{out}");
+    assert!(reply("xᵀy", 10).contains("too many variables: 2"), "{out}");
+    assert!(reply("xᵀy", 12).contains("xᵀy"), "{out}");
+    assert!(!reply("xᵀy", 12).contains("error"), "{out}");
+    assert!(reply("x + y", 14).contains("input too long"), "{out}");
+    assert!(reply("x + y", 16).contains("x + y    (n×1)"), "{out}");
+    assert!(
+        reply(":limits max-nodes 0", 17).contains("from 1 to"),
+        "{out}"
+    );
+    assert!(
+        reply(":limits max-iterations", 18).contains("from 1 to"),
+        "{out}"
+    );
+    assert!(
+        reply(":limits banana", 19).contains("unknown limit"),
+        "{out}"
+    );
+    assert!(
+        reply(":limits time-limit 250", 20).contains("time-limit = 250"),
+        "{out}"
+    );
+    assert!(
+        reply(":limits time-limit\n", 21).contains("time-limit = 250"),
+        "{out}"
+    );
+    // `:reset` forgets declarations and definitions but keeps the limits.
+    assert!(
+        reply(":limits max-depth\n", 23).contains("max-depth = 600"),
+        "{out}"
+    );
+}
+
+#[test]
+fn session_options_carry_the_parse_limits() {
+    let mut session = Session::new();
+    let mut options = Options::standard();
+    assert_eq!(options.parse_limits, Limits::standard());
+    assert!(session.derivative("tr(A^100)", &["A"], &options).is_err());
+    options.parse_limits.max_exponent = 100;
+    assert!(session.derivative("tr(A^100)", &["A"], &options).is_ok());
+    assert!(session.define("K = A^100").is_err());
+    session
+        .define_with("K = A^100", &options)
+        .expect("within the raised limit");
+    assert!(session.simplify("tr(K)", &options).is_ok());
+    options.parse_limits.max_depth = 2;
+    assert!(session.simplify("x + y + z", &options).is_err());
+    assert!(session.explain_with("½‖x‖²", "x", &options).is_err());
+    assert!(session.shapes_with("x + y + z", &options).is_err());
+}

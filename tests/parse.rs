@@ -335,11 +335,37 @@ fn parse_products_and_precedence() {
     check_sexpr("a(b+c)ᵀ", "(mul a (T (add b c)))");
     check_sexpr("x·y * z", "(mul (mul x y) z)");
     check_sexpr("W^Tx", "(mul (T W) x)");
-    check_sexpr("x^23", "(mul (pow 2 x) 3)");
+    check_sexpr("x^23", "(pow 23 x)");
     check_sexpr(r"\det A^{-1}", "(det (inv A))");
     check_sexpr(r"\det(A)^2", "(pow 2 (det A))");
     check_sexpr("tr(A)B", "(mul (tr A) B)");
     check_sexpr("σ x", "(mul σ x)");
+}
+
+#[test]
+fn parse_unbraced_exponents_are_whole_integers() {
+    for spellings in [
+        &["A^12", "A^{12}", "A^(12)", "A¹²"][..],
+        &["A^-12", "A^−12", "A^{-12}", "A⁻¹²"],
+        &["A^10x", "A¹⁰x", "A^{10} x"],
+    ] {
+        check_same_tree(spellings);
+    }
+    check_sexpr("A^12", "(pow 12 A)");
+    check_sexpr("A^-12", "(pow -12 A)");
+    check_sexpr("A^2 3", "(mul (pow 2 A) 3)");
+    // The exponent limit sees the whole exponent, never its first digit.
+    for text in ["A^1000000", "tr(A^1000000)", "A^-65", "A¹⁰⁰⁰⁰⁰⁰"] {
+        let error = check_error(text);
+        assert!(
+            matches!(error, Error::ExponentTooLarge { max: 64, .. }),
+            "{text}: {error:?}"
+        );
+    }
+    let error = check_error("tr(A^1000000)");
+    assert_eq!(error.span(), Some(Span::new(4, 12)));
+    // `‖x‖^23` is no square norm: the exponent is 23.
+    assert!(matches!(check_error("‖x‖^23"), Error::Unsupported { .. }));
 }
 
 #[test]
@@ -511,6 +537,39 @@ fn parse_unknown_function_check_leaves_products_alone() {
         check_error("tanhh(z)"),
         Error::UnknownFunction { .. }
     ));
+}
+
+#[test]
+fn parse_unknown_function_check_reads_the_end_of_a_letter_run() {
+    // A run of letters before `(` that ends with a near miss of a function name is that
+    // misspelt name after a product of letters, not seven variables: `dle` then `tiag`.
+    for (text, name, start, suggestion) in [
+        ("dletiag(I)", "tiag", 3, "diag"),
+        ("xdaig(v)", "daig", 1, "diag"),
+        ("xsigmod(z)", "sigmod", 1, "sigma"),
+        ("Wxtanhh(z)", "tanhh", 2, "tanh"),
+        ("xTrace(A)", "Trace", 1, "trace"),
+    ] {
+        assert_eq!(
+            check_error(text),
+            Error::UnknownFunction {
+                name: name.to_string(),
+                span: Span::new(start, start + name.len()),
+                suggestion: Some(suggestion.to_string()),
+            },
+            "{text}"
+        );
+    }
+    // A run that ends with a known name is a product ending in a call; short runs and
+    // runs with no near miss at the end are products.
+    check_sexpr("xdiag(I)", "(mul x (diag I))");
+    check_sexpr("atr(A)", "(mul a (tr A))");
+    check_sexpr("alogdet(A)", "(mul a (logdet A))");
+    check_sexpr("abcd(x)", "(mul (mul (mul (mul a b) c) d) x)");
+    check_sexpr(
+        "dletiag·(x)",
+        "(mul (mul (mul (mul (mul (mul (mul d l) e) t) i) a) g) x)",
+    );
 }
 
 fn big_limits() -> ParseOptions {

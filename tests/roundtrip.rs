@@ -395,3 +395,86 @@ proptest! {
         }
     }
 }
+
+/// Letters that spell function names, so that runs of them come near a name.
+const NAME_LETTERS: &str = "diagtrcesxpmolnhuqf";
+
+/// Products of letters from the function names, then a bracketed sum: where a printer's
+/// run of letters could end with a misspelt function name right before `(`.
+fn near_miss_products() -> impl Strategy<Value = Rc<Expr>> {
+    let letters: Vec<char> = NAME_LETTERS.chars().collect();
+    prop::collection::vec(prop::sample::select(letters), 1..9).prop_map(|letters| {
+        let product = letters
+            .iter()
+            .map(|letter| build::var(&letter.to_string(), Shape::unknown()))
+            .reduce(build::mul)
+            .expect("at least one letter");
+        let sum = build::add(
+            build::var("x", Shape::unknown()),
+            build::var("y", Shape::unknown()),
+        );
+        build::mul(product, sum)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn roundtrip_near_misses_of_function_names(expr in near_miss_products()) {
+        for style in [Style::Unicode, Style::Ascii, Style::Latex] {
+            check_round_trip(&expr, style)?;
+        }
+    }
+}
+
+/// Text that parses prints, in every style, to text that parses back to the same tree;
+/// a run of letters ending with a misspelt function name before `(` is an error instead.
+#[test]
+fn roundtrip_letter_runs_before_a_call() {
+    // `g` is a declared function in the one case that applies it, and only there: a
+    // variable named like a declared function is another matter.
+    let mut with_g = options();
+    with_g.fns.insert("g".to_string());
+    for (text, options) in [
+        ("xdiag(I)", options()),
+        ("atr(A)", options()),
+        ("alogdet(A)", options()),
+        ("dletiag·(x + y)", options()),
+        ("d l e t i a g (x + y)", options()),
+        ("xdiag(x + y)", options()),
+        ("abcd(x + y)", options()),
+        ("tia g(x)", with_g.clone()),
+    ] {
+        let expr = parse_with(text, &options).unwrap_or_else(|error| {
+            panic!("{text}: {}", error.diagnostic().render(text));
+        });
+        for style in [Style::Unicode, Style::Ascii, Style::Latex] {
+            for printed in [render(&expr, style), render_grouped(&expr, style)] {
+                let back = parse_with(&printed, &options).unwrap_or_else(|error| {
+                    panic!(
+                        "{text} printed as {printed:?} does not parse:\n{}",
+                        error.diagnostic().render(&printed)
+                    );
+                });
+                assert_eq!(back, expr, "{text} printed as {printed:?}");
+            }
+        }
+    }
+    assert_eq!(
+        render(
+            &parse_with("tia g(x)", &with_g).expect("parses"),
+            Style::Unicode
+        ),
+        "tia·g(x)"
+    );
+    for text in ["dletiag(I)", "dletiag(x + y)", "tiag(x)", "xdaig(v)"] {
+        assert!(
+            matches!(
+                parse_with(text, &with_g),
+                Err(matcalc::parse::Error::UnknownFunction { .. })
+            ),
+            "{text}"
+        );
+    }
+}

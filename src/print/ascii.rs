@@ -50,8 +50,8 @@ pub(super) fn function_name(function: Func) -> &'static str {
     }
 }
 
-/// A power: `^2`, `^-2`; an unbraced exponent is one digit, so longer ones get
-/// parentheses: `^(10)`.
+/// A power: `^2`, `^-2`; longer exponents get parentheses, `^(10)`, because a reader
+/// used to LaTeX takes an unbraced exponent for one digit (matcalc reads `^10` whole).
 pub(super) fn power(exponent: i64) -> String {
     if exponent.unsigned_abs() < 10 {
         format!("^{exponent}")

@@ -469,6 +469,24 @@ fn letters_merge_into_word(left: &str, right: &str) -> bool {
     })
 }
 
+/// Whether writing `left` and `right` side by side would put a run of ASCII letters that
+/// ends with a misspelt function name right before `(`, which the parser rejects as an
+/// unknown function: `dle·tia` then `g` then `(x + y)` must not print `dle·tiag(x + y)`.
+fn letters_call_a_misspelt_function(left: &str, right: &str) -> bool {
+    let left_run_start = left
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .len();
+    let left_run = &left[left_run_start..];
+    let right_run_end = right
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(right.len());
+    if left_run.is_empty() || !right[right_run_end..].starts_with('(') {
+        return false;
+    }
+    let run = format!("{left_run}{}", &right[..right_run_end]);
+    crate::parse::misspelt_function(&run).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +580,20 @@ mod tests {
             render(&expr, Style::Latex),
             r"\operatorname{tr}\left(G \mathrm{d}W B\right)"
         );
+    }
+
+    #[test]
+    fn print_letters_that_would_call_a_misspelt_function_get_a_dot() {
+        let letters = "dletiag"
+            .chars()
+            .map(|letter| var(&letter.to_string()))
+            .reduce(build::mul)
+            .expect("seven letters");
+        let expr = build::mul(letters, build::add(var("x"), var("y")));
+        assert_eq!(unicode(&expr), "dle·tiag·(x + y)");
+        assert!(letters_call_a_misspelt_function("tia", "g(x)"));
+        assert!(!letters_call_a_misspelt_function("x", "diag(x)"));
+        assert!(!letters_call_a_misspelt_function("abc", "(x)"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use num_traits::One;
 use crate::diff::DerivativeKind;
 use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol};
 use crate::print::ascii_name;
-use crate::session::{DerivativeResult, Session, SimplifyResult};
+use crate::session::{DerivativeResult, Options, Session, SimplifyResult};
 use crate::shape::Typed;
 
 const PYTHON_KEYWORDS: &[&str] = &[
@@ -40,13 +40,17 @@ pub fn python_name(symbol: &str) -> String {
     }
 }
 
-/// A module with `value` and `derivative` for the derivatives of `text`.
+/// A module with `value` and `derivative` for the derivatives of `text`, read within
+/// the limits of `options`.
 pub fn derivative_module(
     session: &Session,
     text: &str,
     results: &[DerivativeResult],
+    options: &Options,
 ) -> Result<String, String> {
-    let typed = session.typed(text).map_err(|error| error.to_string())?;
+    let typed = session
+        .typed_with(text, options)
+        .map_err(|error| error.to_string())?;
     let mut module = header(text, &typed);
     module += &function("value", &typed, &typed.expr, &[], None)?;
     module += "\n\n";
@@ -77,13 +81,17 @@ pub fn derivative_module(
     Ok(module)
 }
 
-/// A module with `value` for a simplified expression.
+/// A module with `value` for a simplified expression, read within the limits of
+/// `options`.
 pub fn value_module(
     session: &Session,
     text: &str,
     result: &SimplifyResult,
+    options: &Options,
 ) -> Result<String, String> {
-    let typed = session.typed(text).map_err(|error| error.to_string())?;
+    let typed = session
+        .typed_with(text, options)
+        .map_err(|error| error.to_string())?;
     let body = result.form.compute_expanded();
     let mut module = header(text, &typed);
     module += &function("value", &typed, &body, &[], None)?;

@@ -2,7 +2,7 @@
 
 use num_bigint::BigInt;
 
-use super::{letters_merge_into_word, Spelling};
+use super::{letters_call_a_misspelt_function, letters_merge_into_word, Spelling};
 use crate::expr::{Func, Rational};
 
 #[rustfmt::skip]
@@ -82,7 +82,8 @@ pub(super) fn power(exponent: i64) -> String {
 
 /// What goes between two juxtaposed factors printed as `left` and `right`: nothing
 /// (`WᵀWx`), a space for readability (`D/2 log|K|`, `W₂ swish(z)`, `dX B`), or `·` where writing
-/// them side by side would read differently (`x·2`, not the name `x₂`).
+/// them side by side would read differently (`x·2`, not the name `x₂`) or not at all
+/// (`tiag·(x)`, not the unknown function `tiag`).
 pub(super) fn separator(
     left: &str,
     right: &str,
@@ -96,7 +97,12 @@ pub(super) fn separator(
     // A bare σ before a parenthesis is the sigmoid, even with a space between.
     let sigma_call = last == 'σ' && first == '(';
     let bar = inside_bars && (first == '|' || first == '‖');
-    if right_is_number || sigma_call || bar || letters_merge_into_word(left, right) {
+    if right_is_number
+        || sigma_call
+        || bar
+        || letters_merge_into_word(left, right)
+        || letters_call_a_misspelt_function(left, right)
+    {
         return "·";
     }
     let right_starts_with_word = right
