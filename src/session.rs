@@ -502,7 +502,8 @@ impl Session {
         let derivatives = wrt
             .iter()
             .map(|name| {
-                diff::derivative(&typed, name, options.order).map_err(|error| Error::Diff {
+                let name = variable_name(&typed, name);
+                diff::derivative(&typed, &name, options.order).map_err(|error| Error::Diff {
                     error,
                     text: text.to_string(),
                 })
@@ -538,8 +539,9 @@ impl Session {
         wrt: &str,
         options: &Options,
     ) -> Result<DerivativeResult, Error> {
+        let wrt = variable_name(typed, wrt);
         let derivative =
-            diff::derivative(typed, wrt, options.order).map_err(|error| Error::Diff {
+            diff::derivative(typed, &wrt, options.order).map_err(|error| Error::Diff {
                 error,
                 text: text.to_string(),
             })?;
@@ -624,7 +626,8 @@ impl Session {
             .iter()
             .map(|definition| (definition.name.clone(), definition.body.clone()))
             .collect();
-        crate::explain::explain(&typed, wrt, &lets).map_err(|error| Error::Explain {
+        let wrt = variable_name(&typed, wrt);
+        crate::explain::explain(&typed, &wrt, &lets).map_err(|error| Error::Explain {
             error,
             text: text.to_string(),
         })
@@ -877,5 +880,22 @@ pub fn verdict_json(verdict: &Verdict) -> serde_json::Value {
         Verdict::Inconclusive { reason } => {
             serde_json::json!({"passed": false, "inconclusive": true, "reason": reason})
         }
+    }
+}
+
+/// The variable of `typed` that `written` names, in any spelling the expression
+/// accepts (`W_1`, `W1` if declared so, `\\alpha`): `--wrt W_1` means `W₁`. Text that
+/// is not one variable is returned as written, for the derivative's own error.
+fn variable_name(typed: &Typed, written: &str) -> Symbol {
+    let written = written.trim();
+    if typed.vars.contains_key(written) {
+        return written.to_string();
+    }
+    match crate::parse::parse(written) {
+        Ok(Expr {
+            kind: ExprKind::Var(name),
+            ..
+        }) if typed.vars.contains_key(&name) => name,
+        _ => written.to_string(),
     }
 }

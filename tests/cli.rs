@@ -106,6 +106,21 @@ fn cli_diff_several_variables_gives_results_array() {
 }
 
 #[test]
+fn cli_wrt_accepts_every_spelling_of_a_variable() {
+    let unicode = matcalc(&["diff", "½‖W₂ σ(W₁x) − y‖²", "--wrt", "W₁,W₂"]);
+    assert_eq!(unicode.status, 0, "{}", unicode.stderr);
+    for wrt in ["W_1,W_2", "W_{1}, W_2"] {
+        let ascii = matcalc(&["diff", "½‖W_2 σ(W_1 x) − y‖²", "--wrt", wrt]);
+        assert_eq!(ascii.status, 0, "{wrt}: {}", ascii.stderr);
+        assert_eq!(ascii.stdout, unicode.stdout, "{wrt}");
+    }
+    let latex = matcalc(&["diff", r"\alpha x^\top x", "--wrt", r"\alpha"]);
+    assert_eq!(latex.stdout, "∂/∂α = xᵀx\n", "{}", latex.stderr);
+    let unknown = matcalc(&["diff", "xᵀx", "--wrt", "W_1"]);
+    assert_eq!(unknown.status, 2, "{}", unknown.stderr);
+}
+
+#[test]
 fn cli_simplify_json_reports_the_shape_of_each_sheet_expression_in_each_spelling() {
     let cases: &[(&str, [&str; 2])] = &[
         (AUTOENCODER, ["1", "1"]),
