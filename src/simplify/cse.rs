@@ -40,9 +40,10 @@ impl Arena {
     pub fn extract<CF: CostFunction<Mat>>(
         &mut self,
         egraph: &EGraph,
-        choices: &Choices<'_, CF>,
+        choices: &mut Choices<'_, CF>,
         class: Id,
     ) -> usize {
+        choices.settle(class);
         let mut memo: HashMap<Id, usize> = HashMap::new();
         // An explicit stack: chosen terms of hostile inputs can be deep.
         let mut stack: Vec<(Id, bool)> = vec![(egraph.find(class), false)];
@@ -216,8 +217,9 @@ pub fn trivial(size: u64) -> bool {
     size <= 2
 }
 
-/// Most names one simplification introduces.
-const MAX_NAMES: usize = 26;
+/// Most names one call introduces. Each name costs a pass over the arena; a network of
+/// L layers needs about 3L names for an output linear in L.
+const MAX_NAMES: usize = 1_000;
 
 /// Picks the `where` names: `tops` are the arena indices of the displayed results and of
 /// the definitions already named (`defined`, class → arena index of its body), whose

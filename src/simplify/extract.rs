@@ -1,98 +1,125 @@
-//! Extraction that names as it goes: the cheapest node of every e-class under a cost
-//! function, kept up to date when a class gets a `where` or `let` name.
+//! Extraction that names as it goes: the cheapest term of an e-class under a cost
+//! function, where classes given a `where` or `let` name are leaves.
 //!
 //! Naming a class makes it as cheap as a variable, which changes the best choice of
 //! every class above it. Rebuilding egg's `Extractor` after each name costs a pass over
-//! the whole e-graph per name (most of the time on a many-layer network); here a name
-//! only re-prices the classes above the named one.
+//! the whole e-graph per name, quadratic on a many-layer network. Here costs are
+//! computed on demand, for the classes below the one extracted, and a named class is
+//! not looked into: after the first extraction, each settles only a small part.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 
 use egg::{CostFunction, Id, Language, RecExpr};
 
 use super::analysis::EGraph;
 use super::lang::Mat;
 
-/// The best node of every e-class, with names as extra leaves.
+/// Best nodes of e-classes, with names as leaves.
 pub struct Choices<'a, CF: CostFunction<Mat>> {
     egraph: &'a EGraph,
     cost_fn: CF,
-    /// The cheapest cost and node per class, indexed by class id.
+    /// The cheapest cost and node per class id, valid for the classes last settled.
     best: Vec<Option<(CF::Cost, Mat)>>,
-    /// Name leaves added to classes (not to the e-graph, which stays untouched).
+    /// Each class's position in egg's class order, so ties break as in egg.
+    position: Vec<usize>,
+    /// Name leaves of named classes (not added to the e-graph, which stays untouched).
     names: HashMap<Id, Mat>,
+    /// Bumped by every name: costs settled before it may be stale.
+    epoch: u32,
+    /// Per class, `epoch + 1` of its last settling (0: never settled).
+    settled_in: Vec<u32>,
+    /// Per class, the number of the settling that last visited it.
+    visited_by: Vec<u32>,
+    settlings: u32,
 }
 
 impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
-    /// The cheapest choices in `egraph`: the same fixpoint, in the same order, as
-    /// `egg::Extractor`, so ties break the same way.
+    /// Choices in `egraph` under `cost_fn`, none named yet.
     pub fn new(egraph: &'a EGraph, cost_fn: CF) -> Choices<'a, CF> {
         let ids = egraph
             .classes()
             .map(|class| usize::from(class.id) + 1)
             .max()
             .unwrap_or(0);
-        let mut choices = Choices {
+        let mut position = vec![usize::MAX; ids];
+        for (index, class) in egraph.classes().enumerate() {
+            position[usize::from(class.id)] = index;
+        }
+        Choices {
             egraph,
             cost_fn,
             best: vec![None; ids],
+            position,
             names: HashMap::new(),
-        };
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for class in egraph.classes() {
-                if choices.reprice(class.id) {
-                    changed = true;
-                }
-            }
+            epoch: 0,
+            settled_in: vec![0; ids],
+            visited_by: vec![0; ids],
+            settlings: 0,
         }
-        choices
     }
 
-    /// The chosen node of `class`, if it has a finite cost.
+    /// Makes `class` a leaf named by `name` (a `Mat::Symbol`) in later extractions.
+    pub fn name(&mut self, class: Id, name: Mat) {
+        self.names.insert(self.egraph.find(class), name);
+        self.epoch += 1;
+    }
+
+    /// The chosen node of `class`, valid for the classes below the last one settled.
     pub fn best_node(&self, class: Id) -> Option<&Mat> {
         let class = usize::from(self.egraph.find(class));
         self.best.get(class)?.as_ref().map(|(_, node)| node)
     }
 
-    /// Gives `class` the leaf `name` (a `Mat::Symbol`) and re-prices what lies above it.
-    pub fn name(&mut self, class: Id, name: Mat) {
-        let class = self.egraph.find(class);
-        self.names.insert(class, name);
-        if !self.reprice(class) {
-            return;
-        }
-        // Breadth first, each class queued once at a time: costs only fall, so this
-        // settles; the cap guards against a cost function that is not monotone.
-        let mut budget = 16 * self.egraph.number_of_classes() + 16;
-        let mut queued: HashSet<Id> = HashSet::new();
-        let mut queue: VecDeque<Id> = VecDeque::new();
+    /// Computes the best node of `top` and of every class below it, down to named
+    /// classes: the same fixpoint, in the same class order, as `egg::Extractor`, whose
+    /// costs for a class depend only on the classes below it.
+    pub fn settle(&mut self, top: Id) {
         let egraph = self.egraph;
-        let enqueue_parents = |of: Id, queue: &mut VecDeque<Id>, queued: &mut HashSet<Id>| {
-            for parent in egraph[of].parents() {
-                let parent = egraph.find(parent);
-                if queued.insert(parent) {
-                    queue.push_back(parent);
+        let top = egraph.find(top);
+        let current = self.epoch + 1;
+        self.settlings += 1;
+        let mut below: Vec<Id> = vec![];
+        let mut stack = vec![top];
+        while let Some(class) = stack.pop() {
+            let index = usize::from(class);
+            // Classes settled since the last name keep their (final) costs.
+            let (Some(settled), Some(visited)) =
+                (self.settled_in.get(index), self.visited_by.get(index))
+            else {
+                continue;
+            };
+            if *settled == current || *visited == self.settlings {
+                continue;
+            }
+            self.visited_by[index] = self.settlings;
+            below.push(class);
+            self.best[usize::from(class)] = None;
+            if self.names.contains_key(&class) {
+                continue;
+            }
+            for node in egraph[class].iter() {
+                stack.extend(node.children().iter().map(|child| egraph.find(*child)));
+            }
+        }
+        below.sort_by_key(|class| self.position[usize::from(*class)]);
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for class in &below {
+                if self.reprice(*class) {
+                    changed = true;
                 }
             }
-        };
-        enqueue_parents(class, &mut queue, &mut queued);
-        while let Some(next) = queue.pop_front() {
-            queued.remove(&next);
-            if budget == 0 {
-                return;
-            }
-            budget -= 1;
-            if self.reprice(next) {
-                enqueue_parents(next, &mut queue, &mut queued);
-            }
+        }
+        for class in &below {
+            self.settled_in[usize::from(*class)] = current;
         }
     }
 
     /// The chosen term of `class` as a `RecExpr` (names as leaves), if every class on
     /// the way has a choice.
-    pub fn rec(&self, class: Id) -> Option<RecExpr<Mat>> {
+    pub fn rec(&mut self, class: Id) -> Option<RecExpr<Mat>> {
+        self.settle(class);
         let mut rec = RecExpr::default();
         let mut memo: HashMap<Id, Id> = HashMap::new();
         // An explicit stack: chosen terms of hostile inputs can be deep.
@@ -133,10 +160,14 @@ impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
 
     /// Recomputes the best node of `class`; true if its cost fell (or it had none).
     fn reprice(&mut self, class: Id) -> bool {
-        let mut candidate: Option<(CF::Cost, Mat)> = None;
         let egraph = self.egraph;
-        let name = self.names.get(&class).cloned();
-        for node in egraph[class].iter().chain(name.as_ref()) {
+        let mut candidate: Option<(CF::Cost, Mat)> = None;
+        let named = self.names.get(&class).cloned();
+        let nodes: Box<dyn Iterator<Item = &Mat>> = match &named {
+            Some(leaf) => Box::new(std::iter::once(leaf)),
+            None => Box::new(egraph[class].iter()),
+        };
+        for node in nodes {
             let Some(cost) = self.node_cost(node) else {
                 continue;
             };

@@ -279,7 +279,7 @@ pub fn simplify_many(
         if names.contains_key(&class) || (!*from_let && start.elapsed() >= limits.time) {
             continue;
         }
-        let body = arena.extract(&egraph, &choices, class);
+        let body = arena.extract(&egraph, &mut choices, class);
         // A repeat that the lets already made small (`K⁻¹`) stays unnamed.
         if !*from_let && cse::trivial(arena.tree_sizes()[body]) {
             continue;
@@ -295,7 +295,7 @@ pub fn simplify_many(
     }
     let root_tops: Vec<usize> = roots
         .iter()
-        .map(|root| arena.extract(&egraph, &choices, *root))
+        .map(|root| arena.extract(&egraph, &mut choices, *root))
         .collect();
     for node in &mut arena.nodes {
         node.class = egraph.find(node.class);
@@ -465,7 +465,7 @@ fn saturate(
             break;
         }
         let bests: Vec<egg::RecExpr<Mat>> = {
-            let choices = Choices::new(&egraph, DisplayCost::new(&egraph, None));
+            let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph, None));
             let Some(bests) = targets.iter().map(|target| choices.rec(*target)).collect() else {
                 break;
             };
