@@ -407,40 +407,29 @@ fn backpropagate(
     match &node.kind {
         K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) => {}
         K::Neg(_) => out.push((0, neg(g))),
-        K::Add(a, b) => {
+        K::Add(a, b) | K::Sub(a, b) => {
             if need(0) {
                 out.push((0, reduce_to(a, g.clone())));
             }
             if need(1) {
-                out.push((1, reduce_to(b, g)));
+                let gb = reduce_to(b, g);
+                let is_sub = matches!(node.kind, K::Sub(_, _));
+                out.push((1, if is_sub { neg(gb) } else { gb }));
             }
         }
-        K::Sub(a, b) => {
+        K::Hadamard(a, b) if !a.shape.is_scalar() && !b.shape.is_scalar() => {
             if need(0) {
-                out.push((0, reduce_to(a, g.clone())));
+                out.push((0, elementwise(g.clone(), b.clone())));
             }
             if need(1) {
-                out.push((1, neg(reduce_to(b, g))));
+                out.push((1, elementwise(a.clone(), g)));
             }
         }
-        K::Mul(a, b) => {
+        // A Hadamard product with a scalar is a scaling, like a product with one.
+        K::Mul(a, b) | K::Hadamard(a, b) => {
             let (ga, gb) = product_adjoints(a, b, &g, need(0), need(1));
             out.extend(ga.map(|x| (0, x)));
             out.extend(gb.map(|x| (1, x)));
-        }
-        K::Hadamard(a, b) => {
-            if a.shape.is_scalar() || b.shape.is_scalar() {
-                let (ga, gb) = product_adjoints(a, b, &g, need(0), need(1));
-                out.extend(ga.map(|x| (0, x)));
-                out.extend(gb.map(|x| (1, x)));
-            } else {
-                if need(0) {
-                    out.push((0, elementwise(g.clone(), b.clone())));
-                }
-                if need(1) {
-                    out.push((1, elementwise(a.clone(), g)));
-                }
-            }
         }
         K::Div(a, b) => {
             if b.shape.is_scalar() {
@@ -473,25 +462,13 @@ fn backpropagate(
                 ));
             }
         }
-        K::Pow(a, k) => {
-            if let Some(x) = power_adjoint(a, *k, &g) {
-                out.push((0, x));
-            }
-        }
-        K::Trace(a) => {
-            if a.shape.is_scalar() {
-                out.push((0, g));
-            } else {
-                out.push((0, mul(g, build::identity(a.shape.rows.clone()))));
-            }
-        }
+        K::Pow(a, k) => out.extend(power_rule(a, *k, &g, true).map(|x| (0, x))),
+        // On a scalar, trace, determinant and diag are the identity.
+        K::Trace(a) | K::Det(a) | K::Diag(a) if a.shape.is_scalar() => out.push((0, g)),
+        K::Trace(a) => out.push((0, mul(g, build::identity(a.shape.rows.clone())))),
         K::Det(a) => {
-            if a.shape.is_scalar() {
-                out.push((0, g));
-            } else {
-                let inverse_transposed = transpose(build::inverse(a.clone()));
-                out.push((0, mul(mul(g, node.clone()), inverse_transposed)));
-            }
+            let inverse_transposed = transpose(build::inverse(a.clone()));
+            out.push((0, mul(mul(g, node.clone()), inverse_transposed)));
         }
         K::LogDet(a) => {
             if a.shape.is_scalar() {
@@ -505,22 +482,9 @@ fn backpropagate(
             0,
             scale(Rational::from_integer(2.into()), mul(g, a.clone())),
         )),
-        K::Diag(a) => {
-            if a.shape.is_scalar() {
-                out.push((0, g));
-            } else {
-                out.push((0, build::diag(g)));
-            }
-        }
+        K::Diag(_) => out.push((0, build::diag(g))),
         K::Sum(a) => out.push((0, broadcast_scalar(g, &a.shape))),
-        K::Func(f, z) => {
-            let contribution = match f {
-                Func::Log => Some(div(g, z.clone())),
-                Func::Sqrt => Some(div(scale(half(), g), node.clone())),
-                _ => func_derivative(*f, z, node).map(|fprime| elementwise(fprime, g)),
-            };
-            out.extend(contribution.map(|x| (0, x)));
-        }
+        K::Func(f, z) => out.extend(function_rule(*f, z, node, g).map(|x| (0, x))),
         K::Apply(name, v) => out.push((0, mul(g, build::grad(name, v.clone())))),
         K::Grad(name, _) => {
             return Err(unsupported(format!(
@@ -556,25 +520,32 @@ fn product_adjoints(
     (ga, gb)
 }
 
-/// The adjoint of `a` in `aᵏ`: Σ_r (aʳ)ᵀ Ḡ (aᵏ⁻¹⁻ʳ)ᵀ, negative powers through a⁻¹.
-fn power_adjoint(a: &Rc<Expr>, k: i64, g: &Rc<Expr>) -> Option<Rc<Expr>> {
+/// The power rule for `aᵏ`, seeded with `seed`. With `adjoint`, the adjoint of `a`,
+/// Σ_r (aʳ)ᵀ Ḡ (aᵏ⁻¹⁻ʳ)ᵀ; without, the differential d(aᵏ) = Σ_r aʳ da aᵏ⁻¹⁻ʳ. Negative
+/// powers go through a⁻¹, whose rules are Ḡ_a = −a⁻ᵀ Ḡ a⁻ᵀ and d(a⁻¹) = −a⁻¹ da a⁻¹.
+fn power_rule(a: &Rc<Expr>, k: i64, seed: &Rc<Expr>, adjoint: bool) -> Option<Rc<Expr>> {
     if k == 0 {
         return None;
     }
     if a.shape.is_scalar() {
         let coefficient = Rational::from_integer(k.into());
-        return Some(scale(coefficient, mul(power(a, k - 1), g.clone())));
+        return Some(scale(coefficient, mul(power(a, k - 1), seed.clone())));
     }
     if k > 0 {
-        return Some(sum_of_power_terms(a, k, g, true));
+        return Some(sum_of_power_terms(a, k, seed, adjoint));
     }
     let inverse = build::inverse(a.clone());
-    let inverse_adjoint = sum_of_power_terms(&inverse, -k, g, true);
-    let inverse_transposed = transpose(inverse);
-    Some(neg(mul(
-        mul(inverse_transposed.clone(), inverse_adjoint),
-        inverse_transposed,
-    )))
+    Some(if adjoint {
+        let inverse_adjoint = sum_of_power_terms(&inverse, -k, seed, true);
+        let inverse_transposed = transpose(inverse);
+        neg(mul(
+            mul(inverse_transposed.clone(), inverse_adjoint),
+            inverse_transposed,
+        ))
+    } else {
+        let inverse_differential = neg(mul(mul(inverse.clone(), seed.clone()), inverse.clone()));
+        sum_of_power_terms(&inverse, -k, &inverse_differential, false)
+    })
 }
 
 /// Σ_{r=0}^{k−1} f(aʳ) · middle · f(aᵏ⁻¹⁻ʳ), with f the transpose when `transposed`.
@@ -615,11 +586,13 @@ fn power(a: &Rc<Expr>, r: i64) -> Rc<Expr> {
     }
 }
 
-/// f′(z) for an elementwise function, kept symbolic; `node` is the forward f(z), reused
-/// where f′ is written in terms of f. `None` means f′ = 0 (the step function).
-fn func_derivative(f: Func, z: &Rc<Expr>, node: &Rc<Expr>) -> Option<Rc<Expr>> {
+/// f′(z) ⊙ `seed` for an elementwise function, kept symbolic: the rule of both modes,
+/// since an elementwise derivative is its own adjoint (`seed` is Ḡ or dz). `node` is the
+/// forward f(z), reused where f′ is written in terms of f. `None` means zero (the step
+/// function).
+fn function_rule(f: Func, z: &Rc<Expr>, node: &Rc<Expr>, seed: Rc<Expr>) -> Option<Rc<Expr>> {
     let one_minus = |x: Rc<Expr>| sub(build::int(1), x);
-    Some(match f {
+    let derivative = match f {
         Func::Sigma => elementwise(node.clone(), one_minus(node.clone())),
         Func::Swish => {
             let sigma = build::func(Func::Sigma, z.clone());
@@ -633,10 +606,12 @@ fn func_derivative(f: Func, z: &Rc<Expr>, node: &Rc<Expr>) -> Option<Rc<Expr>> {
         Func::Tanh => one_minus(elementwise(node.clone(), node.clone())),
         Func::Relu => build::func(Func::Step, z.clone()),
         Func::Exp => node.clone(),
-        Func::Log => div(build::int(1), z.clone()),
-        Func::Sqrt => div(build::constant(half()), node.clone()),
+        // Log and sqrt divide the seed, so the result reads Ḡ/z rather than (1/z) ⊙ Ḡ.
+        Func::Log => return Some(div(seed, z.clone())),
+        Func::Sqrt => return Some(div(scale(half(), seed), node.clone())),
         Func::Step => return None,
-    })
+    };
+    Some(elementwise(derivative, seed))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -719,23 +694,15 @@ fn forward(
                 neg(mul(mul(node.clone(), da), node.clone()))
             }
         }),
-        K::Pow(a, k) => d(0).and_then(|da| power_differential(a, *k, &da)),
-        K::Trace(a) => d(0).map(|da| {
-            if a.shape.is_scalar() {
-                da
-            } else {
-                build::trace(da)
-            }
-        }),
+        K::Pow(a, k) => d(0).and_then(|da| power_rule(a, *k, &da, false)),
+        // On a scalar, trace, determinant, diag and sum are the identity.
+        K::Trace(a) | K::Det(a) | K::Diag(a) | K::Sum(a) if a.shape.is_scalar() => d(0),
+        K::Trace(_) => d(0).map(build::trace),
         K::Det(a) => d(0).map(|da| {
-            if a.shape.is_scalar() {
-                da
-            } else {
-                mul(
-                    node.clone(),
-                    build::trace(mul(build::inverse(a.clone()), da)),
-                )
-            }
+            mul(
+                node.clone(),
+                build::trace(mul(build::inverse(a.clone()), da)),
+            )
         }),
         K::LogDet(a) => d(0).map(|da| {
             if a.shape.is_scalar() {
@@ -747,26 +714,9 @@ fn forward(
         K::NormSq(a) => {
             d(0).map(|da| scale(Rational::from_integer(2.into()), inner(a.clone(), da)))
         }
-        K::Diag(a) => d(0).map(|da| {
-            if a.shape.is_scalar() {
-                da
-            } else {
-                build::diag(da)
-            }
-        }),
-        K::Sum(a) => d(0).map(|da| {
-            if a.shape.is_scalar() {
-                da
-            } else {
-                build::sum(da)
-            }
-        }),
-        K::Func(f, z) => match (f, d(0)) {
-            (_, None) => None,
-            (Func::Log, Some(dz)) => Some(div(dz, z.clone())),
-            (Func::Sqrt, Some(dz)) => Some(div(scale(half(), dz), node.clone())),
-            (_, Some(dz)) => func_derivative(*f, z, node).map(|fprime| elementwise(fprime, dz)),
-        },
+        K::Diag(_) => d(0).map(build::diag),
+        K::Sum(_) => d(0).map(build::sum),
+        K::Func(f, z) => d(0).and_then(|dz| function_rule(*f, z, node, dz)),
         K::Apply(name, v) => d(0).map(|dv| inner(build::grad(name, v.clone()), dv)),
         K::Grad(name, _) => {
             return Err(unsupported(format!(
@@ -775,28 +725,6 @@ fn forward(
         }
     };
     Ok(res)
-}
-
-/// d(aᵏ) = Σ_r aʳ da aᵏ⁻¹⁻ʳ; negative powers through d(a⁻¹) = −a⁻¹ da a⁻¹.
-fn power_differential(a: &Rc<Expr>, k: i64, da: &Rc<Expr>) -> Option<Rc<Expr>> {
-    if k == 0 {
-        return None;
-    }
-    if a.shape.is_scalar() {
-        let coefficient = Rational::from_integer(k.into());
-        return Some(scale(coefficient, mul(power(a, k - 1), da.clone())));
-    }
-    if k > 0 {
-        return Some(sum_of_power_terms(a, k, da, false));
-    }
-    let inverse = build::inverse(a.clone());
-    let inverse_differential = neg(mul(mul(inverse.clone(), da.clone()), inverse.clone()));
-    Some(sum_of_power_terms(
-        &inverse,
-        -k,
-        &inverse_differential,
-        false,
-    ))
 }
 
 fn sum_options(a: Option<Rc<Expr>>, b: Option<Rc<Expr>>) -> Option<Rc<Expr>> {
@@ -1743,9 +1671,9 @@ mod tests {
         check_typed(problem, &problem.typed(f), wrt, order)
     }
 
-    /// Parses, infers shapes and checks a derivative, all scalars drawn positive.
-    #[track_caller]
-    fn check_source(src: &str, decls: &str, wrt: &str, order: u8) -> Derivative {
+    /// Parses and infers shapes, and makes a problem that draws every variable as
+    /// declared, all scalars positive.
+    fn parsed(src: &str, decls: &str) -> (Typed, crate::parse::ParseOptions, Problem) {
         let decls = crate::parse::parse_decls(decls).unwrap();
         let options = crate::parse::ParseOptions::from_decls(&decls);
         let expr = crate::parse::parse_with(src, &options).unwrap();
@@ -1764,6 +1692,13 @@ mod tests {
             problem.vars.insert(name.clone(), decl.clone());
             problem.kinds.insert(name.clone(), kind);
         }
+        (typed, options, problem)
+    }
+
+    /// Parses, infers shapes and checks a derivative, all scalars drawn positive.
+    #[track_caller]
+    fn check_source(src: &str, decls: &str, wrt: &str, order: u8) -> Derivative {
+        let (typed, _, problem) = parsed(src, decls);
         check_typed(&problem, &typed, wrt, order)
     }
 
@@ -1873,12 +1808,9 @@ mod tests {
     }
 
     /// Whether `claim` equals our derivative on random instances.
-    fn claim_agrees(src: &str, decls_src: &str, wrt: &str, order: u8, claim: &str) -> bool {
-        let d = check_source(src, decls_src, wrt, order);
-        let decls = crate::parse::parse_decls(decls_src).unwrap();
-        let options = crate::parse::ParseOptions::from_decls(&decls);
-        let expr = crate::parse::parse_with(src, &options).unwrap();
-        let typed = crate::shape::infer(&expr, &decls).unwrap();
+    fn claim_agrees(src: &str, decls: &str, wrt: &str, order: u8, claim: &str) -> bool {
+        let (typed, options, problem) = parsed(src, decls);
+        let d = check_typed(&problem, &typed, wrt, order);
         let all = crate::expr::Decls {
             vars: typed.vars.clone(),
             fns: typed.fns.clone(),
@@ -1888,20 +1820,6 @@ mod tests {
         let closed = crate::shape::infer(&closed, &all)
             .unwrap_or_else(|e| panic!("{claim}: {e}"))
             .expr;
-        let mut problem = Problem::new();
-        for (n, decl) in &typed.vars {
-            let kind = if decl.props.positive_definite {
-                Kind::Spd
-            } else if decl.props.symmetric {
-                Kind::Sym
-            } else if decl.shape.is_scalar() {
-                Kind::Positive
-            } else {
-                Kind::General
-            };
-            problem.vars.insert(n.clone(), decl.clone());
-            problem.kinds.insert(n.clone(), kind);
-        }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let env = problem.draw(&mut rng);
         let (x, y) = (eval(&d.expr, &env), eval(&closed, &env));

@@ -973,14 +973,14 @@ impl Probe<'_> {
         instance: &mut Instance,
         direction: &DMatrix<f64>,
         t: f64,
-    ) -> Outcome<DMatrix<f64>> {
+    ) -> Result<DMatrix<f64>, EvalError> {
         let moved = &self.base + direction * t;
         instance.values.insert(self.var.to_string(), moved);
         let res = evaluate(self.expr, instance);
         instance
             .values
             .insert(self.var.to_string(), self.base.clone());
-        res.map_err(Stop::from)
+        res
     }
 
     /// The step for `direction`: the base step times max(1, |x|) over the entries the
@@ -1002,8 +1002,28 @@ impl Probe<'_> {
     }
 
     /// d/dt F(X + t·D) at t = 0.
-    fn first(&self, instance: &mut Instance, direction: &DMatrix<f64>) -> Outcome<DMatrix<f64>> {
+    fn first(
+        &self,
+        instance: &mut Instance,
+        direction: &DMatrix<f64>,
+    ) -> Result<DMatrix<f64>, EvalError> {
         self.extrapolate(instance, direction, None)
+    }
+
+    /// The derivative of the scalar F in every entry of X, one entry at a time.
+    fn gradient(&self, instance: &mut Instance) -> Result<DMatrix<f64>, EvalError> {
+        let (rows, cols) = self.base.shape();
+        let mut res = DMatrix::zeros(rows, cols);
+        for col in 0..cols {
+            for row in 0..rows {
+                let derivative = self.first(instance, &unit(rows, cols, &[(row, col)]))?;
+                if !is_scalar(&derivative) {
+                    return Err(mismatch("a gradient needs a scalar function"));
+                }
+                res[(row, col)] = derivative[(0, 0)];
+            }
+        }
+        Ok(res)
     }
 
     /// d²/dt² F(X + t·D) at t = 0, given F(X).
@@ -1012,7 +1032,7 @@ impl Probe<'_> {
         instance: &mut Instance,
         direction: &DMatrix<f64>,
         at_base: &DMatrix<f64>,
-    ) -> Outcome<DMatrix<f64>> {
+    ) -> Result<DMatrix<f64>, EvalError> {
         self.extrapolate(instance, direction, Some(at_base))
     }
 
@@ -1024,7 +1044,7 @@ impl Probe<'_> {
         direction: &DMatrix<f64>,
         at_base: Option<&DMatrix<f64>>,
         h: f64,
-    ) -> Outcome<DMatrix<f64>> {
+    ) -> Result<DMatrix<f64>, EvalError> {
         let forward = self.at(instance, direction, h)?;
         let backward = self.at(instance, direction, -h)?;
         Ok(match at_base {
@@ -1042,7 +1062,7 @@ impl Probe<'_> {
         instance: &mut Instance,
         direction: &DMatrix<f64>,
         at_base: Option<&DMatrix<f64>>,
-    ) -> Outcome<DMatrix<f64>> {
+    ) -> Result<DMatrix<f64>, EvalError> {
         let base_step = if at_base.is_some() {
             SECOND_STEP
         } else {
@@ -1063,10 +1083,57 @@ impl Probe<'_> {
             }
             h /= 8.0;
         }
-        Err(Stop::Undefined(format!(
+        Err(undefined(format!(
             "finite differences do not settle here (estimated error {estimate:.1e})"
         )))
     }
+}
+
+/// The gradient of the scalar `expr` in every entry of the variable `var`, by central
+/// finite differences around `var`'s value in `instance`, the method of
+/// [`check_derivative`]: steps h, h/2 and h/4 with h = 1e-3·max(1, |x|),
+/// Richardson-extrapolated twice, the step shrunk while the estimated error exceeds
+/// `tolerance / 10`. `var`'s value in `instance` is restored before returning.
+///
+/// # Errors
+/// [`EvalError::Missing`] when `var` has no value, [`EvalError::Shape`] when `expr` is
+/// not a scalar, [`EvalError::Undefined`] when `expr` is undefined near the point or the
+/// differences do not settle, and any other error of [`evaluate`].
+///
+/// # Examples
+/// ```
+/// use matcalc::expr::{build, Dim, Shape};
+/// use matcalc::numeric::{finite_difference_gradient, Instance};
+/// use nalgebra::DMatrix;
+/// // f = ‖x‖², with gradient 2x.
+/// let x = build::var("x", Shape::vector(Dim::Sym("n".into())));
+/// let f = build::norm_sq(x);
+/// let mut instance = Instance::new(
+///     [("n".to_string(), 3)].into(),
+///     [("x".to_string(), DMatrix::from_column_slice(3, 1, &[1.0, -2.0, 3.0]))].into(),
+/// );
+/// let gradient = finite_difference_gradient(&f, "x", &mut instance, 1e-6).unwrap();
+/// let exact = DMatrix::from_column_slice(3, 1, &[2.0, -4.0, 6.0]);
+/// assert!((gradient - exact).amax() < 1e-8);
+/// ```
+pub fn finite_difference_gradient(
+    expr: &Expr,
+    var: &str,
+    instance: &mut Instance,
+    tolerance: f64,
+) -> Result<DMatrix<f64>, EvalError> {
+    let base = instance
+        .values
+        .get(var)
+        .cloned()
+        .ok_or_else(|| EvalError::Missing(format!("a value for `{var}`")))?;
+    let probe = Probe {
+        expr,
+        var,
+        base,
+        target: tolerance / 10.0,
+    };
+    probe.gradient(instance)
 }
 
 /// The matrix with a 1 at each of the given entries and 0 elsewhere.
@@ -1101,9 +1168,12 @@ impl From<EvalError> for Stop {
 type Outcome<T> = Result<T, Stop>;
 
 /// A claimed result and its reference on one instance.
-struct Comparison {
-    claimed: DMatrix<f64>,
-    expected: DMatrix<f64>,
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// What is checked.
+    pub claimed: DMatrix<f64>,
+    /// What it should be.
+    pub expected: DMatrix<f64>,
 }
 
 /// Checks a derivative against central finite differences of `f.expr` on
@@ -1222,14 +1292,7 @@ fn compare_derivative(
             if derivative.symmetric && rows == cols {
                 symmetric_gradient(&probe, instance, rows)?
             } else {
-                let mut res = DMatrix::zeros(rows, cols);
-                for col in 0..cols {
-                    for row in 0..rows {
-                        let direction = unit(rows, cols, &[(row, col)]);
-                        res[(row, col)] = probe.first(instance, &direction)?[(0, 0)];
-                    }
-                }
-                res
+                probe.gradient(instance)?
             }
         }
         DerivativeKind::Jacobian => {
@@ -1311,7 +1374,11 @@ fn refuse_costly_check(
 }
 
 /// The symmetric gradient by moving (i, j) and (j, i) together.
-fn symmetric_gradient(probe: &Probe, instance: &mut Instance, n: usize) -> Outcome<DMatrix<f64>> {
+fn symmetric_gradient(
+    probe: &Probe,
+    instance: &mut Instance,
+    n: usize,
+) -> Result<DMatrix<f64>, EvalError> {
     let mut res = DMatrix::zeros(n, n);
     for i in 0..n {
         for j in i..n {
@@ -1354,6 +1421,25 @@ pub fn check_equal(typed: &Typed, a: &Expr, b: &Expr, config: &CheckConfig) -> V
             })
         },
     )
+}
+
+/// Runs a check of the caller's own the way [`check_derivative`] and [`check_equal`] run
+/// theirs: `config.trials` instances made by `draw` from a generator seeded with
+/// `config.seed`, each compared by `compare`. An [`EvalError::Undefined`] redraws the
+/// instance (up to `config.max_redraws` times), any other error makes the verdict
+/// inconclusive, and the first comparison whose error exceeds `config.tolerance` is the
+/// counterexample, which names `checked` and `reference` and shows the instance as
+/// `compare` left it.
+pub fn check_on_random_instances(
+    config: &CheckConfig,
+    checked: &str,
+    reference: &str,
+    draw: impl FnMut(&mut ChaCha8Rng) -> Instance,
+    mut compare: impl FnMut(&mut Instance) -> Result<Comparison, EvalError>,
+) -> Verdict {
+    run_trials(config, checked, reference, draw, |instance| {
+        Ok(compare(instance)?)
+    })
 }
 
 /// Runs the trials of a check: draws, redraws while undefined, compares.

@@ -7,8 +7,9 @@
 //! treated as an input: every occurrence of zᵢ in L is replaced by a fresh variable v of
 //! zᵢ's shape; a random instance of the inputs is drawn ([`numeric::draw_instance`]), v is
 //! set to zᵢ's value there, and central differences of L in each entry of v
-//! (Richardson-extrapolated) are compared with the adjoint evaluated at the same inputs.
-//! The error measure is numeric's: `max |claimed − expected| / max(1, max |expected|)`.
+//! ([`numeric::finite_difference_gradient`]) are compared with the adjoint evaluated at
+//! the same inputs. Trials, redraws and the error measure are numeric's
+//! ([`numeric::check_on_random_instances`]).
 //!
 //! # Locating the first wrong step
 //!
@@ -25,17 +26,13 @@
 //!   that explains the claim, not a proof that it is the one made. When no single slip
 //!   reproduces the claim, the diagnosis says so.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
-
-use nalgebra::DMatrix;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 
 use super::render::unicode;
 use super::{backward, replace_subtree, slips, substitute, Error, Explanation, Rule, SlipAt};
 use crate::expr::{build, Decls, Expr, ExprKind, Symbol};
-use crate::numeric::{self, CheckConfig, Counterexample, EvalError, Instance, Verdict};
+use crate::numeric::{self, CheckConfig, Comparison, Verdict};
 use crate::shape::Typed;
 
 /// The numeric check of one step of the backward pass.
@@ -48,9 +45,6 @@ pub struct StepCheck {
     /// How its adjoint compared with finite differences.
     pub verdict: Verdict,
 }
-
-/// The finite-difference step (before scaling by the entry's size).
-const STEP: f64 = 1e-3;
 
 fn typed_loss(explanation: &Explanation) -> Typed {
     Typed {
@@ -69,51 +63,6 @@ fn fresh_name(explanation: &Explanation, name: &str) -> Symbol {
     candidate
 }
 
-enum Stop {
-    Redraw(String),
-    Broken(String),
-}
-
-impl From<EvalError> for Stop {
-    fn from(error: EvalError) -> Stop {
-        match error {
-            EvalError::Undefined(reason) => Stop::Redraw(reason),
-            other => Stop::Broken(other.to_string()),
-        }
-    }
-}
-
-/// Finite differences of `perturbed` (the loss with the node replaced by `fresh`) in each
-/// entry of `fresh`, around `base`.
-fn finite_differences(
-    perturbed: &Expr,
-    fresh: &str,
-    base: &DMatrix<f64>,
-    instance: &mut Instance,
-) -> Result<DMatrix<f64>, Stop> {
-    let mut res = DMatrix::zeros(base.nrows(), base.ncols());
-    for col in 0..base.ncols() {
-        for row in 0..base.nrows() {
-            let h = STEP * base[(row, col)].abs().max(1.0);
-            let mut at = |t: f64| -> Result<f64, Stop> {
-                let mut moved = base.clone();
-                moved[(row, col)] += t;
-                instance.values.insert(fresh.to_string(), moved);
-                let value = numeric::evaluate(perturbed, instance)?;
-                if value.shape() != (1, 1) {
-                    return Err(Stop::Broken("the loss is not a scalar".into()));
-                }
-                Ok(value[(0, 0)])
-            };
-            let coarse = (at(h)? - at(-h)?) / (2.0 * h);
-            let fine = (at(h / 2.0)? - at(-h / 2.0)?) / h;
-            res[(row, col)] = (4.0 * fine - coarse) / 3.0;
-        }
-    }
-    instance.values.insert(fresh.to_string(), base.clone());
-    Ok(res)
-}
-
 /// Checks a claimed adjoint of node `index` (an expression over the inputs only) against
 /// finite differences of L with respect to that node treated as an input.
 pub fn check_adjoint(
@@ -127,75 +76,32 @@ pub fn check_adjoint(
             reason: format!("there is no node {index}"),
         };
     };
-    if config.trials == 0 {
-        return Verdict::Inconclusive {
-            reason: "no trials were asked for".into(),
-        };
-    }
     let typed = typed_loss(explanation);
     let fresh = fresh_name(explanation, &node.name);
     let fresh_var = build::var(&fresh, node.shape().clone());
     let perturbed = replace_subtree(&Rc::new(explanation.loss.clone()), &node.value, &fresh_var);
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut max_rel_error: f64 = 0.0;
-    for trial in 0..config.trials {
-        let mut last_reason = String::new();
-        let mut agreed = false;
-        for _ in 0..=config.max_redraws {
-            let mut instance = numeric::draw_instance(&typed, &mut rng);
-            let attempt = (|| -> Result<(DMatrix<f64>, DMatrix<f64>), Stop> {
-                numeric::evaluate(&explanation.loss, &instance)?;
-                let base = numeric::evaluate(&node.value, &instance)?;
-                let claimed_value = numeric::evaluate(claimed, &instance)?;
-                instance.values.insert(fresh.clone(), base.clone());
-                let expected = finite_differences(&perturbed, &fresh, &base, &mut instance)?;
-                Ok((claimed_value, expected))
-            })();
-            let (claimed_value, expected) = match attempt {
-                Ok(pair) => pair,
-                Err(Stop::Redraw(reason)) => {
-                    last_reason = reason;
-                    continue;
-                }
-                Err(Stop::Broken(reason)) => {
-                    return Verdict::Inconclusive {
-                        reason: format!("cannot evaluate: {reason}"),
-                    }
-                }
-            };
-            let (worst, rel_error) = numeric::difference(&claimed_value, &expected);
-            if rel_error > config.tolerance || rel_error.is_nan() {
-                let mut values: BTreeMap<Symbol, DMatrix<f64>> = instance.values.clone();
-                values.remove(&fresh);
-                return Verdict::Fail(Box::new(Counterexample {
-                    checked: format!("the adjoint of {}", node.name),
-                    reference: format!("finite differences of the loss in {}", node.name),
-                    sizes: instance.sizes.clone(),
-                    values,
-                    expected,
-                    claimed: claimed_value,
-                    worst,
-                    rel_error,
-                }));
-            }
-            max_rel_error = max_rel_error.max(rel_error);
-            agreed = true;
-            break;
-        }
-        if !agreed {
-            return Verdict::Inconclusive {
-                reason: format!(
-                    "no valid instance in {} draws for trial {}: {last_reason}",
-                    config.max_redraws + 1,
-                    trial + 1
-                ),
-            };
-        }
-    }
-    Verdict::Pass {
-        trials: config.trials,
-        max_rel_error,
-    }
+    numeric::check_on_random_instances(
+        config,
+        &format!("the adjoint of {}", node.name),
+        &format!("finite differences of the loss in {}", node.name),
+        |rng| numeric::draw_instance(&typed, rng),
+        |instance| {
+            // The loss itself is evaluated so that a point outside its domain is redrawn.
+            numeric::evaluate(&explanation.loss, instance)?;
+            let base = numeric::evaluate(&node.value, instance)?;
+            let claimed = numeric::evaluate(claimed, instance)?;
+            instance.values.insert(fresh.clone(), base);
+            let expected = numeric::finite_difference_gradient(
+                &perturbed,
+                &fresh,
+                instance,
+                config.tolerance,
+            )?;
+            // A counterexample shows the inputs only, not the stand-in for the node.
+            instance.values.remove(&fresh);
+            Ok(Comparison { claimed, expected })
+        },
+    )
 }
 
 /// Checks every step of the backward pass (its expanded adjoint) against finite
