@@ -23,6 +23,7 @@ pub fn fuzz_limits() -> Limits {
         iterations: 8,
         nodes: 3_000,
         time: Duration::from_millis(100),
+        patience: 3,
     }
 }
 

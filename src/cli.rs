@@ -108,11 +108,15 @@ struct CommonArgs {
     /// The most time simplifying may take, in milliseconds (at most 3 600 000).
     #[arg(long, value_name = "MS", help_heading = "Limits", default_value_t = standard_limit("time-limit"), value_parser = |text: &str| parse_limit("time-limit", text))]
     time_limit: u64,
+    /// Stop simplifying after this many rewrite iterations in a row find nothing smaller
+    /// (at most 100 000; raise it to run to saturation or another limit).
+    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("patience"), value_parser = |text: &str| parse_limit("patience", text))]
+    patience: u64,
 }
 
 impl CommonArgs {
     /// The limits given on the command line (or their standard values), by name.
-    fn limits(&self) -> [(&'static str, u64); 7] {
+    fn limits(&self) -> [(&'static str, u64); 8] {
         [
             ("max-input", self.max_input),
             ("max-depth", self.max_depth),
@@ -121,6 +125,7 @@ impl CommonArgs {
             ("max-nodes", self.max_nodes),
             ("max-iterations", self.max_iterations),
             ("time-limit", self.time_limit),
+            ("patience", self.patience),
         ]
     }
 }
@@ -158,7 +163,7 @@ pub struct LimitSpec {
 /// hint names the flag; the e-graph's limits only stop simplification early, which the
 /// JSON output reports as `"saturated": false`.
 #[rustfmt::skip]
-pub const LIMITS: [LimitSpec; 7] = [
+pub const LIMITS: [LimitSpec; 8] = [
     LimitSpec { name: "max-input",      unit: "bytes", ceiling: 1_000_000, what: "the longest expression or definition" },
     LimitSpec { name: "max-depth",      unit: "",      ceiling: 2_000,     what: "the deepest expression tree" },
     LimitSpec { name: "max-exponent",   unit: "",      ceiling: 1_000,     what: "the largest exponent magnitude" },
@@ -166,6 +171,7 @@ pub const LIMITS: [LimitSpec; 7] = [
     LimitSpec { name: "max-nodes",      unit: "",      ceiling: 10_000_000, what: "the most e-graph nodes" },
     LimitSpec { name: "max-iterations", unit: "",      ceiling: 100_000,   what: "the most rewrite iterations" },
     LimitSpec { name: "time-limit",     unit: "ms",    ceiling: 3_600_000, what: "the most time simplifying may take" },
+    LimitSpec { name: "patience",       unit: "",      ceiling: 100_000,   what: "iterations in a row without a smaller form" },
 ];
 
 /// Reads the value of the limit `name`: a whole number from 1 to its ceiling.
@@ -199,6 +205,7 @@ pub fn limit(options: &Options, name: &str) -> Option<u64> {
         "max-nodes" => wide(options.limits.nodes),
         "max-iterations" => wide(options.limits.iterations),
         "time-limit" => u64::try_from(options.limits.time.as_millis()).unwrap_or(u64::MAX),
+        "patience" => wide(options.limits.patience),
         _ => return None,
     })
 }
@@ -221,6 +228,7 @@ fn set_limit_value(options: &mut Options, name: &str, value: u64) {
         "max-nodes" => options.limits.nodes = narrow,
         "max-iterations" => options.limits.iterations = narrow,
         "time-limit" => options.limits.time = std::time::Duration::from_millis(value),
+        "patience" => options.limits.patience = narrow,
         _ => {}
     }
 }

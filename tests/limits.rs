@@ -243,11 +243,16 @@ fn the_egraph_node_limit_stops_saturation() {
         iterations: 1_000,
         nodes: 500,
         time: Duration::from_secs(60),
+        patience: usize::MAX,
     };
     let started = Instant::now();
     let result = simplify(&gradient, &typed.vars, &[], &limits);
     assert!(!result.saturated);
-    assert!(!result.stop_reason.is_empty());
+    assert!(
+        result.stop_reason.starts_with("node limit"),
+        "{}",
+        result.stop_reason
+    );
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
@@ -258,10 +263,29 @@ fn the_egraph_time_limit_stops_saturation() {
         iterations: 1_000_000,
         nodes: 100_000_000,
         time: Duration::from_millis(1),
+        patience: usize::MAX,
     };
     let result = simplify(&gradient, &typed.vars, &[], &limits);
     assert!(!result.saturated);
-    assert!(!result.stop_reason.is_empty());
+    assert!(
+        result.stop_reason.starts_with("time limit"),
+        "{}",
+        result.stop_reason
+    );
+}
+
+#[test]
+fn the_patience_limit_stops_saturation_once_nothing_gets_smaller() {
+    let (typed, gradient) = big_gradient();
+    let limits = simplify::Limits {
+        iterations: 1_000_000,
+        nodes: 100_000_000,
+        time: Duration::from_secs(60),
+        patience: 1,
+    };
+    let result = simplify(&gradient, &typed.vars, &[], &limits);
+    assert!(!result.saturated);
+    assert_eq!(result.stop_reason, "no smaller form in 1 iterations");
 }
 
 #[test]
@@ -271,9 +295,15 @@ fn the_egraph_iteration_limit_stops_saturation() {
         iterations: 1,
         nodes: 100_000_000,
         time: Duration::from_secs(60),
+        patience: usize::MAX,
     };
     let result = simplify(&gradient, &typed.vars, &[], &limits);
     assert!(!result.saturated);
+    assert!(
+        result.stop_reason.starts_with("iteration limit"),
+        "{}",
+        result.stop_reason
+    );
 }
 
 #[test]
@@ -284,6 +314,7 @@ fn session_options_carry_the_egraph_limits() {
         iterations: 1,
         nodes: 100,
         time: Duration::from_millis(50),
+        patience: 3,
     };
     let results = session
         .derivative("‖(A + B)(A + B)(A + B) − Cᵀ‖²", &["A"], &options)
@@ -459,13 +490,38 @@ fn autoencoder_saturated(extra: &[&str]) -> bool {
 #[test]
 fn cli_max_nodes() {
     assert!(!autoencoder_saturated(&["--max-nodes", "20"]));
-    assert!(autoencoder_saturated(&["--max-nodes", "100000"]));
+    assert!(autoencoder_saturated(&[
+        "--max-nodes",
+        "100000",
+        "--patience",
+        "1000"
+    ]));
+}
+
+#[test]
+fn cli_patience() {
+    // By default a round ends 3 iterations after the last smaller form; the answer is
+    // the same as at saturation.
+    assert!(!autoencoder_saturated(&[]));
+    assert!(!autoencoder_saturated(&["--patience", "1"]));
+    assert!(autoencoder_saturated(&["--patience", "1000"]));
+    let text = |extra: &[&str]| {
+        let mut args = vec!["diff", "½‖WᵀWx − x‖²", "--wrt", "W"];
+        args.extend_from_slice(extra);
+        matcalc(&args).stdout
+    };
+    assert_eq!(text(&[]), text(&["--patience", "1000"]));
 }
 
 #[test]
 fn cli_max_iterations() {
     assert!(!autoencoder_saturated(&["--max-iterations", "1"]));
-    assert!(autoencoder_saturated(&["--max-iterations", "1000"]));
+    assert!(autoencoder_saturated(&[
+        "--max-iterations",
+        "1000",
+        "--patience",
+        "1000"
+    ]));
 }
 
 #[test]
@@ -483,13 +539,20 @@ fn cli_time_limit() {
         "100000",
         "--max-nodes",
         "10000000",
+        "--patience",
+        "100000",
     ]);
     assert_passes(&run);
     assert!(run.stdout.contains("\"saturated\":false"), "{}", run.stdout);
-    assert!(autoencoder_saturated(&["--time-limit", "60000"]));
+    assert!(autoencoder_saturated(&[
+        "--time-limit",
+        "60000",
+        "--patience",
+        "1000"
+    ]));
 }
 
-const LIMIT_FLAGS: [&str; 7] = [
+const LIMIT_FLAGS: [&str; 8] = [
     "--max-input",
     "--max-depth",
     "--max-exponent",
@@ -497,6 +560,7 @@ const LIMIT_FLAGS: [&str; 7] = [
     "--max-nodes",
     "--max-iterations",
     "--time-limit",
+    "--patience",
 ];
 
 #[test]

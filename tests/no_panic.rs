@@ -180,6 +180,7 @@ fn regression_saturation_with_tiny_limits() {
         iterations: 0,
         nodes: 0,
         time: Duration::ZERO,
+        patience: 0,
     };
     let _ = session.derivative("½‖WᵀWx − x‖²", &["W"], &options);
     let _ = session.simplify("(A + B)(A + B)", &options);

@@ -203,6 +203,7 @@ fn simplify_stops_within_limits_on_a_large_input() {
         iterations: 5,
         nodes: 2_000,
         time: std::time::Duration::from_millis(200),
+        ..Limits::standard()
     };
     let res = simplify(&grad, &loss.vars, &[], &limits);
     assert!(!res.stop_reason.is_empty());

@@ -54,6 +54,7 @@ fn options() -> Options {
         iterations: 10,
         nodes: 4_000,
         time: Duration::from_millis(25),
+        ..simplify::Limits::standard()
     };
     options
 }

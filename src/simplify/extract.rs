@@ -64,6 +64,13 @@ impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
         self.epoch += 1;
     }
 
+    /// The cost of `class`'s chosen term, valid for the classes below the last one
+    /// settled.
+    pub fn cost(&self, class: Id) -> Option<&CF::Cost> {
+        let class = usize::from(self.egraph.find(class));
+        self.best.get(class)?.as_ref().map(|(cost, _)| cost)
+    }
+
     /// The chosen node of `class`, valid for the classes below the last one settled.
     pub fn best_node(&self, class: Id) -> Option<&Mat> {
         let class = usize::from(self.egraph.find(class));

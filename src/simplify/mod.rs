@@ -41,10 +41,15 @@ pub struct Limits {
     pub nodes: usize,
     /// Most wall-clock time (checked between iterations).
     pub time: Duration,
+    /// Most iterations in a row that find no smaller display form of any input before
+    /// a round ends: the forms people want appear early, while the rules' bulk
+    /// (associativity, commutativity) would go on to the node limit.
+    pub patience: usize,
 }
 
 impl Limits {
-    /// The limits the command line uses: 30 iterations, 10 000 nodes, 500 ms.
+    /// The limits the command line uses: 30 iterations, 10 000 nodes, 500 ms, and a
+    /// patience of 3 iterations.
     pub fn standard() -> Limits {
         // The node and iteration limits are what normally stop saturation, so the result
         // does not depend on how loaded the machine is; the time limit is a backstop.
@@ -52,6 +57,7 @@ impl Limits {
             iterations: 30,
             nodes: 10_000,
             time: Duration::from_millis(500),
+            patience: 3,
         }
     }
 }
@@ -458,6 +464,7 @@ fn saturate(
             .with_node_limit(limits.nodes)
             .with_time_limit(budget)
             .with_scheduler(BackoffScheduler::default().with_initial_match_limit(MATCH_LIMIT))
+            .with_hook(plateau_stop(&targets, limits.patience))
             .run(rules);
         last = describe_stop(runner.stop_reason.as_ref());
         egraph = runner.egraph;
@@ -489,6 +496,39 @@ fn saturate(
     }
     let targets = targets.iter().map(|target| egraph.find(*target)).collect();
     (egraph, targets, last.0, last.1)
+}
+
+/// A runner hook that stops the run once `patience` iterations in a row have not
+/// lowered the total display cost of the `targets`.
+fn plateau_stop(
+    targets: &[Id],
+    patience: usize,
+) -> impl FnMut(&mut Runner<Mat, MatAnalysis>) -> Result<(), String> + 'static {
+    let targets = targets.to_vec();
+    let mut lowest = usize::MAX;
+    let mut unchanged = 0;
+    move |runner| {
+        let egraph = &runner.egraph;
+        let mut choices = Choices::new(egraph, DisplayCost::new(egraph, None));
+        let total = targets.iter().fold(0usize, |sum, target| {
+            choices.settle(*target);
+            let cost = choices
+                .cost(*target)
+                .map_or(usize::MAX / 4, |cost| cost.total);
+            sum.saturating_add(cost)
+        });
+        if total < lowest {
+            lowest = total;
+            unchanged = 0;
+        } else {
+            unchanged += 1;
+        }
+        if unchanged >= patience {
+            Err(format!("no smaller form in {patience} iterations"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 fn describe_stop(reason: Option<&StopReason>) -> (bool, String) {

@@ -407,6 +407,7 @@ pub fn hadamard_rules() -> Vec<RuleSpec> {
         rule(f, "hadamard-scalar",         "(had ?k ?a)",                   Both,    "(mul ?k ?a)",                  &[Scalar("?k")]),          // k⊙A = kA
         rule(f, "hadamard-distribute",     "(had ?a (add ?b ?c))",          Forward, "(add (had ?a ?b) (had ?a ?c))", &[]),                     // A⊙(B+C) = A⊙B+A⊙C
         rule(f, "hadamard-factor",         "(add (had ?a ?b) (had ?a ?c))", Forward, "(had ?a (add ?b ?c))",         &[]),                      // A⊙B+A⊙C = A⊙(B+C)
+        rule(f, "hadamard-factor-self",    "(add ?a (had ?a ?b))",          Forward, "(had ?a (add 1 ?b))",          &[SameShape("?a", "?b")]), // A+A⊙B = A⊙(1+B)
         rule(f, "hadamard-factor-sub",     "(sub (had ?a ?b) (had ?a ?c))", Forward, "(had ?a (sub ?b ?c))",         &[]),                      // A⊙B−A⊙C = A⊙(B−C)
         rule(f, "hadamard-neg",            "(had (neg ?a) ?b)",             Both,    "(neg (had ?a ?b))",            &[]),                      // (−A)⊙B = −(A⊙B)
         rule(f, "hadamard-scaled",         "(had (mul ?k ?a) ?b)",          Both,    "(mul ?k (had ?a ?b))",         &[Scalar("?k")]),          // (kA)⊙B = k(A⊙B)
