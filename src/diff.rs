@@ -549,7 +549,17 @@ fn power_rule(a: &Rc<Expr>, k: i64, seed: &Rc<Expr>, adjoint: bool) -> Option<Rc
 }
 
 /// Σ_{r=0}^{k−1} f(aʳ) · middle · f(aᵏ⁻¹⁻ʳ), with f the transpose when `transposed`.
+/// A `middle` that commutes with every matrix (`I`, `cI`) makes the k terms one:
+/// k · f(aᵏ⁻¹) · middle, so ∂tr(Aᵏ)/∂A is k(Aᵏ⁻¹)ᵀ (Cookbook (106)).
 fn sum_of_power_terms(a: &Rc<Expr>, k: i64, middle: &Rc<Expr>, transposed: bool) -> Rc<Expr> {
+    if k > 1 && is_scaled_identity(middle) {
+        let power = if transposed {
+            transpose(power(a, k - 1))
+        } else {
+            power(a, k - 1)
+        };
+        return scale(Rational::from_integer(k.into()), mul(power, middle.clone()));
+    }
     let factor = |r: i64| -> Option<Rc<Expr>> {
         if r == 0 {
             None
@@ -574,6 +584,17 @@ fn sum_of_power_terms(a: &Rc<Expr>, k: i64, middle: &Rc<Expr>, transposed: bool)
         });
     }
     res.unwrap_or_else(|| zero(middle.shape.clone()))
+}
+
+/// Whether `e` is `I` times a scalar (`I`, `−I`, `cI`), which commutes with every matrix.
+fn is_scaled_identity(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Identity => true,
+        ExprKind::Neg(inner) => is_scaled_identity(inner),
+        ExprKind::Mul(left, right) if left.shape.is_scalar() => is_scaled_identity(right),
+        ExprKind::Mul(left, right) if right.shape.is_scalar() => is_scaled_identity(left),
+        _ => false,
+    }
 }
 
 fn power(a: &Rc<Expr>, r: i64) -> Rc<Expr> {

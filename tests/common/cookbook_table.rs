@@ -86,6 +86,8 @@ pub const IDENTITIES: &[Identity] = &[
     row("(107) ∂tr(X²B)/∂X = (XB + BX)ᵀ", "tr(X²B)", SQUARE, "X", "(XB + BX)ᵀ"),
     row("(108) ∂tr(XᵀBX)/∂X = BX + BᵀX", "tr(XᵀBX)", "X: n×m, B: n×n", "X", "BX + BᵀX"),
     row("(111) ∂tr(XBXᵀ)/∂X = XBᵀ + XB", "tr(XBXᵀ)", "X: m×n, B: n×n", "X", "XBᵀ + XB"),
+    row("(112) ∂tr(Xᵏ)/∂X = k(Xᵏ⁻¹)ᵀ, k = 5", "tr(X⁵)", SQUARE, "X", "5(X⁴)ᵀ"),
+    row("(112) ∂tr(Xᵏ)/∂X = k(Xᵏ⁻¹)ᵀ, k = 8", "tr(X⁸)", SQUARE, "X", "8(X⁷)ᵀ"),
     row("(114) ∂tr(AXBX)/∂X = AᵀXᵀBᵀ + BᵀXᵀAᵀ", "tr(AXBX)", SQUARE, "X", "AᵀXᵀBᵀ + BᵀXᵀAᵀ"),
     row("(115) ∂tr(XᵀX)/∂X = 2X", "tr(XᵀX)", "X: m×n", "X", "2X"),
     row("(115) ∂tr(XXᵀ)/∂X = 2X", "tr(XXᵀ)", "X: m×n", "X", "2X"),
