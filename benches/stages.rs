@@ -1,5 +1,5 @@
 //! Criterion benchmarks of each stage (parse, shape inference, differentiation,
-//! simplification, printing) and of the whole pipeline on the problem sheet and on
+//! simplification and its saturation and extraction, printing) and of the whole pipeline on the problem sheet and on
 //! cookbook identities.
 //!
 //! Run with `cargo bench --bench stages`.
@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use matcalc::expr::Decls;
 use matcalc::print::{render, Style};
 use matcalc::session::Options;
-use matcalc::simplify::{simplify, Limits};
+use matcalc::simplify::{simplify, Limits, Timings};
 use support::{corpus, run_problem, session_for};
 
 /// The problems measured stage by stage: the sheet's three and a few identities.
@@ -61,8 +61,17 @@ fn stages(c: &mut Criterion) {
         group.bench_function(format!("diff ∂/∂{wrt}"), |b| {
             b.iter(|| matcalc::diff::derivative(black_box(&typed), wrt, 1))
         });
-        group.bench_function("simplify (saturate + extract)", |b| {
+        group.bench_function("simplify (setup + saturate + extract)", |b| {
             b.iter(|| simplify(black_box(&derivative.expr), &typed.vars, &[], &limits))
+        });
+        // The two parts of simplification, timed inside it (`Simplified::timings`).
+        let vars = &typed.vars;
+        let expr = &derivative.expr;
+        group.bench_function("saturate", |b| {
+            b.iter_custom(|iters| part(expr, vars, &limits, iters, |t| t.saturation))
+        });
+        group.bench_function("extract", |b| {
+            b.iter_custom(|iters| part(expr, vars, &limits, iters, |t| t.extraction))
         });
         group.bench_function("print", |b| {
             b.iter(|| render(black_box(&simplified.display), Style::Unicode))
@@ -78,6 +87,19 @@ fn stages(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Total time of one part of `iters` simplifications of `expr`.
+fn part(
+    expr: &matcalc::Expr,
+    vars: &std::collections::BTreeMap<String, matcalc::VarDecl>,
+    limits: &Limits,
+    iters: u64,
+    pick: fn(&Timings) -> Duration,
+) -> Duration {
+    (0..iters)
+        .map(|_| pick(&simplify(black_box(expr), vars, &[], limits).timings))
+        .sum()
 }
 
 fn configured() -> Criterion {

@@ -107,10 +107,15 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 top = TopKind::Hadamard;
                 let (left, right) = (costs(*a).top, costs(*b).top);
                 // `a ⊙ (b ⊙ c)` prints with parentheses that `a ⊙ b ⊙ c` does not need,
-                // and a parenthesised sum reads best next to the factor it multiplies
-                // (`σ ⊙ (1 − σ) ⊙ g`), not at the end of a chain (`σ ⊙ g ⊙ (1 − σ)`).
+                // and a parenthesised sum reads best right after the factor it
+                // multiplies (`σ ⊙ (1 − σ) ⊙ g`): not first (`(1 − σ) ⊙ σ ⊙ g`), not after
+                // a product (`g ⊙ (1 − σ) ⊙ σ`), not at the end (`σ ⊙ g ⊙ (1 − σ)`).
                 11 + usize::from(right == TopKind::Hadamard)
-                    + usize::from(left == TopKind::Hadamard && right == TopKind::Sum)
+                    + usize::from(left == TopKind::Sum)
+                    + usize::from(
+                        right == TopKind::Sum
+                            && matches!(left, TopKind::Hadamard | TopKind::Compound),
+                    )
                     + usize::from(right == TopKind::Applied && left != TopKind::Applied)
             }
             Mat::Mul([a, b]) if scalar(a) && !scalar(b) => {

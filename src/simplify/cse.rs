@@ -231,34 +231,52 @@ pub fn name_repeats(
     defined: &HashMap<Id, usize>,
 ) -> Vec<(Id, usize)> {
     let sizes = arena.tree_sizes();
-    let mut named: HashMap<Id, usize> = defined.clone();
+    let count = arena.nodes.len();
+    // Per-class tables indexed by class id: the arena's classes are canonical ids of one
+    // e-graph, so they are dense enough, and this loop runs once per name.
+    let classes = arena
+        .nodes
+        .iter()
+        .map(|node| usize::from(node.class) + 1)
+        .chain(defined.keys().map(|class| usize::from(*class) + 1))
+        .max()
+        .unwrap_or(0);
+    let mut named = vec![false; classes];
+    let mut body_top = vec![false; count];
+    for (class, index) in defined {
+        named[usize::from(*class)] = true;
+        if let Some(slot) = body_top.get_mut(*index) {
+            *slot = true;
+        }
+    }
+    let mut incoming = vec![0u64; count];
+    let mut uses_of_class = vec![0u64; classes];
+    let mut first_of_class = vec![usize::MAX; classes];
     let mut res = vec![];
     while res.len() < MAX_NAMES {
         // Uses of each node in the unfolded trees, parents before children (reverse
         // arena order). A named class passes on only its own body's uses: everywhere
         // else it is a leaf.
-        let mut incoming = vec![0u64; arena.nodes.len()];
-        let mut body_tops = vec![false; arena.nodes.len()];
+        incoming.fill(0);
+        uses_of_class.fill(0);
+        first_of_class.fill(usize::MAX);
         for &root in roots {
             if let Some(slot) = incoming.get_mut(root) {
                 *slot = slot.saturating_add(1);
             }
         }
-        for &top in named.values() {
-            if let Some(slot) = body_tops.get_mut(top) {
-                *slot = true;
-            }
-        }
-        let mut per_class: HashMap<Id, (u64, usize)> = HashMap::new();
-        for index in (0..arena.nodes.len()).rev() {
+        for index in (0..count).rev() {
             let uses = incoming[index];
             let node = &arena.nodes[index];
+            let class = usize::from(node.class);
             if uses > 0 {
-                let entry = per_class.entry(node.class).or_insert((0, index));
-                entry.0 = entry.0.saturating_add(uses);
+                uses_of_class[class] = uses_of_class[class].saturating_add(uses);
+                if first_of_class[class] == usize::MAX {
+                    first_of_class[class] = index;
+                }
             }
-            let passed = if named.contains_key(&node.class) {
-                u64::from(body_tops[index])
+            let passed = if named[class] {
+                u64::from(body_top[index])
             } else {
                 uses
             };
@@ -269,20 +287,19 @@ pub fn name_repeats(
                 incoming[*child] = incoming[*child].saturating_add(passed);
             }
         }
-        let best = per_class
-            .iter()
-            .filter(|(class, (count, index))| {
-                *count >= 2 && !named.contains_key(class) && !trivial(sizes[*index])
+        let best = (0..classes)
+            .filter(|class| {
+                let first = first_of_class[*class];
+                uses_of_class[*class] >= 2 && !named[*class] && !trivial(sizes[first])
             })
-            .max_by_key(|(class, (_, index))| (sizes[*index], std::cmp::Reverse(**class)))
-            .map(|(class, (_, index))| (*class, *index));
-        match best {
-            Some((class, index)) => {
-                named.insert(class, index);
-                res.push((class, index));
-            }
-            None => break,
-        }
+            .max_by_key(|class| (sizes[first_of_class[*class]], std::cmp::Reverse(*class)));
+        let Some(class) = best else {
+            break;
+        };
+        let first = first_of_class[class];
+        named[class] = true;
+        body_top[first] = true;
+        res.push((Id::from(class), first));
     }
     res
 }

@@ -80,6 +80,19 @@ pub struct Simplified {
     pub saturated: bool,
     /// Why saturation stopped: `saturated`, or which limit was reached.
     pub stop_reason: String,
+    /// Where the time went.
+    pub timings: Timings,
+}
+
+/// Where a simplification spent its time, for benchmarks and profiles.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Building the e-graph from the inputs.
+    pub setup: Duration,
+    /// Equality saturation, all rounds.
+    pub saturation: Duration,
+    /// Both extractions with their `where` names.
+    pub extraction: Duration,
 }
 
 /// The result of [`simplify_many`]: one display and compute form per input, with one
@@ -98,6 +111,8 @@ pub struct SimplifiedMany {
     pub saturated: bool,
     /// Why saturation stopped.
     pub stop_reason: String,
+    /// Where the time went.
+    pub timings: Timings,
 }
 
 /// Simplifies `expr`, whose variables are described by `vars` (shapes and `sym`/`spd`
@@ -142,6 +157,7 @@ pub fn simplify(
         compute_wheres: many.compute_wheres,
         saturated: many.saturated,
         stop_reason: many.stop_reason,
+        timings: many.timings,
     }
 }
 
@@ -224,8 +240,15 @@ pub fn simplify_many(
             .filter(|(_, body)| !matches!(body.kind, ExprKind::Var(_) | ExprKind::Num(_)))
             .map(|(_, body)| expr_to_rec(body)),
     );
+    let setup = start.elapsed();
     let (saturated_graph, targets, saturated, stop_reason) =
         saturate(egraph, targets, &originals, limits);
+    let saturation = start.elapsed() - setup;
+    let timings = || Timings {
+        setup,
+        saturation,
+        extraction: start.elapsed() - setup - saturation,
+    };
     let roots: Vec<Id> = targets[..roots.len()].to_vec();
     let let_classes: Vec<(Symbol, Id)> = let_classes
         .iter()
@@ -254,6 +277,7 @@ pub fn simplify_many(
         compute_wheres: vec![],
         saturated,
         stop_reason: stop_reason.clone(),
+        timings: timings(),
     };
 
     // Display. First the names chosen before extraction, each a leaf in its class so
@@ -426,6 +450,7 @@ pub fn simplify_many(
         compute_wheres,
         saturated,
         stop_reason,
+        timings: timings(),
     }
 }
 
