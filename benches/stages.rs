@@ -1,6 +1,6 @@
 //! Criterion benchmarks of each stage (parse, shape inference, differentiation,
-//! simplification and its saturation and extraction, printing) and of the whole pipeline on the problem sheet and on
-//! cookbook identities.
+//! simplification and its saturation and extraction, printing) and of the whole pipeline
+//! on the problem sheet, the corpus and every Cookbook identity of the tests.
 //!
 //! Run with `cargo bench --bench stages`.
 
@@ -9,13 +9,18 @@
 
 mod support;
 
+#[path = "../tests/common/cookbook_table.rs"]
+#[allow(dead_code)] // The table's helpers serve the tests.
+mod cookbook_table;
+
 use std::hint::black_box;
 use std::time::Duration;
 
+use cookbook_table::{Identity, IDENTITIES};
 use criterion::{criterion_group, criterion_main, Criterion};
 use matcalc::expr::Decls;
 use matcalc::print::{render, Style};
-use matcalc::session::Options;
+use matcalc::session::{Options, Session};
 use matcalc::simplify::{simplify, Limits, Timings};
 use support::{corpus, run_problem, session_for};
 
@@ -86,6 +91,29 @@ fn stages(c: &mut Criterion) {
             b.iter(|| run_problem(black_box(problem), &options))
         });
     }
+    group.finish();
+
+    // Every identity of the tests' Cookbook table, declarations to simplified derivative.
+    let sessions: Vec<(Session, &Identity, Options)> = IDENTITIES
+        .iter()
+        .filter_map(|identity| {
+            let mut session = Session::new();
+            session.declare(identity.decls).ok()?;
+            let options = Options {
+                order: identity.order,
+                ..Options::standard()
+            };
+            Some((session, identity, options))
+        })
+        .collect();
+    let mut group = c.benchmark_group("cookbook table");
+    group.bench_function(format!("all {} identities", sessions.len()), |b| {
+        b.iter(|| {
+            for (session, identity, options) in &sessions {
+                let _ = black_box(session.derivative(identity.expr, &[identity.wrt], options));
+            }
+        })
+    });
     group.finish();
 }
 
