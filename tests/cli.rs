@@ -1,25 +1,9 @@
 //! The command line, tested by running the real binary: exit codes, stdout and stderr.
 
-use std::process::Command;
-
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-#[track_caller]
-fn matcalc(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_matcalc"))
-        .args(args)
-        .output()
-        .expect("the matcalc binary runs");
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+#[path = "common/run.rs"]
+#[allow(dead_code)] // Not every test file drives the REPL.
+mod run;
+use run::{matcalc, Run};
 
 fn snapshot(name: &str, run: &Run, args: &[&str]) {
     let text = format!(

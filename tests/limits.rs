@@ -327,24 +327,9 @@ fn session_options_carry_the_egraph_limits() {
 // its own error (exit 2) whose hint names the flag; a raised one lets it through.
 // ---------------------------------------------------------------------------------------
 
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-#[track_caller]
-fn matcalc(args: &[&str]) -> Run {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_matcalc"))
-        .args(args)
-        .output()
-        .expect("the matcalc binary runs");
-    Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+#[path = "common/run.rs"]
+mod run;
+use run::{matcalc, repl, Run};
 
 /// `matcalc simplify TEXT EXTRA…`.
 #[track_caller]
@@ -598,7 +583,6 @@ fn cli_help_documents_every_limit() {
 
 #[test]
 fn repl_limits_show_set_and_hold() {
-    use std::io::Write;
     let script = "\
 :limits
 :limits max-depth 3
@@ -625,22 +609,10 @@ x + y
 :reset
 :limits max-depth
 ";
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_matcalc"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the matcalc binary runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(script.as_bytes())
-        .expect("the script is written");
-    let output = child.wait_with_output().expect("the REPL ends");
-    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    let run = repl(script);
+    let out = run.stdout;
     // The session had errors, so it exits 2, but went on after each.
-    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert_eq!(run.status, 2, "{out}");
     let replies: Vec<&str> = out.split("» ").skip(1).collect();
     let reply = |statement: &str, index: usize| -> &str {
         let reply = replies[index];

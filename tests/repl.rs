@@ -1,27 +1,14 @@
 //! The REPL driven through piped standard input: one scripted session covering every
 //! statement and command, snapshotted, with the facts that matter asserted too.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+#[path = "common/run.rs"]
+#[allow(dead_code)] // The REPL tests need only `repl`.
+mod run;
 
+/// The REPL's exit status and standard output for `script`.
 fn repl(script: &str) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_matcalc"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the matcalc binary runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(script.as_bytes())
-        .expect("the script is written");
-    let output = child.wait_with_output().expect("the REPL ends");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let run = run::repl(script);
+    (run.status, run.stdout)
 }
 
 const SESSION: &str = "\

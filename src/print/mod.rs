@@ -446,18 +446,27 @@ impl Printer {
     }
 }
 
+/// The run of ASCII letters ending `left`, the run starting `right`, and what follows
+/// that run in `right`.
+fn letter_runs<'a>(left: &'a str, right: &'a str) -> (&'a str, &'a str, &'a str) {
+    let left_run_start = left
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .len();
+    let right_run_end = right
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(right.len());
+    (
+        &left[left_run_start..],
+        &right[..right_run_end],
+        &right[right_run_end..],
+    )
+}
+
 /// Whether the run of ASCII letters ending `left` and the one starting `right` would,
 /// written side by side, spell across the boundary one of the words the parser reads
 /// before single letters (`x` then `i` is `xi`, `t` then `r(…)` is `tr(…)`).
 fn letters_merge_into_word(left: &str, right: &str) -> bool {
-    let left_run_start = left
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-        .len();
-    let left_run = &left[left_run_start..];
-    let right_run_end = right
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(right.len());
-    let right_run = &right[..right_run_end];
+    let (left_run, right_run, _) = letter_runs(left, right);
     if left_run.is_empty() || right_run.is_empty() {
         return false;
     }
@@ -473,18 +482,11 @@ fn letters_merge_into_word(left: &str, right: &str) -> bool {
 /// ends with a misspelt function name right before `(`, which the parser rejects as an
 /// unknown function: `dle·tia` then `g` then `(x + y)` must not print `dle·tiag(x + y)`.
 fn letters_call_a_misspelt_function(left: &str, right: &str) -> bool {
-    let left_run_start = left
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-        .len();
-    let left_run = &left[left_run_start..];
-    let right_run_end = right
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(right.len());
-    if left_run.is_empty() || !right[right_run_end..].starts_with('(') {
+    let (left_run, right_run, rest) = letter_runs(left, right);
+    if left_run.is_empty() || !rest.starts_with('(') {
         return false;
     }
-    let run = format!("{left_run}{}", &right[..right_run_end]);
-    crate::parse::misspelt_function(&run).is_some()
+    crate::parse::misspelt_function(&format!("{left_run}{right_run}")).is_some()
 }
 
 #[cfg(test)]
