@@ -20,8 +20,6 @@ pub struct Choices<'a, CF: CostFunction<Mat>> {
     cost_fn: CF,
     /// The cheapest cost and node per class id, valid for the classes last settled.
     best: Vec<Option<(CF::Cost, Mat)>>,
-    /// Each class's position in egg's class order, so ties break as in egg.
-    position: Vec<usize>,
     /// Name leaves of named classes (not added to the e-graph, which stays untouched).
     names: HashMap<Id, Mat>,
     /// Bumped by every name: costs settled before it may be stale.
@@ -41,15 +39,10 @@ impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
             .map(|class| usize::from(class.id) + 1)
             .max()
             .unwrap_or(0);
-        let mut position = vec![usize::MAX; ids];
-        for (index, class) in egraph.classes().enumerate() {
-            position[usize::from(class.id)] = index;
-        }
         Choices {
             egraph,
             cost_fn,
             best: vec![None; ids],
-            position,
             names: HashMap::new(),
             epoch: 0,
             settled_in: vec![0; ids],
@@ -78,17 +71,24 @@ impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
     }
 
     /// Computes the best node of `top` and of every class below it, down to named
-    /// classes: the same fixpoint, in the same class order, as `egg::Extractor`, whose
-    /// costs for a class depend only on the classes below it.
+    /// classes, whose costs depend only on the classes below them. Classes are priced
+    /// children first (depth-first post-order), so an acyclic part settles in one pass
+    /// and each class picks the first of its cheapest nodes given its children's final
+    /// costs; cycles take further passes.
     pub fn settle(&mut self, top: Id) {
         let egraph = self.egraph;
         let top = egraph.find(top);
         let current = self.epoch + 1;
         self.settlings += 1;
         let mut below: Vec<Id> = vec![];
-        let mut stack = vec![top];
-        while let Some(class) = stack.pop() {
+        // (class, children pushed): a class is listed once all of its children are.
+        let mut stack = vec![(top, false)];
+        while let Some((class, children_pushed)) = stack.pop() {
             let index = usize::from(class);
+            if children_pushed {
+                below.push(class);
+                continue;
+            }
             // Classes settled since the last name keep their (final) costs.
             let (Some(settled), Some(visited)) =
                 (self.settled_in.get(index), self.visited_by.get(index))
@@ -99,16 +99,19 @@ impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
                 continue;
             }
             self.visited_by[index] = self.settlings;
-            below.push(class);
-            self.best[usize::from(class)] = None;
+            self.best[index] = None;
+            stack.push((class, true));
             if self.names.contains_key(&class) {
                 continue;
             }
             for node in egraph[class].iter() {
-                stack.extend(node.children().iter().map(|child| egraph.find(*child)));
+                stack.extend(
+                    node.children()
+                        .iter()
+                        .map(|child| (egraph.find(*child), false)),
+                );
             }
         }
-        below.sort_by_key(|class| self.position[usize::from(*class)]);
         let mut changed = true;
         while changed {
             changed = false;
