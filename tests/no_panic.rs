@@ -11,77 +11,6 @@ use proptest::prelude::*;
 #[path = "../fuzz/harness.rs"]
 mod harness;
 
-/// The token-soup ingredients: grammar tokens, look-alikes and junk.
-const TOKENS: &[&str] = &[
-    "W",
-    "x",
-    "y",
-    "A",
-    "B",
-    "K",
-    "α",
-    "β",
-    "ℓ",
-    "I",
-    "𝟙",
-    "W₁",
-    "(",
-    ")",
-    "[",
-    "]",
-    "{",
-    "}",
-    "|",
-    "‖",
-    "+",
-    "-",
-    "−",
-    "*",
-    "/",
-    "⊙",
-    "ᵀ",
-    "'",
-    "⁻¹",
-    "²",
-    "^2",
-    "^{-1}",
-    "^{65}",
-    "½",
-    "0",
-    "1",
-    "2",
-    "0.5",
-    "1e300",
-    "tr(",
-    "det(",
-    "log|",
-    "exp(",
-    "log(",
-    "σ(",
-    "diag(",
-    "sum(",
-    "∇ℓ(",
-    "\\frac{1}{2}",
-    "\\|",
-    " ",
-    "х",
-    "ｘ",
-    "\u{FEFF}",
-    "\u{200B}",
-    "\u{0301}",
-    "\0",
-    "=",
-    ":",
-    ",",
-    "d",
-    "dX",
-    "Wx",
-    "xxᵀ",
-    "XXᵀ",
-    "⁻",
-    "\\",
-];
-
 fn options() -> Options {
     let mut options = Options::standard();
     options.check = true;
@@ -109,8 +38,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn token_soup_never_panics(tokens in proptest::collection::vec(0..TOKENS.len(), 0..24)) {
-        let text: String = tokens.iter().map(|&i| TOKENS[i]).collect();
+    fn token_soup_never_panics(tokens in proptest::collection::vec(0..harness::TOKENS.len(), 0..24)) {
+        let text: String = tokens.iter().map(|&i| harness::TOKENS[i]).collect();
         survive(&text);
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use egg::{CostFunction, Id, Language, Symbol};
+use egg::{CostFunction, Id, Language};
 use num_traits::{Signed, Zero};
 
 use super::analysis::EGraph;
@@ -18,18 +18,14 @@ use crate::expr::{Dim, Shape};
 /// right (`Ak`) more than on the left (`kA`), a transpose inside a function (`σ(zᵀ)`)
 /// more than outside (`σ(z)ᵀ`), every avoidable pair of parentheses a little, and sizes
 /// nothing (`I` prints without its size).
-///
-/// A `forbidden` name costs "infinitely" much: extracting the body of a `let` or `where`
-/// definition must not answer with the name itself.
 pub struct DisplayCost<'a> {
     egraph: &'a EGraph,
-    forbidden: Option<Symbol>,
 }
 
 impl<'a> DisplayCost<'a> {
-    /// The display cost over `egraph`, never choosing the leaf `forbidden`.
-    pub fn new(egraph: &'a EGraph, forbidden: Option<Symbol>) -> DisplayCost<'a> {
-        DisplayCost { egraph, forbidden }
+    /// The display cost over `egraph`.
+    pub fn new(egraph: &'a EGraph) -> DisplayCost<'a> {
+        DisplayCost { egraph }
     }
 }
 
@@ -90,7 +86,6 @@ impl CostFunction<Mat> for DisplayCost<'_> {
         let scalar = |id: &Id| self.egraph[*id].data.scalar;
         let mut top = TopKind::Other;
         let own = match enode {
-            Mat::Symbol(name) if Some(*name) == self.forbidden => NEVER,
             Mat::Symbol(_) => 10,
             Mat::Num(q) if q.0.is_negative() => 18,
             // An integer costs a little less than a variable, so that the factored
@@ -179,24 +174,15 @@ impl CostFunction<Mat> for DisplayCost<'_> {
 pub struct FlopCost<'a> {
     egraph: &'a EGraph,
     sizes: &'a BTreeMap<String, u64>,
-    forbidden: Option<Symbol>,
 }
 
 impl<'a> FlopCost<'a> {
     /// The size every size symbol without a value counts as.
     pub const DEFAULT_SIZE: f64 = 1000.0;
 
-    /// The flop cost over `egraph` with the given sizes, never choosing `forbidden`.
-    pub fn new(
-        egraph: &'a EGraph,
-        sizes: &'a BTreeMap<String, u64>,
-        forbidden: Option<Symbol>,
-    ) -> FlopCost<'a> {
-        FlopCost {
-            egraph,
-            sizes,
-            forbidden,
-        }
+    /// The flop cost over `egraph` with the given sizes.
+    pub fn new(egraph: &'a EGraph, sizes: &'a BTreeMap<String, u64>) -> FlopCost<'a> {
+        FlopCost { egraph, sizes }
     }
 
     fn dim(&self, dim: &Dim) -> f64 {
@@ -219,7 +205,6 @@ impl<'a> FlopCost<'a> {
         let side = |id: &Id| self.dim(&shape(id).rows);
         let broadcast = |a: &Id, b: &Id| self.entries(shape(a)).max(self.entries(shape(b)));
         match enode {
-            Mat::Symbol(name) if Some(*name) == self.forbidden => f64::INFINITY,
             Mat::Symbol(_) | Mat::Num(_) | Mat::Dim(_) | Mat::Identity(_) | Mat::Ones(_) => 0.0,
             Mat::Transpose(_) | Mat::Differential(_) => 0.0,
             Mat::Mul([a, b]) => {

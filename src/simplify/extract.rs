@@ -173,9 +173,10 @@ impl<'a, CF: CostFunction<Mat>> Choices<'a, CF> {
         let egraph = self.egraph;
         let mut candidate: Option<(CF::Cost, Mat)> = None;
         let named = self.names.get(&class).cloned();
-        let nodes: Box<dyn Iterator<Item = &Mat>> = match &named {
-            Some(leaf) => Box::new(std::iter::once(leaf)),
-            None => Box::new(egraph[class].iter()),
+        // A named class is its name; the others choose among their nodes.
+        let nodes = match &named {
+            Some(leaf) => std::slice::from_ref(leaf),
+            None => egraph[class].nodes.as_slice(),
         };
         for node in nodes {
             let Some(cost) = self.node_cost(node) else {

@@ -293,7 +293,7 @@ pub fn simplify_many(
         prenamed.push((format!("⟨{k}⟩"), class, false));
     }
     let egraph = saturated_graph;
-    let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph, None));
+    let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph));
     let mut arena = Arena::default();
     let mut definitions: HashMap<Id, usize> = HashMap::new();
     let mut names: HashMap<Id, egg::Symbol> = HashMap::new();
@@ -416,7 +416,7 @@ pub fn simplify_many(
         .iter()
         .map(|(name, decl)| (name.clone(), decl.shape.clone()))
         .collect();
-    let mut choices = Choices::new(&egraph, FlopCost::new(&egraph, sizes, None));
+    let mut choices = Choices::new(&egraph, FlopCost::new(&egraph, sizes));
     let mut compute_wheres = vec![];
     for class in &order {
         let Some(name) = names.get(class) else {
@@ -497,7 +497,7 @@ fn saturate(
             break;
         }
         let bests: Vec<egg::RecExpr<Mat>> = {
-            let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph, None));
+            let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph));
             let Some(bests) = targets.iter().map(|target| choices.rec(*target)).collect() else {
                 break;
             };
@@ -534,7 +534,7 @@ fn plateau_stop(
     let mut unchanged = 0;
     move |runner| {
         let egraph = &runner.egraph;
-        let mut choices = Choices::new(egraph, DisplayCost::new(egraph, None));
+        let mut choices = Choices::new(egraph, DisplayCost::new(egraph));
         let total = targets.iter().fold(0usize, |sum, target| {
             choices.settle(*target);
             let cost = choices
@@ -593,30 +593,12 @@ fn substitute(
             None => Rc::new(expr.clone()),
         },
         _ if !lets.iter().any(|(name, _)| expr.mentions(name)) => Rc::new(expr.clone()),
-        kind => {
-            let mut sub = |child: &Rc<Expr>| substitute(child, lets, memo);
-            let kind = match kind {
-                ExprKind::Neg(a) => ExprKind::Neg(sub(a)),
-                ExprKind::Add(a, b) => ExprKind::Add(sub(a), sub(b)),
-                ExprKind::Sub(a, b) => ExprKind::Sub(sub(a), sub(b)),
-                ExprKind::Mul(a, b) => ExprKind::Mul(sub(a), sub(b)),
-                ExprKind::Div(a, b) => ExprKind::Div(sub(a), sub(b)),
-                ExprKind::Hadamard(a, b) => ExprKind::Hadamard(sub(a), sub(b)),
-                ExprKind::Transpose(a) => ExprKind::Transpose(sub(a)),
-                ExprKind::Inverse(a) => ExprKind::Inverse(sub(a)),
-                ExprKind::Pow(a, k) => ExprKind::Pow(sub(a), *k),
-                ExprKind::Trace(a) => ExprKind::Trace(sub(a)),
-                ExprKind::Det(a) => ExprKind::Det(sub(a)),
-                ExprKind::LogDet(a) => ExprKind::LogDet(sub(a)),
-                ExprKind::NormSq(a) => ExprKind::NormSq(sub(a)),
-                ExprKind::Diag(a) => ExprKind::Diag(sub(a)),
-                ExprKind::Sum(a) => ExprKind::Sum(sub(a)),
-                ExprKind::Func(f, a) => ExprKind::Func(*f, sub(a)),
-                ExprKind::Apply(f, a) => ExprKind::Apply(f.clone(), sub(a)),
-                ExprKind::Grad(f, a) => ExprKind::Grad(f.clone(), sub(a)),
-                other => other.clone(),
-            };
-            Rc::new(Expr::typed(kind, expr.shape.clone()))
+        _ => {
+            let mut node = expr.clone();
+            for child in node.children_mut() {
+                *child = substitute(child, lets, memo);
+            }
+            Rc::new(node)
         }
     };
     memo.insert(key, res.clone());
