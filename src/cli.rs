@@ -9,9 +9,11 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::limits;
 use crate::numeric::Verdict;
 use crate::print::Style;
-use crate::session::{DerivativeResult, Error, Options, Session};
+use crate::report::{claim_text, verdict_line};
+use crate::session::{Error, Options, Session};
 
 /// Exit status of a successful run.
 pub const EXIT_OK: i32 = 0;
@@ -87,37 +89,45 @@ struct CommonArgs {
     /// Sizes for the compute form's cost, e.g. `m=300,n=500`.
     #[arg(long)]
     sizes: Option<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The limit flags, one for each row of [`crate::limits::LIMITS`]; `serve` takes them too.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Limits")]
+struct LimitArgs {
     /// The longest expression or definition, in bytes (at most 1 000 000).
-    #[arg(long, value_name = "BYTES", help_heading = "Limits", default_value_t = standard_limit("max-input"), value_parser = |text: &str| parse_limit("max-input", text))]
+    #[arg(long, value_name = "BYTES", default_value_t = limits::standard("max-input"), value_parser = |text: &str| limits::parse("max-input", text))]
     max_input: u64,
     /// The deepest expression tree (at most 2 000).
-    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-depth"), value_parser = |text: &str| parse_limit("max-depth", text))]
+    #[arg(long, value_name = "N", default_value_t = limits::standard("max-depth"), value_parser = |text: &str| limits::parse("max-depth", text))]
     max_depth: u64,
     /// The largest exponent magnitude, k in Aᵏ (at most 1 000).
-    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-exponent"), value_parser = |text: &str| parse_limit("max-exponent", text))]
+    #[arg(long, value_name = "N", default_value_t = limits::standard("max-exponent"), value_parser = |text: &str| limits::parse("max-exponent", text))]
     max_exponent: u64,
     /// The most distinct variables in one expression (at most 100 000).
-    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-symbols"), value_parser = |text: &str| parse_limit("max-symbols", text))]
+    #[arg(long, value_name = "N", default_value_t = limits::standard("max-symbols"), value_parser = |text: &str| limits::parse("max-symbols", text))]
     max_symbols: u64,
     /// The most e-graph nodes while simplifying (at most 10 000 000).
-    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-nodes"), value_parser = |text: &str| parse_limit("max-nodes", text))]
+    #[arg(long, value_name = "N", default_value_t = limits::standard("max-nodes"), value_parser = |text: &str| limits::parse("max-nodes", text))]
     max_nodes: u64,
     /// The most rewrite iterations while simplifying (at most 100 000).
-    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("max-iterations"), value_parser = |text: &str| parse_limit("max-iterations", text))]
+    #[arg(long, value_name = "N", default_value_t = limits::standard("max-iterations"), value_parser = |text: &str| limits::parse("max-iterations", text))]
     max_iterations: u64,
     /// The most time simplifying may take, in milliseconds (at most 3 600 000).
-    #[arg(long, value_name = "MS", help_heading = "Limits", default_value_t = standard_limit("time-limit"), value_parser = |text: &str| parse_limit("time-limit", text))]
+    #[arg(long, value_name = "MS", default_value_t = limits::standard("time-limit"), value_parser = |text: &str| limits::parse("time-limit", text))]
     time_limit: u64,
     /// Stop simplifying after this many rewrite iterations in a row find nothing smaller
     /// (at most 100 000; raise it to run to saturation or another limit).
-    #[arg(long, value_name = "N", help_heading = "Limits", default_value_t = standard_limit("patience"), value_parser = |text: &str| parse_limit("patience", text))]
+    #[arg(long, value_name = "N", default_value_t = limits::standard("patience"), value_parser = |text: &str| limits::parse("patience", text))]
     patience: u64,
 }
 
-impl CommonArgs {
-    /// The limits given on the command line (or their standard values), by name.
-    fn limits(&self) -> [(&'static str, u64); 8] {
-        [
+impl LimitArgs {
+    /// Sets every limit in `options` to its flag's value (or the standard value).
+    fn apply(&self, options: &mut Options) {
+        let values = [
             ("max-input", self.max_input),
             ("max-depth", self.max_depth),
             ("max-exponent", self.max_exponent),
@@ -126,13 +136,13 @@ impl CommonArgs {
             ("max-iterations", self.max_iterations),
             ("time-limit", self.time_limit),
             ("patience", self.patience),
-        ]
+        ];
+        for (name, value) in values {
+            if let Ok(limit) = limits::find(name) {
+                (limit.set)(options, value);
+            }
+        }
     }
-}
-
-/// The standard value of the limit `name`, which `--help` shows as its default.
-fn standard_limit(name: &str) -> u64 {
-    limit(&Options::standard(), name).unwrap_or(1)
 }
 
 #[derive(clap::Args, Debug)]
@@ -145,111 +155,6 @@ struct DiffArgs {
     /// Derivative order (1 or 2).
     #[arg(long, default_value_t = 1)]
     order: u8,
-}
-
-/// One limit that a `--NAME` flag and the REPL's `:limits NAME VALUE` set.
-pub struct LimitSpec {
-    /// The flag without its dashes, also the REPL's name: `max-depth`.
-    pub name: &'static str,
-    /// What it bounds: `the deepest expression tree`.
-    pub what: &'static str,
-    /// The unit of its value, if any: `bytes`.
-    pub unit: &'static str,
-    /// The largest value accepted; more would exhaust memory or the stack, or never end.
-    pub ceiling: u64,
-}
-
-/// Every configurable limit. The parser's limits make bad input an error (exit 2) whose
-/// hint names the flag; the e-graph's limits only stop simplification early, which the
-/// JSON output reports as `"saturated": false`.
-#[rustfmt::skip]
-pub const LIMITS: [LimitSpec; 8] = [
-    LimitSpec { name: "max-input",      unit: "bytes", ceiling: 1_000_000, what: "the longest expression or definition" },
-    LimitSpec { name: "max-depth",      unit: "",      ceiling: 2_000,     what: "the deepest expression tree" },
-    LimitSpec { name: "max-exponent",   unit: "",      ceiling: 1_000,     what: "the largest exponent magnitude" },
-    LimitSpec { name: "max-symbols",    unit: "",      ceiling: 100_000,   what: "the most distinct variables" },
-    LimitSpec { name: "max-nodes",      unit: "",      ceiling: 10_000_000, what: "the most e-graph nodes" },
-    LimitSpec { name: "max-iterations", unit: "",      ceiling: 100_000,   what: "the most rewrite iterations" },
-    LimitSpec { name: "time-limit",     unit: "ms",    ceiling: 3_600_000, what: "the most time simplifying may take" },
-    LimitSpec { name: "patience",       unit: "",      ceiling: 100_000,   what: "iterations in a row without a smaller form" },
-];
-
-/// Reads the value of the limit `name`: a whole number from 1 to its ceiling.
-fn parse_limit(name: &str, text: &str) -> Result<u64, String> {
-    let spec = LIMITS
-        .iter()
-        .find(|spec| spec.name == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = LIMITS.iter().map(|spec| spec.name).collect();
-            format!(
-                "unknown limit `{name}`; the limits are {}",
-                names.join(", ")
-            )
-        })?;
-    let out_of_range = || format!("must be a whole number from 1 to {}", spec.ceiling);
-    let value = text.trim().parse::<u64>().map_err(|_| out_of_range())?;
-    if !(1..=spec.ceiling).contains(&value) {
-        return Err(out_of_range());
-    }
-    Ok(value)
-}
-
-/// The current value of the limit `name` in `options`.
-pub fn limit(options: &Options, name: &str) -> Option<u64> {
-    let wide = |value: usize| u64::try_from(value).unwrap_or(u64::MAX);
-    Some(match name {
-        "max-input" => wide(options.parse_limits.max_input_len),
-        "max-depth" => wide(options.parse_limits.max_depth),
-        "max-exponent" => options.parse_limits.max_exponent,
-        "max-symbols" => wide(options.parse_limits.max_symbols),
-        "max-nodes" => wide(options.limits.nodes),
-        "max-iterations" => wide(options.limits.iterations),
-        "time-limit" => u64::try_from(options.limits.time.as_millis()).unwrap_or(u64::MAX),
-        "patience" => wide(options.limits.patience),
-        _ => return None,
-    })
-}
-
-/// Sets the limit `name` in `options` from its text, `:limits max-depth 1000` in the REPL.
-pub fn set_limit(options: &mut Options, name: &str, text: &str) -> Result<(), String> {
-    let value = parse_limit(name, text).map_err(|message| format!("{name}: {message}"))?;
-    set_limit_value(options, name, value);
-    Ok(())
-}
-
-/// Sets a limit whose value is already in range.
-fn set_limit_value(options: &mut Options, name: &str, value: u64) {
-    let narrow = usize::try_from(value).unwrap_or(usize::MAX);
-    match name {
-        "max-input" => options.parse_limits.max_input_len = narrow,
-        "max-depth" => options.parse_limits.max_depth = narrow,
-        "max-exponent" => options.parse_limits.max_exponent = value,
-        "max-symbols" => options.parse_limits.max_symbols = narrow,
-        "max-nodes" => options.limits.nodes = narrow,
-        "max-iterations" => options.limits.iterations = narrow,
-        "time-limit" => options.limits.time = std::time::Duration::from_millis(value),
-        "patience" => options.limits.patience = narrow,
-        _ => {}
-    }
-}
-
-/// Every limit with its current value, one a line, as `:limits` shows them.
-pub fn describe_limits(options: &Options) -> String {
-    LIMITS
-        .iter()
-        .map(|spec| {
-            let value = limit(options, spec.name).unwrap_or_default();
-            let unit = if spec.unit.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", spec.unit)
-            };
-            format!(
-                "{:<15} {:>9}{unit:<6} {} (1 to {})\n",
-                spec.name, value, spec.what, spec.ceiling
-            )
-        })
-        .collect()
 }
 
 #[derive(clap::Args, Debug)]
@@ -380,9 +285,7 @@ fn options_for(common: &CommonArgs, order: u8) -> Result<Options, Error> {
     if let Some(sizes) = &common.sizes {
         options.sizes = parse_sizes(sizes)?;
     }
-    for (name, value) in common.limits() {
-        set_limit_value(&mut options, name, value);
-    }
+    common.limits.apply(&mut options);
     if !(1..=2).contains(&order) {
         return Err(Error::Usage(format!(
             "--order {order}: only first and second derivatives are supported"
@@ -438,32 +341,11 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
         EXIT_OK
     };
     let out = match args.common.format {
-        Format::Json => {
-            let value = if results.len() == 1 {
-                results[0].to_json()
-            } else {
-                serde_json::json!({"results": results.iter().map(DerivativeResult::to_json).collect::<Vec<_>>()})
-            };
-            format!("{value}\n")
-        }
+        Format::Json => format!("{}\n", crate::report::results_json(&results)),
         Format::Numpy => crate::print::numpy::derivative_module(&session, text, &results, &options)
             .map_err(Error::Usage)?,
         Format::Latex => crate::session::results_latex(&results),
-        format => {
-            let mut out = crate::session::results_text(&results, style_of(format));
-            for result in &results {
-                if let Some(verdict) = &result.check {
-                    let name = crate::session::render_symbol(&result.wrt, style_of(format));
-                    let prefix = if results.len() > 1 {
-                        format!("{name}: ")
-                    } else {
-                        String::new()
-                    };
-                    out += &format!("{prefix}{}\n", verdict_line(verdict));
-                }
-            }
-            out
-        }
+        format => crate::report::derivative_text(&results, style_of(format)),
     };
     Ok((out, status))
 }
@@ -477,15 +359,7 @@ fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
         Format::Json => format!("{}\n", result.to_json()),
         Format::Numpy => crate::print::numpy::value_module(&session, text, &result, &options)
             .map_err(Error::Usage)?,
-        format => {
-            let style = style_of(format);
-            let mut out = format!("{}\n", result.form.render(style));
-            for (index, (name, body)) in result.form.render_wheres(style).iter().enumerate() {
-                let lead = if index == 0 { "  where" } else { "       " };
-                out += &format!("{lead} {name} = {body}\n");
-            }
-            out
-        }
+        format => crate::report::simplified_text(&result, style_of(format)),
     };
     Ok((out, EXIT_OK))
 }
@@ -500,13 +374,7 @@ fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
         _ => EXIT_FAILED,
     };
     if args.common.format == Format::Json {
-        let value = serde_json::json!({
-            "wrt": result.ours.wrt,
-            "claim": args.claim,
-            "correct": matches!(result.verdict, Verdict::Pass { .. }),
-            "check": crate::session::verdict_json(&result.verdict),
-            "derivative": result.ours.form.render(Style::Unicode),
-        });
+        let value = crate::report::verify_json(&result, &args.claim);
         return Ok((format!("{value}\n"), status));
     }
     let style = style_of(args.common.format);
@@ -530,20 +398,10 @@ fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
             diagnosis.describe(&explanation).trim_end()
         );
     }
-    let verdict_text = match &result.verdict {
-        Verdict::Pass {
-            trials,
-            max_rel_error,
-        } => {
-            format!("claim: correct ({trials} random trials, max rel. error {max_rel_error:.1e})\n")
-        }
-        Verdict::Fail(counterexample) => format!(
-            "claim: wrong\n{}\nthe derivative is\n{}",
-            counterexample.describe().trim_end(),
-            result.ours.to_text(style)
-        ),
-        Verdict::Inconclusive { reason } => format!("claim: inconclusive ({reason})\n"),
-    };
+    let mut verdict_text = claim_text(&result.verdict);
+    if let Verdict::Fail(_) = result.verdict {
+        verdict_text += &format!("the derivative is\n{}", result.ours.to_text(style));
+    }
     Ok((verdict_text + &located, status))
 }
 
@@ -572,18 +430,4 @@ fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
         }
     }
     Ok((out, status))
-}
-
-/// The one-line summary of a numeric check.
-pub fn verdict_line(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Pass {
-            trials,
-            max_rel_error,
-        } => format!("check: ok ({trials} random trials, max rel. error {max_rel_error:.1e})"),
-        Verdict::Fail(counterexample) => {
-            format!("check: FAILED\n{}", counterexample.describe().trim_end())
-        }
-        Verdict::Inconclusive { reason } => format!("check: inconclusive ({reason})"),
-    }
 }

@@ -10,19 +10,24 @@
 //! 6. [`mod@print`]: Unicode, ASCII, LaTeX (and NumPy, JSON) renderings.
 //!
 //! [`diag`] renders every error with its source span; [`cli`] and [`repl`] are the
-//! command line and the interactive loop over the same core.
+//! command line and the interactive loop over the same core. They import only the
+//! library, never each other: the limits are [`limits`], the texts and JSON they show
+//! are [`report`], the escapes a person types are [`typing`].
 
 pub mod cli;
 pub mod diag;
 pub mod diff;
 pub mod explain;
 pub mod expr;
+pub mod limits;
 pub mod numeric;
 pub mod parse;
 pub mod print;
 pub mod repl;
+pub mod report;
 pub mod session;
 pub mod shape;
 pub mod simplify;
+pub mod typing;
 
 pub use expr::{Decls, Dim, Expr, ExprKind, Func, Props, Rational, Shape, Span, Symbol, VarDecl};

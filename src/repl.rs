@@ -13,10 +13,11 @@ use rustyline::hint::Hinter;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
-use crate::cli::{describe_limits, limit, set_limit, verdict_line, LIMITS};
-use crate::numeric::Verdict;
+use crate::limits::{self, LIMITS};
 use crate::print::Style;
+use crate::report::{claim_text, verdict_line};
 use crate::session::{DerivativeResult, Options, Session};
+use crate::typing::ESCAPES;
 
 /// What the REPL prints for `:help`.
 pub const HELP: &str = "\
@@ -178,16 +179,12 @@ impl Repl {
             "verify" => self.verify(argument),
             "explain" => self.explain(),
             "graph" => self.graph(argument),
-            "latex" => self.with_last(|last| {
-                Ok(crate::session::results_latex(&last.results))
-            }),
+            "latex" => self.with_last(|last| Ok(crate::session::results_latex(&last.results))),
             "json" => self.with_last(|last| {
-                let value = if last.results.len() == 1 {
-                    last.results[0].to_json()
-                } else {
-                    serde_json::json!({"results": last.results.iter().map(DerivativeResult::to_json).collect::<Vec<_>>()})
-                };
-                Ok(format!("{value:#}\n"))
+                Ok(format!(
+                    "{:#}\n",
+                    crate::report::results_json(&last.results)
+                ))
             }),
             "numpy" => {
                 let session = self.session.clone();
@@ -211,19 +208,19 @@ impl Repl {
     fn limits(&mut self, argument: &str) -> Reply {
         let mut words = argument.split_whitespace();
         match (words.next(), words.next(), words.next()) {
-            (None, _, _) => Reply::Out(describe_limits(&self.options)),
-            (Some(name), None, _) => match limit(&self.options, name) {
+            (None, _, _) => Reply::Out(limits::describe(&self.options)),
+            (Some(name), None, _) => match limits::get(&self.options, name) {
                 Some(value) => Reply::Out(format!("{name} = {value}\n")),
                 None => Reply::Err(unknown_limit(name)),
             },
             (Some(name), Some(value), None) => {
-                if limit(&self.options, name).is_none() {
+                if limits::get(&self.options, name).is_none() {
                     return Reply::Err(unknown_limit(name));
                 }
-                match set_limit(&mut self.options, name, value) {
+                match limits::set(&mut self.options, name, value) {
                     Ok(()) => Reply::Out(format!(
                         "{name} = {}\n",
-                        limit(&self.options, name).unwrap_or_default()
+                        limits::get(&self.options, name).unwrap_or_default()
                     )),
                     Err(message) => Reply::Err(format!("error: {message}\n")),
                 }
@@ -359,18 +356,7 @@ impl Repl {
             return Reply::Err("error: no variable\n".into());
         };
         match self.session.verify(&last.text, wrt, claim, &self.options) {
-            Ok(result) => Reply::Out(match &result.verdict {
-                Verdict::Pass {
-                    trials,
-                    max_rel_error,
-                } => format!(
-                    "claim: correct ({trials} random trials, max rel. error {max_rel_error:.1e})\n"
-                ),
-                Verdict::Fail(counterexample) => {
-                    format!("claim: wrong\n{}\n", counterexample.describe().trim_end())
-                }
-                Verdict::Inconclusive { reason } => format!("claim: inconclusive ({reason})\n"),
-            }),
+            Ok(result) => Reply::Out(claim_text(&result.verdict)),
             Err(error) => Reply::Err(error.render()),
         }
     }
@@ -434,29 +420,6 @@ fn unbalanced(text: &str) -> bool {
     }
     depth > 0 || norms % 2 == 1
 }
-
-/// The LaTeX-style escapes that Tab turns into Unicode.
-pub const ESCAPES: &[(&str, &str)] = &[
-    ("\\alpha", "α"),
-    ("\\beta", "β"),
-    ("\\gamma", "γ"),
-    ("\\delta", "δ"),
-    ("\\lambda", "λ"),
-    ("\\mu", "μ"),
-    ("\\sigma", "σ"),
-    ("\\Sigma", "Σ"),
-    ("\\theta", "θ"),
-    ("\\ell", "ℓ"),
-    ("\\nabla", "∇"),
-    ("\\T", "ᵀ"),
-    ("\\inv", "⁻¹"),
-    ("\\norm", "‖"),
-    ("\\odot", "⊙"),
-    ("\\half", "½"),
-    ("\\sq", "²"),
-    ("\\cdot", "·"),
-    ("\\minus", "−"),
-];
 
 /// Function names offered by Tab.
 pub const FUNCTION_NAMES: &[&str] = &[

@@ -69,16 +69,21 @@ impl Error {
         }
     }
 
-    /// The error rendered with its source line and caret.
-    pub fn render(&self) -> String {
-        let source = match self {
+    /// The text the error is about (the expression, a claim or a definition), whose
+    /// bytes the diagnostic's spans index; empty for a usage error.
+    pub fn source_text(&self) -> &str {
+        match self {
             Error::Parse { text, .. }
             | Error::Shape { text, .. }
             | Error::Diff { text, .. }
             | Error::Explain { text, .. } => text.as_str(),
             Error::Usage(_) => "",
-        };
-        self.diagnostic().render(source)
+        }
+    }
+
+    /// The error rendered with its source line and caret.
+    pub fn render(&self) -> String {
+        self.diagnostic().render(self.source_text())
     }
 }
 
