@@ -348,6 +348,7 @@ fn payload_of(node: &Expr) -> Payload {
         | ExprKind::Var(_)
         | ExprKind::Identity
         | ExprKind::Ones
+        | ExprKind::Commutation(..)
         | ExprKind::Differential(_) => Payload::Leaf(node.kind.clone(), node.shape.clone()),
         ExprKind::Pow(_, k) => Payload::Power(*k),
         ExprKind::Func(f, _) => Payload::Function(*f),
@@ -405,7 +406,8 @@ fn backpropagate(
     let need = |i: usize| needed.get(i).copied().unwrap_or(false);
     let mut out: Vec<(usize, Rc<Expr>)> = Vec::new();
     match &node.kind {
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) => {}
+        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
+        }
         K::Neg(_) => out.push((0, neg(g))),
         K::Add(a, b) | K::Sub(a, b) => {
             if need(0) {
@@ -490,6 +492,16 @@ fn backpropagate(
             return Err(unsupported(format!(
                 "differentiating ∇{name}(…) would need the Hessian of the opaque function {name}"
             )))
+        }
+        // The adjoint of a Kronecker factor is a partial trace of Ḡ, and that of vec(A)
+        // is Ḡ reshaped: neither has a closed form in the notation.
+        K::Kron(_, _) => return Err(unsupported(
+            "the gradient through a Kronecker product (ask for the differential, or --form vec)",
+        )),
+        K::Vectorize(_) => {
+            return Err(unsupported(
+                "the gradient through vec(…) (ask for the differential, or --form vec)",
+            ))
         }
     }
     Ok(out)
@@ -670,8 +682,16 @@ fn forward(
     let d = |i: usize| kids.get(i).cloned().flatten();
     let res = match &node.kind {
         K::Var(v) if v == wrt => Some(build::differential(wrt, x_shape.clone())),
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) => None,
+        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
+            None
+        }
         K::Neg(_) => d(0).map(neg),
+        // d(A ⊗ B) = dA ⊗ B + A ⊗ dB; vec is linear.
+        K::Kron(a, b) => sum_options(
+            d(0).map(|da| build::kron(da, b.clone())),
+            d(1).map(|db| build::kron(a.clone(), db)),
+        ),
+        K::Vectorize(_) => d(0).map(build::vec),
         K::Add(_, _) | K::Sub(_, _) => {
             let da = d(0).map(|x| broadcast_scalar(x, &node.shape));
             let db = d(1).map(|x| broadcast_scalar(x, &node.shape));
@@ -801,8 +821,12 @@ fn rebuild(node: &Rc<Expr>, kids: Vec<Rc<Expr>>) -> Rc<Expr> {
     let mut kids = kids.into_iter();
     let mut next = || kids.next().unwrap_or_else(|| zero(Shape::scalar()));
     match &node.kind {
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) => node.clone(),
+        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
+            node.clone()
+        }
         K::Neg(_) => neg(next()),
+        K::Kron(_, _) => build::kron(next(), next()),
+        K::Vectorize(_) => build::vec(next()),
         K::Add(_, _) => add(next(), next()),
         K::Sub(_, _) => sub(next(), next()),
         K::Mul(_, _) => mul(next(), next()),
@@ -1095,6 +1119,62 @@ fn linear_terms(node: &Rc<Expr>, kids: &[Option<&Vec<Term>>]) -> Result<Vec<Term
             }
             res
         }
+        K::Kron(a, b) if node.shape.cols.is_one() => {
+            // a ⊗ (L dx) = (a ⊗ L) dx and (L dx) ⊗ b = (L ⊗ b) dx for columns a, b.
+            let (constant, operand, terms, constant_first) = match (kid(0), kid(1)) {
+                (None, Some(tb)) => (a, b, tb, true),
+                (Some(ta), None) => (b, a, ta, false),
+                _ => return Err(not_linear()),
+            };
+            let mut res = Vec::with_capacity(terms.len());
+            for term in terms {
+                let column = term.as_column()?;
+                // Without a left factor the operand is dx (times a scalar), dx's length.
+                let left = column
+                    .left
+                    .clone()
+                    .unwrap_or_else(|| build::identity(operand.shape.rows.clone()));
+                let left = if constant_first {
+                    build::kron(constant.clone(), left)
+                } else {
+                    build::kron(left, constant.clone())
+                };
+                res.push(Term {
+                    left: Some(left),
+                    ..column
+                });
+            }
+            res
+        }
+        K::Vectorize(a) => {
+            // vec(L dx R) = (Rᵀ ⊗ L) dx, and likewise for dxᵀ, since vec(dxᵀ) = vec(dx).
+            let terms = kid(0).ok_or_else(not_linear)?;
+            if a.shape.cols.is_one() {
+                terms.clone()
+            } else {
+                let mut res = Vec::with_capacity(terms.len());
+                for term in terms {
+                    // A missing right factor of L dxᵀ is I (dxᵀ is 1×n); of L dx it
+                    // cannot be, since L dx is a column and `a` is not.
+                    let right = match (&term.right, term.transposed) {
+                        (Some(right), _) => transpose(right.clone()),
+                        (None, true) => build::identity(a.shape.cols.clone()),
+                        (None, false) => return Err(not_linear()),
+                    };
+                    let coefficient = match (&term.left, term.transposed) {
+                        (Some(left), _) => build::kron(right, left.clone()),
+                        (None, true) => right,
+                        (None, false) => build::kron(right, build::identity(a.shape.rows.clone())),
+                    };
+                    res.push(Term {
+                        left: Some(coefficient),
+                        transposed: false,
+                        right: None,
+                    });
+                }
+                res
+            }
+        }
         K::Sum(a) => {
             let terms = kid(0).ok_or_else(not_linear)?;
             let mut res = terms.clone();
@@ -1122,7 +1202,11 @@ fn not_linear_matrix(node: &Expr) -> Error {
 fn describe(node: &Expr) -> &'static str {
     use ExprKind as K;
     match &node.kind {
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) => "a leaf",
+        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
+            "a leaf"
+        }
+        K::Kron(_, _) => "a Kronecker product",
+        K::Vectorize(_) => "vec(…)",
         K::Neg(_) => "a negation",
         K::Add(_, _) => "a sum",
         K::Sub(_, _) => "a difference",
@@ -1505,6 +1589,7 @@ mod tests {
                 "p" => 4,
                 _ => 3,
             },
+            Dim::Product(factors) => factors.iter().map(size).product(),
             Dim::Unknown => panic!("an untyped node"),
         }
     }
@@ -1597,6 +1682,12 @@ mod tests {
             // The opaque ℓ(v) of these tests is Σ log(1 + vᵢ²).
             K::Apply(_, v) => scalar(ev(v).iter().map(|x| (1.0 + x * x).ln()).sum()),
             K::Grad(_, v) => ev(v).map(|x| 2.0 * x / (1.0 + x * x)),
+            K::Kron(a, b) => ev(a).kronecker(&ev(b)),
+            K::Vectorize(a) => {
+                let m = ev(a);
+                DMatrix::from_column_slice(m.len(), 1, m.as_slice())
+            }
+            K::Commutation(..) => panic!("no commutation matrix in these tests"),
         }
     }
 
@@ -1825,6 +1916,9 @@ mod tests {
             K::Func(f, a) => format!("{}({})", f.name(), show(a)),
             K::Apply(n, a) => format!("{n}({})", show(a)),
             K::Grad(n, a) => format!("∇{n}({})", show(a)),
+            K::Kron(a, b) => format!("({} ⊗ {})", show(a), show(b)),
+            K::Vectorize(a) => format!("vec({})", show(a)),
+            K::Commutation(m, n) => format!("K({m},{n})"),
         }
     }
 

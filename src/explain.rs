@@ -471,7 +471,11 @@ fn with_children(expr: &Expr, kids: &[Rc<Expr>]) -> Expr {
         Func(f, _) => Func(*f, kid(0)),
         Apply(name, _) => Apply(name.clone(), kid(0)),
         Grad(name, _) => Grad(name.clone(), kid(0)),
-        leaf @ (Num(_) | Var(_) | Identity | Ones | Differential(_)) => leaf.clone(),
+        Kron(..) => Kron(kid(0), kid(1)),
+        Vectorize(_) => Vectorize(kid(0)),
+        leaf @ (Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..)) => {
+            leaf.clone()
+        }
     };
     Expr::typed(kind, expr.shape.clone())
 }

@@ -59,6 +59,11 @@ pub enum Dim {
     Sym(Symbol),
     /// Not inferred yet: only on trees straight from the parser.
     Unknown,
+    /// A product of sizes, `mp`: the rows or columns of a Kronecker product `A ⊗ B` or of
+    /// a vectorised matrix. Build it with [`Dim::times`], which keeps it canonical: at
+    /// least two factors, at most one `Known` factor (first, at least 2), then the symbols
+    /// in sorted order, so that equal products compare equal.
+    Product(Vec<Dim>),
 }
 
 impl Dim {
@@ -71,6 +76,59 @@ impl Dim {
     pub fn is_one(&self) -> bool {
         matches!(self, Dim::Known(1))
     }
+
+    /// The product `self · other`, canonical (see [`Dim::Product`]): `2·3 = 6`,
+    /// `1·m = m`, `p·m = mp`. An unknown factor makes the product unknown.
+    ///
+    /// # Examples
+    /// ```
+    /// use matcalc::Dim;
+    /// let (m, p) = (Dim::Sym("m".into()), Dim::Sym("p".into()));
+    /// assert_eq!(p.times(&m).to_string(), "mp");
+    /// assert_eq!(m.times(&Dim::Known(1)), m);
+    /// assert_eq!(Dim::Known(2).times(&Dim::Known(3)), Dim::Known(6));
+    /// ```
+    pub fn times(&self, other: &Dim) -> Dim {
+        let mut known: u64 = 1;
+        let mut symbols: Vec<Dim> = Vec::new();
+        for factor in self.factors().into_iter().chain(other.factors()) {
+            match factor {
+                Dim::Known(n) => known = known.saturating_mul(n),
+                Dim::Unknown => return Dim::Unknown,
+                sym => symbols.push(sym),
+            }
+        }
+        symbols.sort();
+        if known == 0 || symbols.is_empty() {
+            return Dim::Known(known);
+        }
+        if known == 1 && symbols.len() == 1 {
+            return symbols.pop().unwrap_or(Dim::Unknown);
+        }
+        let mut factors = Vec::with_capacity(symbols.len() + 1);
+        if known != 1 {
+            factors.push(Dim::Known(known));
+        }
+        factors.extend(symbols);
+        Dim::Product(factors)
+    }
+
+    /// The factors of the dimension: itself, or a product's factors.
+    pub fn factors(&self) -> Vec<Dim> {
+        match self {
+            Dim::Product(factors) => factors.clone(),
+            other => vec![other.clone()],
+        }
+    }
+
+    /// The size symbols the dimension is made of (`m`, `p` for `mp`).
+    pub fn symbols(&self) -> Vec<&Symbol> {
+        match self {
+            Dim::Sym(name) => vec![name],
+            Dim::Product(factors) => factors.iter().flat_map(Dim::symbols).collect(),
+            Dim::Known(_) | Dim::Unknown => vec![],
+        }
+    }
 }
 
 impl fmt::Display for Dim {
@@ -79,8 +137,33 @@ impl fmt::Display for Dim {
             Dim::Known(n) => write!(f, "{n}"),
             Dim::Sym(s) => write!(f, "{s}"),
             Dim::Unknown => write!(f, "?"),
+            Dim::Product(factors) => {
+                // Repeated factors are powers, `n²`; factors are otherwise side by side.
+                let mut index = 0;
+                while index < factors.len() {
+                    let run = factors[index..]
+                        .iter()
+                        .take_while(|factor| **factor == factors[index])
+                        .count();
+                    write!(f, "{}", factors[index])?;
+                    if run > 1 {
+                        write!(f, "{}", superscript(run))?;
+                    }
+                    index += run;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// `n` in superscript digits: `²`, `¹²`.
+fn superscript(n: usize) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    n.to_string()
+        .chars()
+        .map(|digit| DIGITS[digit.to_digit(10).unwrap_or(0) as usize])
+        .collect()
 }
 
 /// The shape `rows × cols` of a value; a column vector is `n × 1`, a scalar `1 × 1`.
@@ -256,6 +339,13 @@ pub enum ExprKind {
     Grad(Symbol, Rc<Expr>),
     /// The differential `dX` of a variable, in differentials and second differentials.
     Differential(Symbol),
+    /// `a ⊗ b`, the Kronecker product: `mp × nq` for `a: m×n`, `b: p×q`.
+    Kron(Rc<Expr>, Rc<Expr>),
+    /// `vec(a)`, the columns of `a` stacked into one column (`mn × 1` for `a: m×n`).
+    Vectorize(Rc<Expr>),
+    /// The commutation matrix `K₍ₘ,ₙ₎` (`mn × mn`): `K₍ₘ,ₙ₎ vec(A) = vec(Aᵀ)` for every
+    /// `m×n` matrix `A`. It is how the vec form writes a transposed differential `dXᵀ`.
+    Commutation(Dim, Dim),
 }
 
 /// A node: what it is, where it came from and, after shape inference, its shape.
@@ -360,8 +450,9 @@ impl Expr {
     pub fn children(&self) -> Vec<&Rc<Expr>> {
         use ExprKind::*;
         match &self.kind {
-            Num(_) | Var(_) | Identity | Ones | Differential(_) => vec![],
+            Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => vec![],
             Neg(a)
+            | Vectorize(a)
             | Transpose(a)
             | Inverse(a)
             | Pow(a, _)
@@ -374,7 +465,9 @@ impl Expr {
             | Func(_, a)
             | Apply(_, a)
             | Grad(_, a) => vec![a],
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => vec![a, b],
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) | Kron(a, b) => {
+                vec![a, b]
+            }
         }
     }
 
@@ -382,8 +475,9 @@ impl Expr {
     pub fn children_mut(&mut self) -> Vec<&mut Rc<Expr>> {
         use ExprKind::*;
         match &mut self.kind {
-            Num(_) | Var(_) | Identity | Ones | Differential(_) => vec![],
+            Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => vec![],
             Neg(a)
+            | Vectorize(a)
             | Transpose(a)
             | Inverse(a)
             | Pow(a, _)
@@ -396,7 +490,9 @@ impl Expr {
             | Func(_, a)
             | Apply(_, a)
             | Grad(_, a) => vec![a],
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) => vec![a, b],
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) | Kron(a, b) => {
+                vec![a, b]
+            }
         }
     }
 
@@ -644,5 +740,26 @@ pub mod build {
     pub fn grad(name: &str, a: Rc<Expr>) -> Rc<Expr> {
         let shape = a.shape.clone();
         node(ExprKind::Grad(name.to_string(), a), shape)
+    }
+
+    /// `a ⊗ b`: `mp × nq` for `a: m×n`, `b: p×q`.
+    pub fn kron(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = Shape::new(
+            a.shape.rows.times(&b.shape.rows),
+            a.shape.cols.times(&b.shape.cols),
+        );
+        node(ExprKind::Kron(a, b), shape)
+    }
+
+    /// `vec(a)`: `mn × 1` for `a: m×n`.
+    pub fn vec(a: Rc<Expr>) -> Rc<Expr> {
+        let shape = Shape::vector(a.shape.rows.times(&a.shape.cols));
+        node(ExprKind::Vectorize(a), shape)
+    }
+
+    /// The commutation matrix `K₍ₘ,ₙ₎`, `mn × mn`, with `K₍ₘ,ₙ₎ vec(A) = vec(Aᵀ)` for `A: m×n`.
+    pub fn commutation(m: Dim, n: Dim) -> Rc<Expr> {
+        let size = m.times(&n);
+        node(ExprKind::Commutation(m, n), Shape::new(size.clone(), size))
     }
 }

@@ -326,6 +326,12 @@ impl Instance {
             Dim::Unknown => Err(EvalError::Missing(
                 "a shape that was never inferred".to_string(),
             )),
+            Dim::Product(factors) => factors.iter().try_fold(1usize, |product, factor| {
+                let size = self.dim(factor)?;
+                product
+                    .checked_mul(size)
+                    .ok_or_else(|| EvalError::TooLarge(format!("size {dim}")))
+            }),
         }
     }
 
@@ -551,6 +557,27 @@ impl Evaluator<'_> {
                 let stand_in = instance.opaque_function(name, argument.len());
                 Ok(stand_in.gradient(&argument))
             }
+            K::Kron(_, _) => {
+                let (a, b) = (next()?, next()?);
+                match a.len().checked_mul(b.len()) {
+                    Some(entries) if entries <= MAX_ENTRIES => Ok(a.kronecker(&b)),
+                    _ => Err(EvalError::TooLarge(format!(
+                        "a Kronecker product of {} and {} entries",
+                        a.len(),
+                        b.len()
+                    ))),
+                }
+            }
+            // Column-major storage is vec already.
+            K::Vectorize(_) => {
+                let a = next()?;
+                Ok(DMatrix::from_column_slice(a.len(), 1, a.as_slice()))
+            }
+            K::Commutation(m, n) => {
+                let (m, n) = (instance.dim(m)?, instance.dim(n)?);
+                instance.shape(&node.shape)?;
+                Ok(commutation(m, n))
+            }
         }
     }
 
@@ -636,6 +663,18 @@ impl Evaluator<'_> {
         a.apply(|z| *z = apply(*z));
         Ok(a)
     }
+}
+
+/// The commutation matrix K₍ₘ,ₙ₎: K vec(A) = vec(Aᵀ) for an m×n matrix A. Entry (i, j)
+/// of A sits at i + jm in vec(A) and at j + in in vec(Aᵀ).
+pub fn commutation(m: usize, n: usize) -> DMatrix<f64> {
+    let mut res = DMatrix::zeros(m * n, m * n);
+    for i in 0..m {
+        for j in 0..n {
+            res[(j + i * n, i + j * m)] = 1.0;
+        }
+    }
+    res
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -746,6 +785,9 @@ fn describe_kind(kind: &ExprKind) -> String {
         K::Func(function, _) => return function.name().to_string(),
         K::Apply(name, _) => return name.clone(),
         K::Grad(name, _) => return format!("∇{name}"),
+        K::Kron(_, _) => "a Kronecker product",
+        K::Vectorize(_) => "vec",
+        K::Commutation(..) => "a commutation matrix",
     };
     name.to_string()
 }
@@ -844,7 +886,7 @@ impl Facts {
 
     fn add_shape(&mut self, shape: &Shape) {
         for dim in [&shape.rows, &shape.cols] {
-            if let Dim::Sym(name) = dim {
+            for name in dim.symbols() {
                 self.size_symbols.insert(name.clone());
             }
         }

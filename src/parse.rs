@@ -392,13 +392,13 @@ pub fn parse_let(src: &str, options: &ParseOptions) -> Result<(Symbol, Expr), Er
 /// Every multi-letter ASCII word the grammar reads as one token (a function, a Greek
 /// letter, a keyword). A run of juxtaposed single letters that spells one of these reads
 /// as that word instead: `x` next to `i` is `xi`, the Greek ξ.
-pub const ASCII_WORDS: [&str; 60] = [
-    "softplus", "sigmoid", "logdet", "trace", "swish", "tanh", "sqrt", "step", "relu", "diag",
-    "norm", "ones", "grad", "sum", "exp", "log", "det", "inv", "tr", "Tr", "alpha", "beta",
-    "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu",
-    "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta",
-    "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega", "ell", "let",
-    "scalar", "sym", "spd", "fn",
+pub const ASCII_WORDS: [&str; 62] = [
+    "kron", "vec", "softplus", "sigmoid", "logdet", "trace", "swish", "tanh", "sqrt", "step",
+    "relu", "diag", "norm", "ones", "grad", "sum", "exp", "log", "det", "inv", "tr", "Tr", "alpha",
+    "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
+    "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma",
+    "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega", "ell",
+    "let", "scalar", "sym", "spd", "fn",
 ];
 
 /// Whether two factors, rendered as `left` and `right`, may be written side by side with
@@ -481,9 +481,9 @@ pub fn juxtaposition_is_safe(left: &str, right: &str) -> bool {
 }
 
 /// The canonical names of the named functions, for "did you mean" suggestions.
-const FUNCTION_NAMES: [&str; 17] = [
-    "sigma", "exp", "log", "tanh", "swish", "relu", "softplus", "sqrt", "step", "tr", "trace",
-    "det", "logdet", "diag", "sum", "inv", "norm",
+const FUNCTION_NAMES: [&str; 19] = [
+    "kron", "vec", "sigma", "exp", "log", "tanh", "swish", "relu", "softplus", "sqrt", "step",
+    "tr", "trace", "det", "logdet", "diag", "sum", "inv", "norm",
 ];
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a likely
@@ -595,7 +595,7 @@ fn pratt() -> &'static PrattParser<Rule> {
         PrattParser::new()
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
             .op(Op::prefix(Rule::neg))
-            .op(Op::infix(Rule::hadamard, Assoc::Left))
+            .op(Op::infix(Rule::hadamard, Assoc::Left) | Op::infix(Rule::kron, Assoc::Left))
             .op(Op::infix(Rule::mul, Assoc::Left)
                 | Op::infix(Rule::div, Assoc::Left)
                 | Op::infix(Rule::juxt, Assoc::Left)
@@ -1279,6 +1279,7 @@ impl Lowerer<'_> {
             Rule::add => self.binary(ExprKind::Add, lhs, rhs),
             Rule::sub => self.binary(ExprKind::Sub, lhs, rhs),
             Rule::hadamard => self.binary(ExprKind::Hadamard, lhs, rhs),
+            Rule::kron => self.binary(ExprKind::Kron, lhs, rhs),
             Rule::div => {
                 // A quotient of two literals is one exact constant: `1/2`, `\frac{3}{4}`.
                 if let (ExprKind::Num(numerator), ExprKind::Num(denominator)) =
@@ -1489,6 +1490,34 @@ impl Lowerer<'_> {
                 }
             }
             Rule::brace_group | Rule::styled => self.group(pair, nesting),
+            Rule::kron_call => {
+                let mut factors = pair.into_inner().filter(|child| is_expr(child.as_rule()));
+                let (Some(left), Some(right)) = (factors.next(), factors.next()) else {
+                    return Err(unexpected(span));
+                };
+                let left = self.expr(left, nesting)?;
+                let right = self.expr(right, nesting)?;
+                let mut node = self.binary(ExprKind::Kron, left, right)?;
+                node.expr.span = Some(span);
+                Ok(node)
+            }
+            Rule::vec_call => {
+                let argument = self.last_argument(pair, nesting)?;
+                self.unary(ExprKind::Vectorize, span, argument)
+            }
+            Rule::commutation => {
+                let mut sizes = pair
+                    .into_inner()
+                    .map(|size| commutation_size(size.as_str()));
+                match (sizes.next().flatten(), sizes.next().flatten()) {
+                    (Some(m), Some(n)) => self.node(ExprKind::Commutation(m, n), span, 0),
+                    _ => Err(Error::Syntax {
+                        message: "not a size of a commutation matrix".to_string(),
+                        span,
+                        hints: vec!["write K₍ₘ,ₙ₎ or K_{m,n}".to_string()],
+                    }),
+                }
+            }
             _ => Err(unexpected(span)),
         }
     }
@@ -1558,6 +1587,82 @@ impl Lowerer<'_> {
             None => Err(unexpected(span)),
         }
     }
+}
+
+/// The size written in a commutation matrix's subscript: `ₘ` or `m`, `mn` (a product),
+/// `3`, `d₁`, `n²`.
+fn commutation_size(text: &str) -> Option<Dim> {
+    const SUBSCRIPT_LETTERS: [(char, char); 17] = [
+        ('ₐ', 'a'),
+        ('ₑ', 'e'),
+        ('ₕ', 'h'),
+        ('ᵢ', 'i'),
+        ('ⱼ', 'j'),
+        ('ₖ', 'k'),
+        ('ₗ', 'l'),
+        ('ₘ', 'm'),
+        ('ₙ', 'n'),
+        ('ₒ', 'o'),
+        ('ₚ', 'p'),
+        ('ᵣ', 'r'),
+        ('ₛ', 's'),
+        ('ₜ', 't'),
+        ('ᵤ', 'u'),
+        ('ᵥ', 'v'),
+        ('ₓ', 'x'),
+    ];
+    let plain: String = text
+        .chars()
+        .map(|c| match c {
+            '₀'..='₉' if text.chars().all(|c| ('₀'..='₉').contains(&c)) => {
+                char::from_digit(c as u32 - '₀' as u32, 10).unwrap_or(c)
+            }
+            _ => SUBSCRIPT_LETTERS
+                .iter()
+                .find(|(sub, _)| *sub == c)
+                .map_or(c, |(_, letter)| *letter),
+        })
+        .collect();
+    let digits: String = plain.chars().take_while(char::is_ascii_digit).collect();
+    let mut dim = if digits.is_empty() {
+        Dim::Known(1)
+    } else {
+        Dim::Known(digits.parse().ok()?)
+    };
+    let mut rest = plain[digits.len()..].chars().peekable();
+    while let Some(letter) = rest.next() {
+        if !letter.is_ascii_alphabetic() {
+            return None;
+        }
+        let mut name = letter.to_string();
+        while let Some(&c) = rest.peek() {
+            if ('₀'..='₉').contains(&c) {
+                name.push(c);
+                rest.next();
+            } else {
+                break;
+            }
+        }
+        let mut power = String::new();
+        while let Some(&c) = rest.peek() {
+            match "⁰¹²³⁴⁵⁶⁷⁸⁹".chars().position(|s| s == c) {
+                Some(digit) => {
+                    power.push(char::from_digit(digit as u32, 10)?);
+                    rest.next();
+                }
+                None => break,
+            }
+        }
+        let power: u32 = if power.is_empty() {
+            1
+        } else {
+            power.parse().ok()?
+        };
+        for _ in 0..power.min(16) {
+            dim = dim.times(&Dim::Sym(name.clone()));
+        }
+    }
+    (dim != Dim::Known(0)).then_some(dim)
 }
 
 fn is_expr(rule: Rule) -> bool {

@@ -157,6 +157,17 @@ pub enum Error {
         /// The application's span.
         span: Option<Span>,
     },
+    /// The sizes of a Kronecker product or `vec` cannot be made to agree with how the
+    /// result is used: the product of the factors' sizes differs from a size it is unified
+    /// with, or a factor's size cannot be told from the product's.
+    ProductSize {
+        /// The operation, as written (`A ⊗ B`, `vec(A)`).
+        operand: String,
+        /// Its span.
+        span: Option<Span>,
+        /// What is wrong, as a phrase.
+        what: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -177,6 +188,7 @@ impl Error {
             Error::NotAFunction { name, .. } => {
                 format!("`{name}` is declared as a variable, not a function")
             }
+            Error::ProductSize { operand, what, .. } => format!("{operand}: {what}"),
         }
     }
 
@@ -203,6 +215,9 @@ impl Error {
             Error::NotAFunction { name, .. } => vec![format!(
                 "write `{name} · (…)` for a product, or declare `{name}: fn`"
             )],
+            Error::ProductSize { .. } => {
+                vec!["declare the factors' sizes (`A: m×n, B: p×q`)".to_string()]
+            }
         }
     }
 
@@ -228,7 +243,9 @@ impl Error {
                     diagnostic = diagnostic.at(*span, shape.to_string());
                 }
             }
-            Error::UnknownFunction { span, .. } | Error::NotAFunction { span, .. } => {
+            Error::UnknownFunction { span, .. }
+            | Error::NotAFunction { span, .. }
+            | Error::ProductSize { span, .. } => {
                 if let Some(span) = span {
                     diagnostic = diagnostic.at(*span, "");
                 }
@@ -446,6 +463,9 @@ struct Pass<'a> {
     uses: Vec<Dims>,
     /// Dims of `I` and `𝟙` nodes: sizes shared with them are not free to become 1.
     constant_dims: Vec<Dims>,
+    /// Sizes that are products of two others (`A ⊗ B`, `vec(A)`) whose factors were not
+    /// known when the node was met: (product, left factor, right factor, the node).
+    products: Vec<(usize, usize, usize, Rc<Expr>)>,
     root: Option<ShapedNode>,
 }
 
@@ -458,11 +478,115 @@ impl<'a> Pass<'a> {
             vars: BTreeMap::new(),
             uses: Vec::new(),
             constant_dims: Vec::new(),
+            products: Vec::new(),
             root: None,
         };
         let root = pass.walk(expr)?;
         pass.root = Some(root);
+        pass.resolve_products()?;
         Ok(pass)
+    }
+
+    /// The size `a·b`: rigid when both factors are known now, otherwise a new size whose
+    /// value [`Pass::resolve_products`] settles once the walk is over.
+    fn product_size(&mut self, a: usize, b: usize, node: &Expr) -> usize {
+        match (self.sizes.value_of(a), self.sizes.value_of(b)) {
+            (Some(x), Some(y)) => {
+                let product = x.times(y);
+                self.sizes.rigid(product)
+            }
+            _ => {
+                let id = self.sizes.fresh();
+                self.products.push((id, a, b, Rc::new(node.clone())));
+                id
+            }
+        }
+    }
+
+    /// Gives every product size whose factors are now known its value, and refuses a
+    /// product that clashes with the size it was unified with, or whose factors can only
+    /// be told from it (a size that is a product of itself, or free factors of a known
+    /// product). Products of free factors stay products of their factors' names.
+    fn resolve_products(&mut self) -> Result<(), Error> {
+        let refuse = |node: &Expr, what: String| Error::ProductSize {
+            operand: show(node),
+            span: node.span,
+            what,
+        };
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (id, a, b, node) in &self.products {
+                let (Some(x), Some(y)) = (self.sizes.value_of(*a), self.sizes.value_of(*b)) else {
+                    continue;
+                };
+                let product = x.times(y);
+                let root = self.sizes.find(*id);
+                match &self.sizes.value[root] {
+                    None => {
+                        self.sizes.value[root] = Some(product);
+                        changed = true;
+                    }
+                    Some(value) if *value != product => {
+                        return Err(refuse(
+                            node,
+                            format!("its size {product} would have to equal {value}"),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for (id, a, b, node) in &self.products {
+            let root = self.sizes.find(*id);
+            if let Some(value) = &self.sizes.value[root] {
+                if self.sizes.is_free(*a) || self.sizes.is_free(*b) {
+                    return Err(refuse(
+                        node,
+                        format!("the sizes of its factors cannot be inferred from {value}"),
+                    ));
+                }
+            } else if self.depends_on_product(root, *a) || self.depends_on_product(root, *b) {
+                return Err(refuse(
+                    node,
+                    "a size would have to be a product of itself".to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the size `id` is, or is a product involving, the class `root`.
+    fn depends_on_product(&self, root: usize, id: usize) -> bool {
+        let mut stack = vec![id];
+        let mut seen = HashSet::new();
+        while let Some(next) = stack.pop() {
+            let next_root = self.sizes.find(next);
+            if next_root == root {
+                return true;
+            }
+            if !seen.insert(next_root) || self.sizes.value[next_root].is_some() {
+                continue;
+            }
+            for (product, a, b, _) in &self.products {
+                if self.sizes.find(*product) == next_root {
+                    stack.push(*a);
+                    stack.push(*b);
+                }
+            }
+        }
+        false
+    }
+
+    /// The unresolved product sizes, by class root, for naming.
+    fn pending_products(&self) -> HashMap<usize, (usize, usize)> {
+        self.products
+            .iter()
+            .filter_map(|(id, a, b, _)| {
+                let root = self.sizes.find(*id);
+                self.sizes.value[root].is_none().then_some((root, (*a, *b)))
+            })
+            .collect()
     }
 
     fn scalar_dims(&mut self) -> Dims {
@@ -622,6 +746,27 @@ impl<'a> Pass<'a> {
                 self.scalar_dims()
             }
             NormSq(_) | Sum(_) => self.scalar_dims(),
+            Kron(_, _) => {
+                let (a, b) = (child(0), child(1));
+                Dims {
+                    rows: self.product_size(a.rows, b.rows, expr),
+                    cols: self.product_size(a.cols, b.cols, expr),
+                }
+            }
+            Vectorize(_) => {
+                let a = child(0);
+                Dims {
+                    rows: self.product_size(a.rows, a.cols, expr),
+                    cols: self.sizes.one(),
+                }
+            }
+            Commutation(m, n) => {
+                let size = self.sizes.rigid(m.times(n));
+                Dims {
+                    rows: size,
+                    cols: size,
+                }
+            }
             Diag(a) => {
                 let dims = child(0);
                 if self.is_scalar(dims) {
@@ -825,12 +970,13 @@ impl<'a> Pass<'a> {
 
     /// Names for the free sizes seen so far.
     fn names(&self) -> SizeNames {
+        let products = self.pending_products();
         let mut counts: HashMap<usize, (usize, usize)> = HashMap::new();
         let mut order = 0;
         for dims in &self.uses {
             for id in [dims.rows, dims.cols] {
                 let root = self.sizes.find(id);
-                if self.sizes.value[root].is_some() {
+                if self.sizes.value[root].is_some() || products.contains_key(&root) {
                     continue;
                 }
                 let entry = counts.entry(root).or_insert_with(|| {
@@ -857,7 +1003,11 @@ impl<'a> Pass<'a> {
             .into_iter()
             .map(|(root, _)| (root, fresh.next_name()))
             .collect();
-        SizeNames { names, fresh }
+        SizeNames {
+            names,
+            fresh,
+            products,
+        }
     }
 
     /// Variables that scalar forcing pins after this pass (see the module docs).
@@ -1023,8 +1173,9 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
         }
     };
     let kind = match &expr.kind {
-        Num(_) | Var(_) | Identity | Ones | Differential(_) => expr.kind.clone(),
+        Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => expr.kind.clone(),
         Neg(a) => Neg(next(a)),
+        Vectorize(a) => Vectorize(next(a)),
         Transpose(a) => Transpose(next(a)),
         Inverse(a) => Inverse(next(a)),
         Pow(a, k) => Pow(next(a), *k),
@@ -1057,6 +1208,10 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
             let a = next(a);
             Hadamard(a, next(b))
         }
+        Kron(a, b) => {
+            let a = next(a);
+            Kron(a, next(b))
+        }
     };
     Expr {
         kind,
@@ -1069,6 +1224,9 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
 struct SizeNames {
     names: HashMap<usize, Symbol>,
     fresh: FreshNames,
+    /// Product sizes of free factors (acyclic, see [`Pass::resolve_products`]): each is
+    /// the product of its factors' names.
+    products: HashMap<usize, (usize, usize)>,
 }
 
 impl SizeNames {
@@ -1076,9 +1234,10 @@ impl SizeNames {
         let root = sizes.find(id);
         match &sizes.value[root] {
             Some(dim) => dim.clone(),
-            None => match self.names.get(&root) {
-                Some(name) => Dim::Sym(name.clone()),
-                None => Dim::Sym("?".to_string()),
+            None => match (self.names.get(&root), self.products.get(&root)) {
+                (Some(name), _) => Dim::Sym(name.clone()),
+                (None, Some(&(a, b))) => self.dim(sizes, a).times(&self.dim(sizes, b)),
+                (None, None) => Dim::Sym("?".to_string()),
             },
         }
     }
@@ -1089,7 +1248,11 @@ impl SizeNames {
 
     fn dim_mut(&mut self, sizes: &Sizes, id: usize) -> Dim {
         let root = sizes.find(id);
-        if sizes.value[root].is_none() && !self.names.contains_key(&root) {
+        if let Some(&(a, b)) = self.products.get(&root) {
+            // Name the factors first, so that the product reads in their names.
+            self.dim_mut(sizes, a);
+            self.dim_mut(sizes, b);
+        } else if sizes.value[root].is_none() && !self.names.contains_key(&root) {
             let name = self.fresh.next_name();
             self.names.insert(root, name);
         }

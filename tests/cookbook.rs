@@ -73,6 +73,9 @@ fn replace_placeholder(e: &Rc<Expr>, wrt: &str) -> Rc<Expr> {
         K::Func(f, a) => build::func(*f, r(a)),
         K::Apply(name, a) => build::apply(name, r(a)),
         K::Grad(name, a) => build::grad(name, r(a)),
+        K::Kron(a, b) => build::kron(r(a), r(b)),
+        K::Vectorize(a) => build::vec(r(a)),
+        K::Commutation(..) => e.clone(),
     }
 }
 

@@ -45,6 +45,9 @@ fn sexpr(expr: &Expr) -> String {
         ExprKind::Func(f, _) => node(f.name()),
         ExprKind::Apply(f, _) => node(&format!("apply {f}")),
         ExprKind::Grad(f, _) => node(&format!("grad {f}")),
+        ExprKind::Kron(..) => node("kron"),
+        ExprKind::Vectorize(_) => node("vec"),
+        ExprKind::Commutation(m, n) => format!("(K {m} {n})"),
     }
 }
 

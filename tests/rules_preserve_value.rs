@@ -45,9 +45,18 @@ fn pattern_vars(ast: &RecExpr<ENodeOrVar<Mat>>) -> (Vec<egg::Var>, Vec<egg::Var>
     let nodes = ast.as_ref();
     let mut sizes = vec![];
     for node in nodes {
-        if let ENodeOrVar::ENode(Mat::Identity(child) | Mat::Ones(child)) = node {
+        let children: &[Id] = match node {
+            ENodeOrVar::ENode(Mat::Identity(child) | Mat::Ones(child)) => {
+                std::slice::from_ref(child)
+            }
+            ENodeOrVar::ENode(Mat::Commutation(children)) => children,
+            _ => &[],
+        };
+        for child in children {
             if let ENodeOrVar::Var(v) = nodes[usize::from(*child)] {
-                sizes.push(v);
+                if !sizes.contains(&v) {
+                    sizes.push(v);
+                }
             }
         }
     }
@@ -308,27 +317,29 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
         for var in &size_vars {
             leaves.insert(*var, Mat::Dim(DimLeaf(Dim::Known(3))));
         }
-        let instantiate = |ast: &RecExpr<ENodeOrVar<Mat>>| -> RecExpr<Mat> {
+        // A size bound only by the right-hand side (`AA⁻¹ = I`): every example matrix it
+        // can be the size of has 3 rows; as an exponent (det(A ⊗ B) = det(A)³det(B)³)
+        // it is the number 3; the size of a Kronecker product of two (Iₘ ⊗ Iₙ = Iₘₙ) is 9.
+        let instantiate = |ast: &RecExpr<ENodeOrVar<Mat>>, unbound: &Mat| -> RecExpr<Mat> {
             let mut rec = RecExpr::default();
             for node in ast.as_ref() {
                 let enode = match node {
                     ENodeOrVar::ENode(enode) => enode.clone(),
-                    // A size bound only by the right-hand side (`AA⁻¹ = I`): every
-                    // example matrix it can be the size of has 3 rows.
-                    ENodeOrVar::Var(v) => leaves
-                        .get(v)
-                        .cloned()
-                        .unwrap_or(Mat::Dim(DimLeaf(Dim::Known(3)))),
+                    ENodeOrVar::Var(v) => leaves.get(v).cloned().unwrap_or(unbound.clone()),
                 };
                 rec.add(enode);
             }
             rec
         };
-        let lhs = instantiate(searcher);
+        let unbound = [
+            Mat::Dim(DimLeaf(Dim::Known(3))),
+            Mat::Num(matcalc::simplify::lang::Num::int(3)),
+            Mat::Dim(DimLeaf(Dim::Known(9))),
+        ];
+        let lhs = instantiate(searcher, &unbound[0]);
         if !well_typed(&lhs, &vars) {
             continue;
         }
-        let rhs = instantiate(applier);
         let mut egraph = EGraph::new(MatAnalysis::new(vars.clone()));
         let root = egraph.add_expr(&lhs);
         egraph.rebuild();
@@ -338,9 +349,16 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
             .with_node_limit(10_000)
             .run(std::slice::from_ref(rule));
         let egraph = &runner.egraph;
-        if egraph.lookup_expr(&rhs).map(|id| egraph.find(id)) != Some(egraph.find(root)) {
+        let found = |rec: &RecExpr<Mat>| {
+            egraph.lookup_expr(rec).map(|id| egraph.find(id)) == Some(egraph.find(root))
+        };
+        let Some(rhs) = unbound
+            .iter()
+            .map(|leaf| instantiate(applier, leaf))
+            .find(|rhs| found(rhs))
+        else {
             continue;
-        }
+        };
         let shapes: VarShapes = vars
             .iter()
             .map(|(name, decl)| (name.clone(), decl.shape.clone()))

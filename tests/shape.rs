@@ -916,6 +916,14 @@ fn assert_consistent(expr: &Expr) {
                     || (b.is_scalar() && shape == a)
                     || (a.cols == b.rows && shape.rows == a.rows && shape.cols == b.cols)
             }
+            Kron(_, _) => {
+                let (a, b) = (child(0), child(1));
+                shape.rows == a.rows.times(&b.rows) && shape.cols == a.cols.times(&b.cols)
+            }
+            Vectorize(_) => {
+                shape.rows == child(0).rows.times(&child(0).cols) && shape.cols.is_one()
+            }
+            Commutation(m, n) => shape.rows == m.times(n) && shape.is_square(),
         };
         assert!(ok, "rule broken at {:?} with shape {shape}", node.kind);
         stack.extend(node.children().into_iter().map(|c| c.as_ref()));

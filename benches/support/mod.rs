@@ -128,6 +128,7 @@ impl FlopCounter {
                 .get(name)
                 .map_or(self.default_size, |n| *n as f64),
             Dim::Unknown => self.default_size,
+            Dim::Product(factors) => factors.iter().map(|factor| self.dim(factor)).product(),
         }
     }
 
@@ -148,7 +149,10 @@ impl FlopCounter {
             | ExprKind::Identity
             | ExprKind::Ones
             | ExprKind::Transpose(_)
+            | ExprKind::Vectorize(_)
+            | ExprKind::Commutation(..)
             | ExprKind::Differential(_) => 0.0,
+            ExprKind::Kron(a, b) => self.entries(&a.shape) * self.entries(&b.shape),
             ExprKind::Mul(a, b) => {
                 if a.shape.is_scalar() {
                     self.entries(&b.shape)

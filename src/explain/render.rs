@@ -363,6 +363,20 @@ fn node(e: &Expr, style: Style) -> (String, u8) {
             };
             call(&n, a, style)
         }
+        // The Kronecker nodes print as the main printer prints them.
+        Kron(..) | Vectorize(_) | Commutation(..) => {
+            let spelling = if uni {
+                crate::print::Style::Unicode
+            } else {
+                crate::print::Style::Latex
+            };
+            let level = if matches!(e.kind, Kron(..)) {
+                HADAMARD
+            } else {
+                ATOM
+            };
+            (crate::print::render(e, spelling), level)
+        }
     }
 }
 

@@ -205,8 +205,12 @@ impl Printer {
             // postfixes after it. A postfix on `\sqrt{…}` needs `\left(…\right)`.
             Func(crate::expr::Func::Sqrt, _) if self.style == Style::Latex => Level::Postfix,
             Transpose(_) | Inverse(_) | Pow(..) | NormSq(_) => Level::Postfix,
+            // ASCII writes the Kronecker product as a call, `kron(A, B)`.
+            Kron(..) if self.style == Style::Ascii => Level::Atom,
+            Kron(..) => Level::Hadamard,
             Var(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_) | LogDet(_)
-            | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) => Level::Atom,
+            | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
+            | Commutation(..) => Level::Atom,
         }
     }
 
@@ -315,7 +319,61 @@ impl Printer {
                 let name = format!("{}{}", spelling.grad, self.name(function));
                 self.call(&name, argument);
             }
+            Kron(left, right) => self.kron(left, right, context),
+            Vectorize(argument) => {
+                let name = match self.style {
+                    Style::Latex => "\\operatorname{vec}",
+                    _ => "vec",
+                };
+                self.call(name, argument);
+            }
+            Commutation(m, n) => {
+                let text = self.commutation(m, n);
+                self.out.push_str(&text);
+            }
         }
+    }
+
+    /// `A ⊗ B`, or `kron(A, B)` in ASCII. An elementwise product on either side gets
+    /// parentheses, although `⊙` and `⊗` bind alike: `(A ⊙ B) ⊗ C` reads unambiguously.
+    fn kron(&mut self, left: &Expr, right: &Expr, context: Context) {
+        if self.style == Style::Ascii {
+            self.out.push_str("kron(");
+            self.node(left, Level::Sum, Context::TOP);
+            self.out.push_str(", ");
+            self.node(right, Level::Sum, Context::TOP);
+            self.out.push(')');
+            return;
+        }
+        let operator = match self.style {
+            Style::Latex => " \\otimes ",
+            _ => " ⊗ ",
+        };
+        let left_min = if matches!(left.kind, ExprKind::Hadamard(..)) {
+            Level::Product
+        } else {
+            Level::Hadamard
+        };
+        self.node(left, left_min, context);
+        self.out.push_str(operator);
+        self.node(right, Level::Product, context);
+    }
+
+    /// The commutation matrix: `K₍ₘ,ₙ₎` where Unicode has the subscript letters, else
+    /// `K_{m,n}` (also the ASCII and LaTeX spelling).
+    fn commutation(&self, m: &crate::expr::Dim, n: &crate::expr::Dim) -> String {
+        let (m_text, n_text) = match self.style {
+            Style::Latex => (dim_latex(m), dim_latex(n)),
+            _ => (m.to_string(), n.to_string()),
+        };
+        if self.style == Style::Unicode {
+            if let (Some(m_sub), Some(n_sub)) =
+                (unicode::subscript(&m_text), unicode::subscript(&n_text))
+            {
+                return format!("K₍{m_sub},{n_sub}₎");
+            }
+        }
+        format!("K_{{{m_text},{n_text}}}")
     }
 
     /// A left-associative infix operator of level `level`.
@@ -443,6 +501,15 @@ impl Printer {
         } else {
             (name, self.spelling.open, self.spelling.close)
         }
+    }
+}
+
+/// A size in LaTeX: its symbols through [`latex_name`] (`d₁` is `d_{1}`).
+fn dim_latex(dim: &crate::expr::Dim) -> String {
+    match dim {
+        crate::expr::Dim::Sym(name) => latex_name(name),
+        crate::expr::Dim::Product(factors) => factors.iter().map(dim_latex).collect(),
+        other => other.to_string(),
     }
 }
 

@@ -381,7 +381,48 @@ impl<'a> Emitter<'a> {
             }
             Apply(name, a) => format!("{}({})", python_name(name), self.emit(a)?),
             Grad(name, a) => format!("grad_{}({})", python_name(name), self.emit(a)?),
+            Kron(a, b) => {
+                let (left, right) = (self.emit(a)?, self.emit(b)?);
+                if a.shape.is_scalar() || b.shape.is_scalar() {
+                    format!("({left} * {right})")
+                } else {
+                    // Vectors are 1-D arrays: np.kron needs them as columns or rows.
+                    let product = format!("np.kron({}, {})", as_2d(a, left), as_2d(b, right));
+                    if shape.rows.is_one() || shape.cols.is_one() {
+                        format!("np.ravel({product})")
+                    } else {
+                        product
+                    }
+                }
+            }
+            // vec stacks columns: Fortran order.
+            Vectorize(a) => {
+                let inner = self.emit(a)?;
+                if a.shape.rows.is_one() || a.shape.cols.is_one() {
+                    inner
+                } else {
+                    format!("np.ravel({inner}, order=\"F\")")
+                }
+            }
+            // K vec(A) = vec(Aᵀ): the rows of I permuted, row j + i·n being row i + j·m.
+            Commutation(m, n) => {
+                let (m, n) = (dim_code(m)?, dim_code(n)?);
+                format!(
+                    "np.eye({m} * {n})[np.arange({m} * {n}).reshape(({m}, {n}), order=\"F\").ravel()]"
+                )
+            }
         })
+    }
+}
+
+/// A value as a 2-D array for `np.kron`: a column vector `(n, 1)`, a row `(1, n)`.
+fn as_2d(expr: &Expr, code: String) -> String {
+    if expr.shape.cols.is_one() {
+        format!("np.reshape({code}, (-1, 1))")
+    } else if expr.shape.rows.is_one() {
+        format!("np.reshape({code}, (1, -1))")
+    } else {
+        code
     }
 }
 
@@ -401,6 +442,13 @@ fn dim_code(dim: &Dim) -> Result<String, String> {
     match dim {
         Dim::Known(n) => Ok(n.to_string()),
         Dim::Sym(name) => Ok(size_name(name)),
+        Dim::Product(factors) => {
+            let codes = factors
+                .iter()
+                .map(dim_code)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(format!("({})", codes.join(" * ")))
+        }
         Dim::Unknown => Err("internal error: a size was not inferred".into()),
     }
 }
@@ -408,10 +456,10 @@ fn dim_code(dim: &Dim) -> Result<String, String> {
 fn collect_sizes(expr: &Expr, sizes: &mut BTreeSet<String>) {
     if matches!(
         expr.kind,
-        ExprKind::Identity | ExprKind::Ones | ExprKind::Num(_)
+        ExprKind::Identity | ExprKind::Ones | ExprKind::Num(_) | ExprKind::Commutation(..)
     ) {
         for dim in [&expr.shape.rows, &expr.shape.cols] {
-            if let Dim::Sym(name) = dim {
+            for name in dim.symbols() {
                 sizes.insert(name.clone());
             }
         }

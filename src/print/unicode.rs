@@ -32,6 +32,37 @@ pub(super) const SPELLING: Spelling = Spelling {
     delimiters_are_bars: true,
 };
 
+/// `text` in Unicode subscript characters, if every character has one: `mn` → `ₘₙ`.
+/// Several letters (`b`, `c`, `d`, `q`, `w`, …) have none.
+pub(super) fn subscript(text: &str) -> Option<String> {
+    text.chars()
+        .map(|c| {
+            Some(match c {
+                '0'..='9' => char::from_u32(0x2080 + c.to_digit(10)?)?,
+                '₀'..='₉' => c,
+                'a' => 'ₐ',
+                'e' => 'ₑ',
+                'h' => 'ₕ',
+                'i' => 'ᵢ',
+                'j' => 'ⱼ',
+                'k' => 'ₖ',
+                'l' => 'ₗ',
+                'm' => 'ₘ',
+                'n' => 'ₙ',
+                'o' => 'ₒ',
+                'p' => 'ₚ',
+                'r' => 'ᵣ',
+                's' => 'ₛ',
+                't' => 'ₜ',
+                'u' => 'ᵤ',
+                'v' => 'ᵥ',
+                'x' => 'ₓ',
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
 /// The elementwise functions' names.
 #[rustfmt::skip]
 pub(super) fn function_name(function: Func) -> &'static str {

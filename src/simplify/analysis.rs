@@ -224,6 +224,22 @@ pub fn node_shape(
         Mat::Inverse(a) | Mat::Pow([a, _]) => square(a),
         Mat::Trace(a) | Mat::Det(a) | Mat::LogDet(a) => (Shape::scalar(), square(a).1),
         Mat::NormSq(_) | Mat::Sum(_) | Mat::Apply(_) => (Shape::scalar(), true),
+        Mat::Kron([a, b]) => {
+            let (sa, sb) = (shape(a), shape(b));
+            let rows = sa.rows.times(&sb.rows);
+            (Shape::new(rows, sa.cols.times(&sb.cols)), true)
+        }
+        Mat::Vectorize(a) => {
+            let sa = shape(a);
+            (Shape::vector(sa.rows.times(&sa.cols)), true)
+        }
+        Mat::Commutation([m, n]) => match (size(m), size(n)) {
+            (Some(m), Some(n)) => {
+                let side = m.times(&n);
+                (Shape::new(side.clone(), side), true)
+            }
+            _ => (Shape::new(Dim::Unknown, Dim::Unknown), false),
+        },
         Mat::Diag(a) => {
             let inner = shape(a);
             if inner.cols.is_one() {
@@ -271,6 +287,8 @@ fn symmetric_of_node(egraph: &EGraph, enode: &Mat) -> bool {
                 })
         }
         Mat::Diag(a) => egraph[*a].data.shape.cols.is_one(),
+        // (A ⊗ B)ᵀ = Aᵀ ⊗ Bᵀ.
+        Mat::Kron([a, b]) => sym(a) && sym(b),
         other => other.func().is_some_and(|(_, a)| sym(&a)),
     }
 }

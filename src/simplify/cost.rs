@@ -193,6 +193,7 @@ impl<'a> FlopCost<'a> {
                 .get(name)
                 .map_or(Self::DEFAULT_SIZE, |n| *n as f64),
             Dim::Unknown => Self::DEFAULT_SIZE,
+            Dim::Product(factors) => factors.iter().map(|factor| self.dim(factor)).product(),
         }
     }
 
@@ -235,6 +236,7 @@ impl<'a> FlopCost<'a> {
                 side(a).powi(3) * (64 - exponent.leading_zeros()) as f64
             }
             Mat::Trace(a) | Mat::Diag(a) => side(a),
+            Mat::Kron([a, b]) => self.entries(shape(a)) * self.entries(shape(b)),
             Mat::Apply([_, a]) | Mat::Grad([_, a]) => 10.0 * self.entries(shape(a)),
             other => match other.func() {
                 Some((_, a)) => 4.0 * self.entries(shape(&a)),

@@ -94,16 +94,30 @@ impl FromStr for DimLeaf {
         if name.is_empty() {
             return Err(format!("not a size: {text}"));
         }
-        Ok(DimLeaf(match name.parse::<u64>() {
+        // A product of sizes is written with `*` between its factors: `#m*n`.
+        let factor = |text: &str| match text.parse::<u64>() {
             Ok(n) => Dim::Known(n),
-            Err(_) => Dim::Sym(name.to_string()),
+            Err(_) => Dim::Sym(text.to_string()),
+        };
+        Ok(DimLeaf(match name.split_once('*') {
+            Some(_) => name
+                .split('*')
+                .map(factor)
+                .fold(Dim::Known(1), |product, next| product.times(&next)),
+            None => factor(name),
         }))
     }
 }
 
 impl fmt::Display for DimLeaf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
+        match &self.0 {
+            Dim::Product(factors) => {
+                let factors: Vec<String> = factors.iter().map(ToString::to_string).collect();
+                write!(f, "#{}", factors.join("*"))
+            }
+            dim => write!(f, "#{dim}"),
+        }
     }
 }
 
@@ -148,6 +162,9 @@ mod language {
             "d" = Differential(Id),
             "I" = Identity(Id),
             "ones" = Ones(Id),
+            "kron" = Kron([Id; 2]),
+            "vec" = Vectorize(Id),
+            "K" = Commutation([Id; 2]),
             Num(Num),
             Dim(DimLeaf),
             Symbol(egg::Symbol),
@@ -249,6 +266,13 @@ fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const Expr,
             let name = rec.add(Mat::Symbol(egg::Symbol::from(name.as_str())));
             Mat::Differential(name)
         }
+        ExprKind::Kron(a, b) => Mat::Kron([child(a, rec), child(b, rec)]),
+        ExprKind::Vectorize(a) => Mat::Vectorize(child(a, rec)),
+        ExprKind::Commutation(m, n) => {
+            let m = rec.add(Mat::Dim(DimLeaf(m.clone())));
+            let n = rec.add(Mat::Dim(DimLeaf(n.clone())));
+            Mat::Commutation([m, n])
+        }
     };
     let id = rec.add(node);
     memo.insert(key, id);
@@ -315,6 +339,9 @@ fn node_to_expr(
         }
         Mat::Identity(n) => build::identity(dim(*n)?),
         Mat::Ones(n) => build::ones(dim(*n)?),
+        Mat::Kron([a, b]) => build::kron(get(*a)?, get(*b)?),
+        Mat::Vectorize(a) => build::vec(get(*a)?),
+        Mat::Commutation([m, n]) => build::commutation(dim(*m)?, dim(*n)?),
         Mat::Neg(a) => build::neg(get(*a)?),
         Mat::Add([a, b]) => build::add(get(*a)?, get(*b)?),
         Mat::Sub([a, b]) => build::sub(get(*a)?, get(*b)?),

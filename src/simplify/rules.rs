@@ -36,6 +36,19 @@ pub enum Guard {
     /// Binds the size variable (first) to the number of rows of the class (second), for
     /// right-hand sides that build an `I` or a `ones`.
     RowsOf(&'static str, &'static str),
+    /// Binds the size variable (first) to the number of columns of the class (second).
+    ColsOf(&'static str, &'static str),
+    /// Binds the size variable (first) to the product of two sizes (second, third): size
+    /// leaves, or the numbers of rows of classes. The size of `Iₘ ⊗ Iₙ`.
+    RowsOfKron(&'static str, &'static str, &'static str),
+    /// Binds the variable (first) to the number of rows of the class (second) as an
+    /// integer constant, for exponents such as det(A ⊗ B) = det(A)ᵠ det(B)ᵖ; the rule
+    /// does not fire where that number is a symbol.
+    RowsNumber(&'static str, &'static str),
+    /// The class (first) has as many rows as the size leaf (second) says.
+    RowsAre(&'static str, &'static str),
+    /// The class (first) has as many columns as the size leaf (second) says.
+    ColsAre(&'static str, &'static str),
 }
 
 /// Whether a rule rewrites one way or both.
@@ -85,6 +98,11 @@ enum VarGuard {
     Symmetric(Var),
     SameShape(Var, Var),
     RowsOf(Var, Var),
+    ColsOf(Var, Var),
+    RowsOfKron(Var, Var, Var),
+    RowsNumber(Var, Var),
+    RowsAre(Var, Var),
+    ColsAre(Var, Var),
 }
 
 impl VarGuard {
@@ -101,6 +119,11 @@ impl VarGuard {
             Guard::Symmetric(a) => VarGuard::Symmetric(var(a)?),
             Guard::SameShape(a, b) => VarGuard::SameShape(var(a)?, var(b)?),
             Guard::RowsOf(a, b) => VarGuard::RowsOf(var(a)?, var(b)?),
+            Guard::ColsOf(a, b) => VarGuard::ColsOf(var(a)?, var(b)?),
+            Guard::RowsOfKron(a, b, c) => VarGuard::RowsOfKron(var(a)?, var(b)?, var(c)?),
+            Guard::RowsNumber(a, b) => VarGuard::RowsNumber(var(a)?, var(b)?),
+            Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
+            Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
         })
     }
 
@@ -117,7 +140,29 @@ impl VarGuard {
                 (Some(x), Some(y)) => x.shape == y.shape,
                 _ => false,
             },
-            VarGuard::RowsOf(_, _) => true,
+            VarGuard::RowsAre(a, size) => match (data(a), data(size)) {
+                (Some(x), Some(y)) => y.dim.as_ref() == Some(&x.shape.rows),
+                _ => false,
+            },
+            VarGuard::ColsAre(a, size) => match (data(a), data(size)) {
+                (Some(x), Some(y)) => y.dim.as_ref() == Some(&x.shape.cols),
+                _ => false,
+            },
+            VarGuard::RowsNumber(_, of) => {
+                test(of, &|d| matches!(d.shape.rows, crate::expr::Dim::Known(_)))
+            }
+            VarGuard::RowsOf(..) | VarGuard::ColsOf(..) | VarGuard::RowsOfKron(..) => true,
+        }
+    }
+
+    /// The variable this guard binds, if it binds one.
+    fn bound(self) -> Option<Var> {
+        match self {
+            VarGuard::RowsOf(size, _)
+            | VarGuard::ColsOf(size, _)
+            | VarGuard::RowsOfKron(size, _, _)
+            | VarGuard::RowsNumber(size, _) => Some(size),
+            _ => None,
         }
     }
 }
@@ -207,14 +252,34 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
         }
         let mut subst = subst.clone();
         for guard in &self.guards {
-            if let VarGuard::RowsOf(size, of) = *guard {
-                let Some(&of_id) = subst.get(of) else {
-                    return vec![];
-                };
-                let rows = egraph[of_id].data.shape.rows.clone();
-                let leaf = egraph.add(Mat::Dim(DimLeaf(rows)));
-                subst.insert(size, leaf);
-            }
+            let shape_of = |var: Var| subst.get(var).map(|id| egraph[*id].data.shape.clone());
+            let leaf = match *guard {
+                VarGuard::RowsOf(_, of) => shape_of(of).map(|s| Mat::Dim(DimLeaf(s.rows))),
+                VarGuard::ColsOf(_, of) => shape_of(of).map(|s| Mat::Dim(DimLeaf(s.cols))),
+                VarGuard::RowsOfKron(_, a, b) => {
+                    // A size leaf stands for its size, a value for its number of rows.
+                    let size = |var: Var| {
+                        let data = &egraph[*subst.get(var)?].data;
+                        Some(data.dim.clone().unwrap_or_else(|| data.shape.rows.clone()))
+                    };
+                    match (size(a), size(b)) {
+                        (Some(x), Some(y)) => Some(Mat::Dim(DimLeaf(x.times(&y)))),
+                        _ => None,
+                    }
+                }
+                VarGuard::RowsNumber(_, of) => match shape_of(of).map(|s| s.rows) {
+                    Some(crate::expr::Dim::Known(n)) => i64::try_from(n)
+                        .ok()
+                        .map(|n| Mat::Num(super::lang::Num::int(n))),
+                    _ => None,
+                },
+                _ => continue,
+            };
+            let (Some(leaf), Some(size)) = (leaf, guard.bound()) else {
+                return vec![];
+            };
+            let id = egraph.add(leaf);
+            subst.insert(size, id);
         }
         let well_typed = self
             .rhs_shape(egraph, &subst)
@@ -235,14 +300,7 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
     }
 
     fn vars(&self) -> Vec<Var> {
-        let bound: Vec<Var> = self
-            .guards
-            .iter()
-            .filter_map(|g| match g {
-                VarGuard::RowsOf(size, _) => Some(*size),
-                _ => None,
-            })
-            .collect();
+        let bound: Vec<Var> = self.guards.iter().filter_map(|g| g.bound()).collect();
         self.rhs
             .vars()
             .into_iter()
@@ -252,7 +310,10 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
 }
 
 use Direction::{Both, Forward};
-use Guard::{NotScalar, RowsOf, SameShape, Scalar, Square, Symmetric, Vector};
+use Guard::{
+    ColsAre, ColsOf, NotScalar, RowsAre, RowsNumber, RowsOf, RowsOfKron, SameShape, Scalar, Square,
+    Symmetric, Vector,
+};
 
 const fn rule(
     family: &'static str,
@@ -434,6 +495,46 @@ pub fn elementwise_rules() -> Vec<RuleSpec> {
     ]
 }
 
+/// The Kronecker product, `vec` and the commutation matrix K₍ₘ,ₙ₎ (K vec(A) = vec(Aᵀ)
+/// for A: m×n); Magnus & Neudecker ch. 2, Cookbook §10.2.
+#[rustfmt::skip]
+pub fn kron_rules() -> Vec<RuleSpec> {
+    let f = "kron";
+    vec![
+        rule(f, "kron-transpose",          "(T (kron ?a ?b))",                     Both,    "(kron (T ?a) (T ?b))",                 &[]),                                       // (A⊗B)ᵀ = Aᵀ⊗Bᵀ, Cookbook (508)
+        rule(f, "kron-inverse",            "(inv (kron ?a ?b))",                   Both,    "(kron (inv ?a) (inv ?b))",             &[Square("?a"), Square("?b")]),             // (A⊗B)⁻¹ = A⁻¹⊗B⁻¹, Cookbook (509)
+        rule(f, "kron-mixed-product",      "(mul (kron ?a ?b) (kron ?c ?d))",      Forward, "(kron (mul ?a ?c) (mul ?b ?d))",       &[NotScalar("?a"), NotScalar("?b"), NotScalar("?c"), NotScalar("?d")]), // (A⊗B)(C⊗D) = AC⊗BD, Cookbook (510)
+        rule(f, "kron-trace",              "(tr (kron ?a ?b))",                    Forward, "(mul (tr ?a) (tr ?b))",                &[Square("?a"), Square("?b")]),             // tr(A⊗B) = tr(A)tr(B), Cookbook (511)
+        rule(f, "kron-det",                "(det (kron ?a ?b))",                   Forward, "(mul (pow (det ?a) ?q) (pow (det ?b) ?p))", &[Square("?a"), Square("?b"), RowsNumber("?p", "?a"), RowsNumber("?q", "?b")]), // det(A⊗B) = det(A)ᵠdet(B)ᵖ, A p×p, B q×q, Cookbook (512)
+        rule(f, "kron-logdet",             "(logdet (kron ?a ?b))",                Forward, "(add (mul ?q (logdet ?a)) (mul ?p (logdet ?b)))", &[Square("?a"), Square("?b"), RowsNumber("?p", "?a"), RowsNumber("?q", "?b")]), // log|A⊗B| = q log|A| + p log|B|
+        rule(f, "kron-identity",           "(kron (I ?m) (I ?n))",                 Forward, "(I ?p)",                               &[RowsOfKron("?p", "?m", "?n")]),          // Iₘ⊗Iₙ = Iₘₙ
+        rule(f, "kron-scalar-left",        "(kron ?k ?a)",                         Forward, "(mul ?k ?a)",                          &[Scalar("?k")]),                           // k⊗A = kA
+        rule(f, "kron-scalar-right",       "(kron ?a ?k)",                         Forward, "(mul ?k ?a)",                          &[Scalar("?k")]),                           // A⊗k = kA
+        rule(f, "kron-scaled-left",        "(kron (mul ?k ?a) ?b)",                Both,    "(mul ?k (kron ?a ?b))",                &[Scalar("?k")]),                           // (kA)⊗B = k(A⊗B)
+        rule(f, "kron-scaled-right",       "(kron ?a (mul ?k ?b))",                Both,    "(mul ?k (kron ?a ?b))",                &[Scalar("?k")]),                           // A⊗(kB) = k(A⊗B)
+        rule(f, "kron-neg-left",           "(kron (neg ?a) ?b)",                   Both,    "(neg (kron ?a ?b))",                   &[]),                                       // (−A)⊗B = −(A⊗B)
+        rule(f, "kron-neg-right",          "(kron ?a (neg ?b))",                   Both,    "(neg (kron ?a ?b))",                   &[]),                                       // A⊗(−B) = −(A⊗B)
+        rule(f, "kron-distribute-left",    "(kron ?a (add ?b ?c))",                Both,    "(add (kron ?a ?b) (kron ?a ?c))",      &[SameShape("?b", "?c")]),                  // A⊗(B+C) = A⊗B + A⊗C, Cookbook (506)
+        rule(f, "kron-distribute-right",   "(kron (add ?a ?b) ?c)",                Both,    "(add (kron ?a ?c) (kron ?b ?c))",      &[SameShape("?a", "?b")]),                  // (A+B)⊗C = A⊗C + B⊗C
+        rule(f, "kron-factor-left-sub",    "(sub (kron ?a ?b) (kron ?a ?c))",      Forward, "(kron ?a (sub ?b ?c))",                &[SameShape("?b", "?c")]),                  // A⊗B − A⊗C = A⊗(B−C)
+        rule(f, "kron-factor-right-sub",   "(sub (kron ?a ?c) (kron ?b ?c))",      Forward, "(kron (sub ?a ?b) ?c)",                &[SameShape("?a", "?b")]),                  // A⊗C − B⊗C = (A−B)⊗C
+        rule(f, "kron-assoc",              "(kron (kron ?a ?b) ?c)",               Both,    "(kron ?a (kron ?b ?c))",               &[]),                                       // (A⊗B)⊗C = A⊗(B⊗C), Cookbook (507)
+        rule(f, "vec-trick",               "(vec (mul ?a (mul ?x ?b)))",           Both,    "(mul (kron (T ?b) ?a) (vec ?x))",      &[NotScalar("?a"), NotScalar("?x"), NotScalar("?b")]), // vec(AXB) = (Bᵀ⊗A)vec(X), Cookbook (520)
+        rule(f, "vec-trick-row",           "(mul (T (vec ?c)) (kron ?b ?a))",      Forward, "(T (vec (mul (T ?a) (mul ?c ?b))))",   &[NotScalar("?a"), NotScalar("?b"), NotScalar("?c")]), // vec(C)ᵀ(B⊗A) = vec(AᵀCB)ᵀ
+        rule(f, "vec-of-vector",           "(vec ?a)",                             Forward, "?a",                                   &[Vector("?a")]),                           // vec(a) = a
+        rule(f, "vec-of-sum",              "(vec (add ?a ?b))",                    Both,    "(add (vec ?a) (vec ?b))",              &[SameShape("?a", "?b")]),                  // vec(A+B) = vec(A)+vec(B)
+        rule(f, "vec-of-scaled",           "(vec (mul ?k ?a))",                    Both,    "(mul ?k (vec ?a))",                    &[Scalar("?k")]),                           // vec(kA) = k vec(A)
+        rule(f, "vec-of-neg",              "(vec (neg ?a))",                       Both,    "(neg (vec ?a))",                       &[]),                                       // vec(−A) = −vec(A)
+        rule(f, "vec-inner-product",       "(mul (T (vec ?a)) (vec ?b))",          Forward, "(tr (mul (T ?a) ?b))",                 &[SameShape("?a", "?b")]),                  // vec(A)ᵀvec(B) = tr(AᵀB), Cookbook (521)
+        rule(f, "commutation-vec",         "(mul (K ?m ?n) (vec ?a))",             Forward, "(vec (T ?a))",                         &[RowsAre("?a", "?m"), ColsAre("?a", "?n")]), // K₍ₘ,ₙ₎vec(A) = vec(Aᵀ)
+        rule(f, "commutation-transpose",   "(T (K ?m ?n))",                        Forward, "(K ?n ?m)",                            &[]),                                       // K₍ₘ,ₙ₎ᵀ = K₍ₙ,ₘ₎
+        rule(f, "commutation-of-vector",   "(K ?m #1)",                            Forward, "(I ?m)",                               &[]),                                       // K₍ₘ,₁₎ = Iₘ
+        rule(f, "commutation-of-row",      "(K #1 ?n)",                            Forward, "(I ?n)",                               &[]),                                       // K₍₁,ₙ₎ = Iₙ
+        rule(f, "commutation-kron-left",   "(mul (K ?p ?m) (kron ?a ?b))",         Forward, "(mul (kron ?b ?a) (K ?q ?n))",         &[RowsAre("?a", "?m"), RowsAre("?b", "?p"), ColsOf("?n", "?a"), ColsOf("?q", "?b")]), // K₍ₚ,ₘ₎(A⊗B) = (B⊗A)K₍q,ₙ₎, A m×n, B p×q
+        rule(f, "commutation-kron-right",  "(mul (kron ?b ?a) (K ?q ?n))",         Forward, "(mul (K ?p ?m) (kron ?a ?b))",         &[ColsAre("?a", "?n"), ColsAre("?b", "?q"), RowsOf("?m", "?a"), RowsOf("?p", "?b")]), // (B⊗A)K₍q,ₙ₎ = K₍ₚ,ₘ₎(A⊗B)
+    ]
+}
+
 /// Every rule table, in family order.
 pub fn rule_specs() -> Vec<RuleSpec> {
     let mut res = transpose_rules();
@@ -443,6 +544,7 @@ pub fn rule_specs() -> Vec<RuleSpec> {
     res.extend(inverse_rules());
     res.extend(hadamard_rules());
     res.extend(elementwise_rules());
+    res.extend(kron_rules());
     res
 }
 
