@@ -476,7 +476,7 @@ fn saturate(
     originals: &[egg::RecExpr<Mat>],
     limits: &Limits,
 ) -> (EGraph, Vec<Id>, bool, String) {
-    let rules = rules::standard_rules();
+    let rules = rules::rules_for(&egraph);
     let start = Instant::now();
     let mut last = (false, "not run".to_string());
     let mut previous_bests: Option<Vec<egg::RecExpr<Mat>>> = None;

@@ -582,6 +582,32 @@ pub fn standard_rules() -> &'static [Rewrite] {
     RULES.get_or_init(all_rules)
 }
 
+/// The rules worth searching in `egraph`: [`standard_rules`], less the [`kron_rules`]
+/// where no Kronecker product, `vec` or commutation matrix occurs. Only those rules
+/// build such nodes, so none of them could ever match, and searching their
+/// `mul`/`add`/`T`-rooted patterns would slow every other simplification.
+pub fn rules_for(egraph: &EGraph) -> &'static [Rewrite] {
+    static WITHOUT_KRON: std::sync::OnceLock<Vec<Rewrite>> = std::sync::OnceLock::new();
+    let has_kron = egraph.classes().any(|class| {
+        class
+            .nodes
+            .iter()
+            .any(|node| matches!(node, Mat::Kron(_) | Mat::Vectorize(_) | Mat::Commutation(_)))
+    });
+    if has_kron {
+        standard_rules()
+    } else {
+        WITHOUT_KRON.get_or_init(|| {
+            let kron: Vec<&str> = kron_rules().iter().map(|spec| spec.name).collect();
+            rule_specs()
+                .iter()
+                .filter(|spec| !kron.contains(&spec.name))
+                .flat_map(rewrites_of)
+                .collect()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
