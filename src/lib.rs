@@ -1,5 +1,39 @@
 //! matcalc: a symbolic matrix-calculus engine.
 //!
+//! # Quick start
+//!
+//! A [`session::Session`] runs the whole pipeline: here the gradient of a linear
+//! autoencoder's loss, factored, with the shared residual named, and the compute form
+//! that code generation uses.
+//!
+//! ```
+//! use matcalc::session::{Options, Session};
+//!
+//! fn main() -> Result<(), matcalc::session::Error> {
+//!     let mut session = Session::new();
+//!     session.declare("W: m×n, x: n")?;
+//!     let results = session.derivative("½‖WᵀWx − x‖²", &["W"], &Options::standard())?;
+//!     let gradient = &results[0];
+//!     print!("{}", gradient.to_text(matcalc::print::Style::Unicode));
+//!     // ∂/∂W = W(zxᵀ + xzᵀ)
+//!     //   where z = WᵀWx − x
+//!     assert_eq!(gradient.text(), "W(zxᵀ + xzᵀ)");
+//!     assert_eq!(gradient.compute(), "(Wz)xᵀ + (Wx)zᵀ");
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The result's methods are the fields of the Python package's `Derivative`:
+//! [`text`](session::DerivativeResult::text), [`ascii`](session::DerivativeResult::ascii),
+//! [`latex`](session::DerivativeResult::latex), [`wheres`](session::DerivativeResult::wheres),
+//! [`shape`](session::DerivativeResult::shape), [`compute`](session::DerivativeResult::compute),
+//! [`check`](session::DerivativeResult::check) (with [`session::Options::check`]),
+//! [`json`](session::DerivativeResult::json) and
+//! [`numpy_source`](session::DerivativeResult::numpy_source). The README's library example
+//! is this one (`tests/readme.rs` keeps them equal).
+//!
+//! # Stages
+//!
 //! The pipeline, one module per stage, in reading order:
 //!
 //! 1. [`parse`]: text in any of three spellings (Unicode, ASCII, LaTeX) to an [`Expr`].
@@ -12,7 +46,8 @@
 //! [`diag`] renders every error with its source span; [`cli`] and [`repl`] are the
 //! command line and the interactive loop over the same core. They import only the
 //! library, never each other: the limits are [`limits`], the texts and JSON they show
-//! are [`report`], the escapes a person types are [`typing`].
+//! are [`report`], the escapes a person types are [`typing`]. The Python package
+//! (`python/` in the repository, `pip install ./python`) is a binding of [`session`].
 
 pub mod cli;
 pub mod diag;

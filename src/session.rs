@@ -172,7 +172,31 @@ impl Form {
     }
 }
 
+/// The expression a result was computed from: the text as typed and its shape-checked
+/// tree with the definitions expanded. The code printers build `value` from it.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    /// The expression as typed.
+    pub text: String,
+    /// The tree with every definition expanded and every shape inferred.
+    pub typed: Typed,
+}
+
 /// The derivative of an expression with respect to one variable, simplified.
+///
+/// Its fields and methods are those of the Python package's `Derivative`: [`text`],
+/// [`ascii`], [`latex`], [`wheres`], [`shape`], [`compute`], [`check`], [`json`] and
+/// [`numpy_source`].
+///
+/// [`text`]: DerivativeResult::text
+/// [`ascii`]: DerivativeResult::ascii
+/// [`latex`]: DerivativeResult::latex
+/// [`wheres`]: DerivativeResult::wheres
+/// [`shape`]: DerivativeResult::shape
+/// [`compute`]: DerivativeResult::compute
+/// [`check`]: DerivativeResult::check
+/// [`json`]: DerivativeResult::json
+/// [`numpy_source`]: DerivativeResult::numpy_source
 #[derive(Clone, Debug)]
 pub struct DerivativeResult {
     /// The variable.
@@ -187,9 +211,51 @@ pub struct DerivativeResult {
     pub form: Form,
     /// The numeric check's verdict, when one was asked for.
     pub check: Option<Verdict>,
+    /// What this is the derivative of.
+    pub problem: Rc<Problem>,
 }
 
 impl DerivativeResult {
+    /// The derivative in Unicode, without its `where` lines: `W(zxᵀ + xzᵀ)`.
+    pub fn text(&self) -> String {
+        self.form.render(Style::Unicode)
+    }
+
+    /// The derivative in ASCII: `W*(z*x' + x*z')`.
+    pub fn ascii(&self) -> String {
+        self.form.render(Style::Ascii)
+    }
+
+    /// The derivative in LaTeX: `W\left(z x^\top + x z^\top\right)`.
+    pub fn latex(&self) -> String {
+        self.form.render(Style::Latex)
+    }
+
+    /// The `where` definitions the derivative uses, in Unicode: `[("z", "WᵀWx − x")]`.
+    pub fn wheres(&self) -> Vec<(String, String)> {
+        self.form.render_wheres(Style::Unicode)
+    }
+
+    /// The compute form, the one the code printers emit: `(Wz)xᵀ + (Wx)zᵀ`.
+    pub fn compute(&self) -> String {
+        print::render_grouped(&self.form.compute, Style::Unicode)
+    }
+
+    /// The JSON object of SPEC §5, as `--format json` prints it.
+    pub fn json(&self) -> serde_json::Value {
+        self.to_json()
+    }
+
+    /// Self-contained Python (numpy only) defining `value(...)` and `derivative(...)`, as
+    /// `--format numpy` prints it for this one variable.
+    pub fn numpy_source(&self) -> Result<String, String> {
+        print::numpy::derivative_source(
+            &self.problem.text,
+            &self.problem.typed,
+            std::slice::from_ref(self),
+        )
+    }
+
     /// The left-hand side a person reads: `∂/∂W`, `dF`, `∂²/∂x²`, `d²f`.
     pub fn lhs(&self, style: Style) -> String {
         let name = render_symbol(&self.wrt, style);
@@ -270,9 +336,41 @@ pub struct SimplifyResult {
     pub shape: Shape,
     /// The simplified expression.
     pub form: Form,
+    /// What was simplified.
+    pub problem: Rc<Problem>,
 }
 
 impl SimplifyResult {
+    /// The simplified expression in Unicode, without its `where` lines.
+    pub fn text(&self) -> String {
+        self.form.render(Style::Unicode)
+    }
+
+    /// The simplified expression in ASCII.
+    pub fn ascii(&self) -> String {
+        self.form.render(Style::Ascii)
+    }
+
+    /// The simplified expression in LaTeX.
+    pub fn latex(&self) -> String {
+        self.form.render(Style::Latex)
+    }
+
+    /// The `where` definitions it uses, in Unicode.
+    pub fn wheres(&self) -> Vec<(String, String)> {
+        self.form.render_wheres(Style::Unicode)
+    }
+
+    /// The compute form, the one `--format numpy` emits.
+    pub fn compute(&self) -> String {
+        print::render_grouped(&self.form.compute, Style::Unicode)
+    }
+
+    /// Self-contained Python (numpy only) defining `value(...)` from the compute form.
+    pub fn numpy_source(&self) -> Result<String, String> {
+        print::numpy::value_source(&self.problem.text, &self.problem.typed, self)
+    }
+
     /// The JSON object of SPEC §5 for `simplify`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -485,6 +583,10 @@ impl Session {
         Ok(SimplifyResult {
             shape: typed.expr.shape.clone(),
             form: self.simplify_form(&typed.expr, &typed, options),
+            problem: Rc::new(Problem {
+                text: text.to_string(),
+                typed,
+            }),
         })
     }
 
@@ -518,6 +620,10 @@ impl Session {
         let lets = self.typed_definitions(&typed);
         let many =
             simplify::simplify_many(&exprs, &typed.vars, &lets, &options.limits, &options.sizes);
+        let problem = Rc::new(Problem {
+            text: text.to_string(),
+            typed: typed.clone(),
+        });
         let results = derivatives
             .into_iter()
             .zip(many.displays.iter().zip(&many.computes))
@@ -531,7 +637,7 @@ impl Session {
                     saturated: many.saturated,
                     stop_reason: many.stop_reason.clone(),
                 };
-                self.finish(&typed, derivative, form, options)
+                self.finish(&typed, derivative, form, options, &problem)
             })
             .collect();
         Ok(results)
@@ -551,7 +657,11 @@ impl Session {
                 text: text.to_string(),
             })?;
         let form = self.simplify_form(&derivative.expr, typed, options);
-        Ok(self.finish(typed, derivative, form, options))
+        let problem = Rc::new(Problem {
+            text: text.to_string(),
+            typed: typed.clone(),
+        });
+        Ok(self.finish(typed, derivative, form, options, &problem))
     }
 
     fn finish(
@@ -560,6 +670,7 @@ impl Session {
         derivative: Derivative,
         form: Form,
         options: &Options,
+        problem: &Rc<Problem>,
     ) -> DerivativeResult {
         let check = options.check.then(|| {
             let printed = Derivative {
@@ -575,6 +686,7 @@ impl Session {
             symmetric: derivative.symmetric,
             form,
             check,
+            problem: Rc::clone(problem),
         }
     }
 

@@ -51,8 +51,18 @@ pub fn derivative_module(
     let typed = session
         .typed_with(text, options)
         .map_err(|error| error.to_string())?;
-    let mut module = header(text, &typed);
-    module += &function("value", &typed, &typed.expr, &[], None)?;
+    derivative_source(text, &typed, results)
+}
+
+/// A module with `value` and `derivative` for `results`, derivatives of `typed` (the
+/// expression `text` with its definitions expanded, shape-checked).
+pub fn derivative_source(
+    text: &str,
+    typed: &Typed,
+    results: &[DerivativeResult],
+) -> Result<String, String> {
+    let mut module = header(text, typed);
+    module += &function("value", typed, &typed.expr, &[], None)?;
     module += "\n\n";
     let mut exprs = Vec::new();
     let mut extra_params = Vec::new();
@@ -77,7 +87,7 @@ pub fn derivative_module(
         })
         .collect::<Vec<_>>()
         .join("; ");
-    module += &function_many("derivative", &typed, &exprs, &extra_params, Some(&doc))?;
+    module += &function_many("derivative", typed, &exprs, &extra_params, Some(&doc))?;
     Ok(module)
 }
 
@@ -92,9 +102,15 @@ pub fn value_module(
     let typed = session
         .typed_with(text, options)
         .map_err(|error| error.to_string())?;
+    value_source(text, &typed, result)
+}
+
+/// A module with `value` for `result`, the simplification of `typed` (the expression
+/// `text` with its definitions expanded, shape-checked).
+pub fn value_source(text: &str, typed: &Typed, result: &SimplifyResult) -> Result<String, String> {
     let body = result.form.compute_expanded();
-    let mut module = header(text, &typed);
-    module += &function("value", &typed, &body, &[], None)?;
+    let mut module = header(text, typed);
+    module += &function("value", typed, &body, &[], None)?;
     Ok(module)
 }
 
