@@ -2,14 +2,12 @@
 shows, the same as the command line's, and right against finite differences."""
 
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 
 import matcalc
-from conftest import draw_inputs, finite_difference, relative_error
+from conftest import cli, draw_inputs, finite_difference, relative_error
 
 AUTOENCODER = "½‖WᵀWx − x‖²"
 GPLVM = "−c − D/2 log|K| − ½ tr(K⁻¹YYᵀ)"
@@ -60,25 +58,6 @@ def test_swish_network_gives_four_gradients_sharing_their_wheres():
     # The same as the comma-separated spelling.
     again = matcalc.diff(SWISH, wrt="W₁,b₁,W₂,b₂", let=SWISH_Z)
     assert [d.text for d in again] == [d.text for d in results]
-
-
-def matcalc_binary():
-    path = os.environ.get("MATCALC_BIN")
-    if not path:
-        here = os.path.dirname(os.path.abspath(__file__))
-        for profile in ("release", "debug"):
-            candidate = os.path.join(here, "..", "..", "target", profile, "matcalc")
-            if os.path.exists(candidate):
-                path = candidate
-                break
-    if not path or not os.path.exists(path):
-        pytest.skip("the matcalc binary is not built (set MATCALC_BIN); .ci/run builds it")
-    return path
-
-
-def cli(*args):
-    run = subprocess.run([matcalc_binary(), *args], capture_output=True, text=True)
-    return run.returncode, run.stdout, run.stderr
 
 
 def without_timings(value):

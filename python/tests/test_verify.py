@@ -4,6 +4,7 @@ right answers."""
 import numpy as np
 
 import matcalc
+from conftest import cli
 
 GPLVM = "−c − D/2 log|K| − ½ tr(K⁻¹YYᵀ)"
 GPLVM_K = "K = αXXᵀ + β⁻¹I"
@@ -50,3 +51,13 @@ def test_right_answers_are_accepted():
     assert verdict.passed and verdict.trials == 3
     assert repr(verdict).startswith("claim: correct")
     assert matcalc.verify(GPLVM, "X", "αK⁻¹(YYᵀK⁻¹X − DX)", let=GPLVM_K)
+
+
+def test_the_same_verdict_as_the_command_line():
+    args = ["verify", GPLVM, "--wrt", "X", "--claim", GPLVM_SHEET, "--let", GPLVM_K]
+    status, out, err = cli(*args)
+    assert status == 1, err
+    assert repr(matcalc.verify(GPLVM, "X", GPLVM_SHEET, let=GPLVM_K)) == out.rstrip("\n")
+    status, out, err = cli(*args, "--steps")
+    verdict = matcalc.verify(GPLVM, "X", GPLVM_SHEET, let=GPLVM_K, steps=True)
+    assert repr(verdict) == out.rstrip("\n")
