@@ -1,6 +1,7 @@
-//! The command line of SPEC §5: `diff`, `simplify`, `verify` and the REPL, over
-//! [`Session`]. Exit status: 0 success, 1 a check or claim failed (or was inconclusive),
-//! 2 bad input. This module and [`crate::repl`] are the only places that print.
+//! The command line of SPEC §5: `diff`, `simplify`, `verify`, `explain`, and the REPL and
+//! `serve`, which it starts, over [`Session`]. Exit status: 0 success, 1 a check or claim
+//! failed (or was inconclusive), 2 bad input. This module, [`crate::repl`] and
+//! [`crate::serve`] (its address line) are the only places that print.
 #![allow(clippy::disallowed_macros)]
 
 use std::collections::BTreeMap;
@@ -46,6 +47,20 @@ enum Command {
     Explain(ExplainArgs),
     /// The interactive loop (also what `matcalc` alone starts).
     Repl,
+    /// The web page and its JSON API.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// The port to listen on (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// The address to listen on; the default is reachable from this machine only.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// The output formats of SPEC §5.
@@ -228,6 +243,7 @@ where
         Some(Command::Simplify(args)) => run_simplify(args),
         Some(Command::Verify(args)) => run_verify(args),
         Some(Command::Explain(args)) => run_explain(args),
+        Some(Command::Serve(args)) => return run_serve(&args),
     };
     match outcome {
         Ok((text, status)) => {
@@ -255,6 +271,26 @@ fn protect_leading_minus(mut args: Vec<OsString>) -> Vec<OsString> {
         }
     }
     args
+}
+
+fn run_serve(args: &ServeArgs) -> i32 {
+    let mut options = Options::standard();
+    args.limits.apply(&mut options);
+    let config = crate::serve::Config {
+        host: args.host.clone(),
+        port: args.port,
+        options,
+    };
+    match crate::serve::run(&config) {
+        Ok(()) => EXIT_OK,
+        Err(error) => {
+            eprintln!(
+                "error: cannot serve on {}:{}: {error}",
+                args.host, args.port
+            );
+            EXIT_BAD_INPUT
+        }
+    }
 }
 
 fn session_for(common: &CommonArgs) -> Result<Session, Error> {

@@ -43,11 +43,12 @@
 //! 5. [`numeric`]: nalgebra evaluation, random instances, finite-difference checks.
 //! 6. [`mod@print`]: Unicode, ASCII, LaTeX (and NumPy, JSON) renderings.
 //!
-//! [`diag`] renders every error with its source span; [`cli`] and [`repl`] are the
-//! command line and the interactive loop over the same core. They import only the
-//! library, never each other: the limits are [`limits`], the texts and JSON they show
-//! are [`report`], the escapes a person types are [`typing`]. The Python package
-//! (`python/` in the repository, `pip install ./python`) is a binding of [`session`].
+//! [`diag`] renders every error with its source span; [`cli`], [`repl`] and [`serve`] are
+//! the command line, the interactive loop and the web page over the same core. They
+//! import only the library, never each other (the command line only starts the other
+//! two): the limits are [`limits`], the texts and JSON they show are [`report`], the
+//! escapes a person types are [`typing`]. The Python package (`python/` in the
+//! repository, `pip install ./python`) is a binding of [`session`].
 
 pub mod cli;
 pub mod diag;
@@ -60,6 +61,7 @@ pub mod parse;
 pub mod print;
 pub mod repl;
 pub mod report;
+pub mod serve;
 pub mod session;
 pub mod shape;
 pub mod simplify;

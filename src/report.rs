@@ -65,6 +65,20 @@ pub fn simplified_text(result: &SimplifyResult, style: Style) -> String {
     out
 }
 
+/// `simplify`'s answer as an `aligned` LaTeX block, its `where` lines below it, as
+/// [`crate::session::results_latex`] writes derivatives.
+pub fn simplified_latex(result: &SimplifyResult) -> String {
+    let mut lines = vec![format!("&{}", result.form.render(Style::Latex))];
+    for (index, (name, body)) in result.form.render_wheres(Style::Latex).iter().enumerate() {
+        let lead = if index == 0 { "\\text{where } " } else { "" };
+        lines.push(format!("{lead}{name} &= {body}"));
+    }
+    format!(
+        "\\begin{{aligned}}\n{}\n\\end{{aligned}}\n",
+        lines.join(" \\\\\n")
+    )
+}
+
 /// The `--format json` object of `diff` (SPEC §5): one derivative's object, or
 /// `{"results": [...]}` for several variables.
 pub fn results_json(results: &[DerivativeResult]) -> serde_json::Value {

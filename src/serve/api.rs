@@ -1,0 +1,357 @@
+//! The JSON API of SPEC §5: `POST /api/diff`, `/api/simplify`, `/api/verify` and
+//! `/api/explain`. Each request builds a [`Session`] from its declarations and `let`
+//! lines, runs it like the command line does with the server's [`Options`] (the CLI's
+//! limits), and answers the command line's `--format json` object, or 400 with the
+//! error's message, span and hints.
+//!
+//! A request may also ask for `"render": [...]`, further renderings of the same result
+//! that the page shows (`"latex"`, `"text"`, `"numpy"`, `"svg"`, `"dot"`); they come
+//! back under `"render"`, next to the command line's keys, never instead of them.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::print::Style;
+use crate::report;
+use crate::session::{Error, Options, Session};
+
+/// The body of every API request. Unknown keys are errors, so that a misspelt key is
+/// not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRequest {
+    /// The expression (Unicode, ASCII or LaTeX).
+    pub expr: String,
+    /// The variables: `"W"`, `"W₁,b₁"` or `["W₁", "b₁"]`.
+    #[serde(default)]
+    pub wrt: Wrt,
+    /// Declarations, one statement each (`"W: m×n, x: n"`).
+    #[serde(default)]
+    pub decl: Vec<String>,
+    /// Definitions, in order (`"K = αXXᵀ + β⁻¹I"`).
+    #[serde(default, rename = "let")]
+    pub lets: Vec<String>,
+    /// Derivative order, 1 or 2.
+    #[serde(default)]
+    pub order: Option<u8>,
+    /// Run the numeric check.
+    #[serde(default)]
+    pub check: bool,
+    /// The seed of the check's random instances.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The claimed derivative (`verify`).
+    #[serde(default)]
+    pub claim: Option<String>,
+    /// For a wrong claim, locate the first wrong step of the backward pass (`verify`).
+    #[serde(default)]
+    pub steps: bool,
+    /// The form of the derivative (SPEC §5 `--form`).
+    #[serde(default)]
+    pub form: Option<String>,
+    /// Further renderings wanted, by name.
+    #[serde(default)]
+    pub render: Vec<String>,
+}
+
+/// `"wrt"` as a comma-separated string or a list of names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Wrt {
+    /// No variable given.
+    #[default]
+    None,
+    /// `"W₁,b₁"`.
+    Text(String),
+    /// `["W₁", "b₁"]`.
+    List(Vec<String>),
+}
+
+impl Wrt {
+    fn names(&self) -> Vec<String> {
+        let split = |text: &str| -> Vec<String> {
+            text.split(',')
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty())
+                .collect()
+        };
+        match self {
+            Wrt::None => vec![],
+            Wrt::Text(text) => split(text),
+            Wrt::List(names) => names.iter().flat_map(|name| split(name)).collect(),
+        }
+    }
+}
+
+/// An endpoint's answer: the status and the JSON body.
+pub type Answer = (u16, Value);
+
+/// Answers `POST /api/{endpoint}` with `body`, within the limits of `options`.
+pub fn answer(endpoint: &str, body: &[u8], options: &Options) -> Answer {
+    let request: ApiRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(error) => return request_error(&format!("the body is not a valid request: {error}")),
+    };
+    let outcome = Prepared::new(&request, options).and_then(|prepared| match endpoint {
+        "diff" => prepared.diff(&request),
+        "simplify" => prepared.simplify(&request),
+        "verify" => prepared.verify(&request),
+        "explain" => prepared.explain(&request),
+        _ => Err(Failure::Request(format!("no endpoint /api/{endpoint}"))),
+    });
+    match outcome {
+        Ok(value) => (200, value),
+        Err(Failure::Request(message)) => request_error(&message),
+        Err(Failure::Input(error)) => (400, error_json(&error, &request)),
+    }
+}
+
+/// Why a request failed: the request itself, or the mathematics in it.
+enum Failure {
+    /// A malformed or contradictory request (a missing key, a bad `order`).
+    Request(String),
+    /// An error in the expression, a claim, a declaration or a definition.
+    Input(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        Failure::Input(error)
+    }
+}
+
+fn request_error(message: &str) -> Answer {
+    (
+        400,
+        json!({ "error": message, "span": null, "input": "request", "hints": [] }),
+    )
+}
+
+/// The error's JSON (see [`report::error_json`]) and which input it is about:
+/// `"input": "expr" | "claim" | "decl" | "let" | "request"`, with `"index"` for the
+/// `decl` and `let` lists.
+fn error_json(error: &Error, request: &ApiRequest) -> Value {
+    let mut value = report::error_json(error);
+    let source = error.source_text();
+    let (input, index) = if source.is_empty() {
+        ("request", None)
+    } else if source == request.expr {
+        ("expr", None)
+    } else if request.claim.as_deref() == Some(source) {
+        ("claim", None)
+    } else if let Some(index) = request.lets.iter().position(|text| text == source) {
+        ("let", Some(index))
+    } else if let Some(index) = request.decl.iter().position(|text| text == source) {
+        ("decl", Some(index))
+    } else {
+        ("expr", None)
+    };
+    value["input"] = json!(input);
+    if let Some(index) = index {
+        value["index"] = json!(index);
+    }
+    value
+}
+
+/// A request's session and options, ready to run.
+struct Prepared {
+    session: Session,
+    options: Options,
+}
+
+impl Prepared {
+    fn new(request: &ApiRequest, server: &Options) -> Result<Prepared, Failure> {
+        let mut options = server.clone();
+        options.check = request.check;
+        if let Some(seed) = request.seed {
+            options.check_config.seed = seed;
+        }
+        options.order = request.order.unwrap_or(1);
+        if !(1..=2).contains(&options.order) {
+            return Err(Failure::Request(format!(
+                "order {}: only first and second derivatives are supported",
+                options.order
+            )));
+        }
+        match request.form.as_deref() {
+            None | Some("") => {}
+            Some(form) => {
+                return Err(Failure::Request(format!(
+                    "unsupported: form `{form}`; this build has only the default form"
+                )))
+            }
+        }
+        if request.expr.trim().is_empty() {
+            return Err(Failure::Request("no expression given".into()));
+        }
+        let mut session = Session::new();
+        for decl in &request.decl {
+            if !decl.trim().is_empty() {
+                session.declare(decl)?;
+            }
+        }
+        for definition in &request.lets {
+            if !definition.trim().is_empty() {
+                session.define_with(definition, &options)?;
+            }
+        }
+        Ok(Prepared { session, options })
+    }
+
+    fn diff(&self, request: &ApiRequest) -> Result<Value, Failure> {
+        let names = request.wrt.names();
+        if names.is_empty() {
+            return Err(Failure::Request(
+                "no variable to differentiate with respect to: give \"wrt\"".into(),
+            ));
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let results = self
+            .session
+            .derivative(&request.expr, &names, &self.options)?;
+        let mut value = report::results_json(&results);
+        let mut render = serde_json::Map::new();
+        for name in &request.render {
+            let text = match name.as_str() {
+                "latex" => crate::session::results_latex(&results),
+                "text" => report::derivative_text(&results, Style::Unicode),
+                "ascii" => report::derivative_text(&results, Style::Ascii),
+                "numpy" => crate::print::numpy::derivative_module(
+                    &self.session,
+                    &request.expr,
+                    &results,
+                    &self.options,
+                )
+                .map_err(Failure::Request)?,
+                other => return Err(unknown_render(other, "latex, text, ascii, numpy")),
+            };
+            render.insert(name.clone(), json!(text));
+        }
+        attach(&mut value, render);
+        Ok(value)
+    }
+
+    fn simplify(&self, request: &ApiRequest) -> Result<Value, Failure> {
+        let result = self.session.simplify(&request.expr, &self.options)?;
+        let mut value = result.to_json();
+        let mut render = serde_json::Map::new();
+        for name in &request.render {
+            let text = match name.as_str() {
+                "latex" => report::simplified_latex(&result),
+                "text" => report::simplified_text(&result, Style::Unicode),
+                "ascii" => report::simplified_text(&result, Style::Ascii),
+                "numpy" => crate::print::numpy::value_module(
+                    &self.session,
+                    &request.expr,
+                    &result,
+                    &self.options,
+                )
+                .map_err(Failure::Request)?,
+                other => return Err(unknown_render(other, "latex, text, ascii, numpy")),
+            };
+            render.insert(name.clone(), json!(text));
+        }
+        attach(&mut value, render);
+        Ok(value)
+    }
+
+    fn verify(&self, request: &ApiRequest) -> Result<Value, Failure> {
+        let wrt = self.single_variable(request, "verify")?;
+        let Some(claim) = request
+            .claim
+            .as_deref()
+            .filter(|claim| !claim.trim().is_empty())
+        else {
+            return Err(Failure::Request(
+                "no claim to verify: give \"claim\"".into(),
+            ));
+        };
+        let result = self
+            .session
+            .verify(&request.expr, &wrt, claim, &self.options)?;
+        let mut value = report::verify_json(&result, claim);
+        let correct = matches!(result.verdict, crate::numeric::Verdict::Pass { .. });
+        if request.steps && !correct {
+            let (explanation, diagnosis) =
+                self.session
+                    .locate_error(&request.expr, &wrt, claim, &[], &self.options)?;
+            value["first_wrong_step"] = json!(diagnosis.describe(&explanation).trim_end());
+        }
+        let mut render = serde_json::Map::new();
+        for name in &request.render {
+            let text = match name.as_str() {
+                "text" => report::claim_text(&result.verdict),
+                "latex" => result.ours.to_latex(),
+                other => return Err(unknown_render(other, "text, latex")),
+            };
+            render.insert(name.clone(), json!(text));
+        }
+        attach(&mut value, render);
+        Ok(value)
+    }
+
+    fn explain(&self, request: &ApiRequest) -> Result<Value, Failure> {
+        let names = request.wrt.names();
+        if names.is_empty() {
+            return Err(Failure::Request(
+                "no variable to differentiate with respect to: give \"wrt\"".into(),
+            ));
+        }
+        let explanation =
+            self.session
+                .explain_with(&request.expr, &names.join(","), &self.options)?;
+        let mut value = crate::explain::to_json(&explanation);
+        if request.check {
+            let checks: Vec<Value> =
+                crate::explain::check_adjoints(&explanation, &self.options.check_config)
+                    .iter()
+                    .map(|step| {
+                        json!({
+                            "name": step.name,
+                            "check": crate::session::verdict_json(&step.verdict),
+                            "line": report::verdict_line(&step.verdict),
+                        })
+                    })
+                    .collect();
+            value["adjoint_checks"] = json!(checks);
+        }
+        let mut render = serde_json::Map::new();
+        for name in &request.render {
+            let text = match name.as_str() {
+                "text" => crate::explain::to_text(&explanation),
+                "latex" => crate::explain::to_latex(&explanation),
+                "svg" => crate::explain::to_svg(&explanation, false),
+                "svg-adjoints" => crate::explain::to_svg(&explanation, true),
+                "dot" => crate::explain::to_dot(&explanation, false),
+                other => return Err(unknown_render(other, "text, latex, svg, svg-adjoints, dot")),
+            };
+            render.insert(name.clone(), json!(text));
+        }
+        attach(&mut value, render);
+        Ok(value)
+    }
+
+    fn single_variable(&self, request: &ApiRequest, endpoint: &str) -> Result<String, Failure> {
+        match request.wrt.names().as_slice() {
+            [single] => Ok(single.clone()),
+            [] => Err(Failure::Request(format!(
+                "no variable for {endpoint}: give \"wrt\""
+            ))),
+            _ => Err(Failure::Request(format!(
+                "{endpoint} takes one variable in \"wrt\""
+            ))),
+        }
+    }
+}
+
+fn unknown_render(name: &str, known: &str) -> Failure {
+    Failure::Request(format!(
+        "unknown rendering `{name}`; this endpoint has {known}"
+    ))
+}
+
+fn attach(value: &mut Value, render: serde_json::Map<String, Value>) {
+    if !render.is_empty() {
+        value["render"] = Value::Object(render);
+    }
+}
