@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -145,6 +146,37 @@ pub struct Form {
     pub saturated: bool,
     /// Why saturation stopped (`saturated`, `node limit (…)`, …).
     pub stop_reason: String,
+    /// Where the time went, stage by stage (the JSON `timings`).
+    pub timings: StageTimings,
+}
+
+/// Time spent in each stage of one request, in-process (SPEC §5 `timings`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageTimings {
+    /// Parsing, with the expansion of definitions.
+    pub parse: Duration,
+    /// Shape inference.
+    pub shape: Duration,
+    /// Differentiation (zero for `simplify`).
+    pub diff: Duration,
+    /// Simplification: saturation, extraction and `where` names.
+    pub simplify: Duration,
+    /// From text in to result out (checks included), without printing.
+    pub total: Duration,
+}
+
+impl StageTimings {
+    /// The JSON object `{"parse_us", "shape_us", "diff_us", "simplify_us", "total_us"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        serde_json::json!({
+            "parse_us": us(self.parse),
+            "shape_us": us(self.shape),
+            "diff_us": us(self.diff),
+            "simplify_us": us(self.simplify),
+            "total_us": us(self.total),
+        })
+    }
 }
 
 impl Form {
@@ -318,6 +350,7 @@ impl DerivativeResult {
             "where": wheres_json(&self.form),
             "compute": print::render_grouped(&self.form.compute, Style::Unicode),
             "saturated": self.form.saturated,
+            "timings": self.form.timings.to_json(),
         });
         if self.symmetric {
             object["gradient"] = serde_json::json!("symmetric");
@@ -381,6 +414,7 @@ impl SimplifyResult {
             "where": wheres_json(&self.form),
             "compute": print::render_grouped(&self.form.compute, Style::Unicode),
             "saturated": self.form.saturated,
+            "timings": self.form.timings.to_json(),
         })
     }
 }
@@ -502,12 +536,28 @@ impl Session {
 
     /// [`Session::typed`], parsing within `options.parse_limits`.
     pub fn typed_with(&self, text: &str, options: &Options) -> Result<Typed, Error> {
+        self.typed_timed(text, options, &mut StageTimings::default())
+    }
+
+    /// [`Session::typed_with`], adding the time of parsing and of shape inference to
+    /// `timings`.
+    fn typed_timed(
+        &self,
+        text: &str,
+        options: &Options,
+        timings: &mut StageTimings,
+    ) -> Result<Typed, Error> {
+        let start = Instant::now();
         let parsed = self.parse_within(text, &options.parse_limits)?;
         let expanded = self.expand_definitions(&parsed);
-        shape::infer(&expanded, &self.decls).map_err(|error| Error::Shape {
+        let parsed_at = Instant::now();
+        timings.parse += parsed_at - start;
+        let typed = shape::infer(&expanded, &self.decls).map_err(|error| Error::Shape {
             error,
             text: text.to_string(),
-        })
+        });
+        timings.shape += parsed_at.elapsed();
+        typed
     }
 
     /// Shape-checks `text` in the context of an already typed expression, so that its
@@ -551,6 +601,7 @@ impl Session {
     }
 
     fn simplify_form(&self, expr: &Expr, typed: &Typed, options: &Options) -> Form {
+        let start = Instant::now();
         let lets = self.typed_definitions(typed);
         let many = simplify::simplify_many(
             std::slice::from_ref(expr),
@@ -574,15 +625,27 @@ impl Session {
             compute_wheres: many.compute_wheres,
             saturated: many.saturated,
             stop_reason: many.stop_reason,
+            timings: StageTimings {
+                simplify: start.elapsed(),
+                ..StageTimings::default()
+            },
         }
     }
 
     /// The shape-checked, simplified expression.
     pub fn simplify(&self, text: &str, options: &Options) -> Result<SimplifyResult, Error> {
-        let typed = self.typed_with(text, options)?;
+        let start = Instant::now();
+        let mut timings = StageTimings::default();
+        let typed = self.typed_timed(text, options, &mut timings)?;
+        let mut form = self.simplify_form(&typed.expr, &typed, options);
+        form.timings = StageTimings {
+            simplify: form.timings.simplify,
+            total: start.elapsed(),
+            ..timings
+        };
         Ok(SimplifyResult {
             shape: typed.expr.shape.clone(),
-            form: self.simplify_form(&typed.expr, &typed, options),
+            form,
             problem: Rc::new(Problem {
                 text: text.to_string(),
                 typed,
@@ -605,7 +668,10 @@ impl Session {
                 "no variable to differentiate with respect to".into(),
             ));
         }
-        let typed = self.typed_with(text, options)?;
+        let start = Instant::now();
+        let mut timings = StageTimings::default();
+        let typed = self.typed_timed(text, options, &mut timings)?;
+        let diff_start = Instant::now();
         let derivatives = wrt
             .iter()
             .map(|name| {
@@ -617,14 +683,17 @@ impl Session {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let exprs: Vec<Expr> = derivatives.iter().map(|d| d.expr.clone()).collect();
+        let simplify_start = Instant::now();
+        timings.diff = simplify_start - diff_start;
         let lets = self.typed_definitions(&typed);
         let many =
             simplify::simplify_many(&exprs, &typed.vars, &lets, &options.limits, &options.sizes);
+        timings.simplify = simplify_start.elapsed();
         let problem = Rc::new(Problem {
             text: text.to_string(),
             typed: typed.clone(),
         });
-        let results = derivatives
+        let mut results: Vec<DerivativeResult> = derivatives
             .into_iter()
             .zip(many.displays.iter().zip(&many.computes))
             .map(|(derivative, (display, compute))| {
@@ -636,10 +705,15 @@ impl Session {
                     compute: shaped_constant(compute, shape),
                     saturated: many.saturated,
                     stop_reason: many.stop_reason.clone(),
+                    timings,
                 };
                 self.finish(&typed, derivative, form, options, &problem)
             })
             .collect();
+        let total = start.elapsed();
+        for result in &mut results {
+            result.form.timings.total = total;
+        }
         Ok(results)
     }
 

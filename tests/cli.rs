@@ -62,6 +62,25 @@ fn cli_diff_json_has_the_contract_keys() {
     }
     assert_eq!(value["check"]["passed"], true);
     assert_eq!(value["check"]["trials"], 3);
+    // SPEC §5: in-process microseconds per stage; the stages add up to at most the total.
+    let timings = &value["timings"];
+    let us = |key: &str| {
+        timings[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("timings.{key} missing: {value}"))
+    };
+    let stages = us("parse_us") + us("shape_us") + us("diff_us") + us("simplify_us");
+    assert!(stages <= us("total_us"), "{timings}");
+    assert!(us("simplify_us") > 0, "{timings}");
+}
+
+#[test]
+fn cli_simplify_json_has_timings_without_diff() {
+    let run = matcalc(&["simplify", "(Wᵀ)ᵀ + W", "--format", "json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    assert_eq!(value["timings"]["diff_us"], 0, "{value}");
+    assert!(value["timings"]["total_us"].as_u64().is_some(), "{value}");
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn repl_scripted_session() {
     assert!(out.contains("did you mean ⊙"), "{out}");
     assert!(out.contains("def derivative("), "{out}");
     assert!(out.contains("Backward pass"), "{out}");
-    insta::with_settings!({snapshot_path => "../snapshots/repl", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
+    insta::with_settings!({snapshot_path => "../snapshots/repl", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]"), (r#""(\w+_us)": \d+"#, r#""$1": [µs]"#)]}, {
         insta::assert_snapshot!("scripted_session", out);
     });
 }

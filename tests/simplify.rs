@@ -238,3 +238,32 @@ fn simplify_network_gradient_displays_snapshot() {
         insta::assert_snapshot!("network_gradients", text);
     });
 }
+
+/// The compute form's products are bracketed by the matrix-chain programme for the sizes
+/// given: for `x: n`, `y: m`, `A: m×n`, `B: n×n` and n much larger than m, the product
+/// yᵀABx costs its optimum, whichever association the input had.
+#[test]
+fn simplify_compute_form_bracketing_is_the_chain_optimum() {
+    use matcalc::simplify::chain::{optimal_bracketing, product_flops};
+    let sizes = BTreeMap::from([("m".to_string(), 3u64), ("n".to_string(), 500u64)]);
+    let dims = [1.0, 3.0, 500.0, 500.0, 1.0];
+    let (optimum, _) = optimal_bracketing(&dims);
+    for src in ["yᵀ(A(Bx))", "((yᵀA)B)x", "(yᵀ(AB))x"] {
+        let t = typed(src, "x: n; y: m; A: m×n; B: n×n");
+        let res = simplify_many(
+            std::slice::from_ref(&t.expr),
+            &t.vars,
+            &[],
+            &Limits::standard(),
+            &sizes,
+        );
+        let compute = &res.computes[0];
+        assert_eq!(
+            product_flops(compute, &sizes),
+            optimum,
+            "{src}: {}",
+            sexp(compute)
+        );
+        assert_equal_values(&t, compute, &t.expr);
+    }
+}

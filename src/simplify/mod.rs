@@ -13,10 +13,12 @@
 //! (the two cost functions) and [`cse`] (`where` names).
 
 pub mod analysis;
+pub mod chain;
 pub mod cost;
 pub mod cse;
 pub mod extract;
 pub mod lang;
+pub mod normal;
 pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -428,7 +430,7 @@ pub fn simplify_many(
         else {
             return fallback();
         };
-        compute_wheres.push((name.as_str().to_string(), expr));
+        compute_wheres.push((name.as_str().to_string(), chain::rebracket(&expr, sizes)));
         shapes_compute.insert(name.as_str().to_string(), egraph[*class].data.shape.clone());
         choices.name(*class, Mat::Symbol(*name));
     }
@@ -440,7 +442,7 @@ pub fn simplify_many(
         else {
             return fallback();
         };
-        computes.push(expr);
+        computes.push(chain::rebracket(&expr, sizes));
     }
 
     SimplifiedMany {
