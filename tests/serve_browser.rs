@@ -392,6 +392,18 @@ fn the_page_in_a_real_browser() {
         "the computation graph is drawn"
     );
     assert!(browser.text("#code").contains("def derivative("));
+    // Everything the page loaded came from this server: it works with no network.
+    let foreign = browser.eval(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin));",
+    );
+    assert_eq!(foreign, json!([]), "the page loads nothing from elsewhere");
+    assert_eq!(
+        browser.eval(
+            "return [...document.fonts].some(f => f.family.includes('KaTeX_Main') && f.status === 'loaded');"
+        ),
+        json!(true),
+        "KaTeX's fonts are loaded from the binary"
+    );
     let path = browser.screenshot("shared-url.png");
     eprintln!("screenshot: {}", path.display());
 
@@ -461,4 +473,40 @@ fn the_page_in_a_real_browser() {
         assert!(browser.text("#code").contains("def derivative("));
         browser.screenshot(&format!("sheet-{}.png", example + 1));
     }
+
+    // The sheet's claimed ∂L/∂X for the GP-LVM (the example fills it in) is wrong; the
+    // page says so, as the API does, and names the first wrong step.
+    let before = answers(&browser);
+    browser.click("[data-example=\"1\"]");
+    browser.wait_for(
+        "the GP-LVM's answer",
+        &format!("return Number(document.body.dataset.answers) > {before} && document.body.dataset.state === 'done';"),
+    );
+    browser.click("#claim-box summary");
+    browser.click("#verify");
+    browser.wait_for(
+        "the claim's verdict",
+        "return document.querySelector('#claim-result .verdict') !== null;",
+    );
+    let claim = browser.eval("return document.getElementById('claim').value;");
+    let verdict = server.api(
+        "verify",
+        &json!({"expr": browser.eval("return document.getElementById('expr').value;"),
+                "wrt": "X", "claim": claim, "let": ["K = αXXᵀ + β⁻¹I"], "steps": true}),
+    );
+    let verdict = verdict.json();
+    assert_eq!(verdict["correct"], false, "{verdict}");
+    assert_eq!(
+        browser.eval(
+            "return document.querySelector('#claim-result .verdict').classList.contains('bad');"
+        ),
+        json!(true)
+    );
+    let located = browser.text("#claim-result .wrong-step");
+    let step = verdict["first_wrong_step"].as_str().unwrap_or("?");
+    assert!(
+        !located.is_empty() && step.starts_with(&located),
+        "{located:?} does not begin {step:?}"
+    );
+    browser.screenshot("verify.png");
 }

@@ -110,8 +110,16 @@ function verdictElement(check, label) {
   }
   box.append(el("span", "mark", check.passed ? "✓" : check.inconclusive ? "?" : "✗"));
   box.append(el("span", "verdict-text", (label ? label + ": " : "") + text));
-  if (!check.passed && check.counterexample) box.append(el("pre", "counterexample", check.counterexample));
+  if (!check.passed && check.counterexample) box.append(counterexample(check.counterexample));
   return box;
+}
+
+// The random instance that refutes a derivative: long, so folded.
+function counterexample(text) {
+  const details = el("details", "counterexample-box");
+  details.append(el("summary", "", "the counterexample"));
+  details.append(el("pre", "counterexample", text));
+  return details;
 }
 
 function showAnswer(kind, json, input) {
@@ -164,7 +172,8 @@ function showExplanation(json) {
   const forward = el("div", "step-group");
   forward.append(el("h3", "", "Forward pass"));
   for (const node of json.nodes || []) {
-    if (node.role === "input") continue;
+    // Variables and constants are the leaves: the graph shows them; the steps are the operations.
+    if (node.role === "variable" || node.role === "constant") continue;
     const row = el("div", "step");
     const math = el("div", "step-math");
     tex(nameTex(node.name) + " = " + node.latex, math, false);
@@ -309,11 +318,14 @@ async function verifyClaim() {
   box.append(el("span", "mark", json.correct ? "✓" : "✗"));
   box.append(el("span", "verdict-text", json.correct ? "the claim is correct" : json.check.inconclusive ? "inconclusive: " + json.check.reason : "the claim is wrong"));
   out.append(box);
-  if (json.check.counterexample) out.append(el("pre", "counterexample", json.check.counterexample));
   if (json.first_wrong_step) {
-    out.append(el("div", "label", "First wrong step"));
-    out.append(el("pre", "counterexample", json.first_wrong_step));
+    out.append(el("div", "label step-label", "First wrong step"));
+    // The diagnosis, then the failing instance behind it, folded like the counterexample.
+    const at = json.first_wrong_step.indexOf("\nfailed:");
+    out.append(el("div", "wrong-step", at < 0 ? json.first_wrong_step : json.first_wrong_step.slice(0, at)));
+    if (at >= 0) out.append(counterexample(json.first_wrong_step.slice(at + 1)));
   }
+  if (json.check.counterexample) out.append(counterexample(json.check.counterexample));
 }
 
 // ---- URL, typing, palette, tabs --------------------------------------------------------
@@ -326,6 +338,8 @@ function syncUrl(input) {
   for (const l of input.let) params.append("let", l);
   if (input.order !== 1) params.set("order", String(input.order));
   if (!input.check) params.set("check", "0");
+  const tab = document.querySelector('[data-tab][aria-selected="true"]');
+  if (tab && tab.dataset.tab !== "graph") params.set("tab", tab.dataset.tab);
   history.replaceState(null, "", "?" + params.toString());
 }
 
@@ -339,6 +353,7 @@ function loadUrl() {
   $("order").value = params.get("order") === "2" ? "2" : "1";
   $("check").checked = params.get("check") !== "0";
   if (params.has("claim")) { $("claim").value = params.get("claim"); $("claim-box").open = true; }
+  if (["graph", "steps", "code"].includes(params.get("tab"))) selectTab(params.get("tab"));
   return true;
 }
 
@@ -394,6 +409,11 @@ function selectTab(name) {
     const on = tab.dataset.tab === name;
     tab.setAttribute("aria-selected", on ? "true" : "false");
     $("tab-" + tab.dataset.tab).hidden = !on;
+  }
+  if (location.search) {
+    const params = new URLSearchParams(location.search);
+    if (name === "graph") params.delete("tab"); else params.set("tab", name);
+    history.replaceState(null, "", "?" + params.toString());
   }
 }
 
