@@ -170,6 +170,10 @@ struct DiffArgs {
     /// Derivative order (1 or 2).
     #[arg(long, default_value_t = 1)]
     order: u8,
+    /// How a derivative by a matrix is written: `differential` (dF = …), `vec` (the
+    /// Jacobian ∂vec(F)/∂vec(X), with --order 2 the Hessian matrix) or `index` (∂Fᵢⱼ/∂Xₖₗ).
+    #[arg(long, value_name = "FORM", default_value = "differential", value_parser = |text: &str| text.parse::<crate::forms::Notation>())]
+    form: crate::forms::Notation,
 }
 
 #[derive(clap::Args, Debug)]
@@ -364,7 +368,8 @@ fn wrt_list(wrt: &str) -> Vec<String> {
 
 fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
     let session = session_for(&args.common)?;
-    let options = options_for(&args.common, args.order)?;
+    let mut options = options_for(&args.common, args.order)?;
+    options.form = args.form;
     let text = expression_text(&args.common)?;
     let names = wrt_list(&args.wrt);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -113,6 +113,44 @@ impl Dim {
         Dim::Product(factors)
     }
 
+    /// The size `d` with `d · divisor = self`, if there is one: `mn / m = n`, `6 / 2 = 3`.
+    ///
+    /// # Examples
+    /// ```
+    /// use matcalc::Dim;
+    /// let (m, n) = (Dim::Sym("m".into()), Dim::Sym("n".into()));
+    /// assert_eq!(m.times(&n).divided_by(&m), Some(n.clone()));
+    /// assert_eq!(n.divided_by(&m), None);
+    /// assert_eq!(Dim::Known(6).divided_by(&Dim::Known(4)), None);
+    /// ```
+    pub fn divided_by(&self, divisor: &Dim) -> Option<Dim> {
+        let mut known: u64 = 1;
+        let mut symbols: Vec<Dim> = Vec::new();
+        for factor in self.factors() {
+            match factor {
+                Dim::Known(n) => known = known.saturating_mul(n),
+                Dim::Unknown => return None,
+                sym => symbols.push(sym),
+            }
+        }
+        for factor in divisor.factors() {
+            match factor {
+                Dim::Known(0) | Dim::Unknown => return None,
+                Dim::Known(n) if known.is_multiple_of(n) => known /= n,
+                Dim::Known(_) => return None,
+                sym => {
+                    let position = symbols.iter().position(|s| *s == sym)?;
+                    symbols.remove(position);
+                }
+            }
+        }
+        Some(
+            symbols
+                .iter()
+                .fold(Dim::Known(known), |product, factor| product.times(factor)),
+        )
+    }
+
     /// The factors of the dimension: itself, or a product's factors.
     pub fn factors(&self) -> Vec<Dim> {
         match self {

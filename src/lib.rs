@@ -55,6 +55,7 @@ pub mod diag;
 pub mod diff;
 pub mod explain;
 pub mod expr;
+pub mod forms;
 pub mod limits;
 pub mod numeric;
 pub mod parse;

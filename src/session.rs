@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::diag::Diagnostic;
 use crate::diff::{self, Derivative, DerivativeKind};
 use crate::expr::{Decls, Expr, ExprKind, Shape, Symbol, VarDecl};
+use crate::forms::Notation;
 use crate::numeric::{self, CheckConfig, Verdict};
 use crate::parse::{self, ParseOptions};
 use crate::print::{self, Style};
@@ -115,6 +116,8 @@ pub struct Options {
     pub parse_limits: parse::Limits,
     /// Concrete sizes for the compute form's cost (`m=300,n=500`).
     pub sizes: BTreeMap<Symbol, u64>,
+    /// How a derivative is written: the differential, the vec form or index notation.
+    pub form: Notation,
 }
 
 impl Options {
@@ -127,6 +130,7 @@ impl Options {
             limits: simplify::Limits::standard(),
             parse_limits: parse::Limits::standard(),
             sizes: BTreeMap::new(),
+            form: Notation::Differential,
         }
     }
 }
@@ -245,6 +249,10 @@ pub struct DerivativeResult {
     pub check: Option<Verdict>,
     /// What this is the derivative of.
     pub problem: Rc<Problem>,
+    /// How the derivative is written (`--form`): the vec form's Jacobian and Hessian are
+    /// matrices in vec(X), `kind` [`DerivativeKind::Jacobian`] and
+    /// [`DerivativeKind::Hessian`].
+    pub notation: Notation,
 }
 
 impl DerivativeResult {
@@ -288,9 +296,28 @@ impl DerivativeResult {
         )
     }
 
-    /// The left-hand side a person reads: `∂/∂W`, `dF`, `∂²/∂x²`, `d²f`.
+    /// The left-hand side a person reads: `∂/∂W`, `dF`, `∂²/∂x²`, `d²f`, and in the vec
+    /// form `∂vec(F)/∂vec(X)`, `∂²f/∂vec(X)∂vec(X)ᵀ`.
     pub fn lhs(&self, style: Style) -> String {
         let name = render_symbol(&self.wrt, style);
+        if self.notation != Notation::Differential {
+            return match (self.kind, style) {
+                (DerivativeKind::Hessian, Style::Latex) => format!(
+                    "\\frac{{\\partial^2 f}}{{\\partial \\operatorname{{vec}}({name}) \\, \\partial \\operatorname{{vec}}({name})^\\top}}"
+                ),
+                (DerivativeKind::Hessian, Style::Ascii) => {
+                    format!("d2f/dvec({name})dvec({name})'")
+                }
+                (DerivativeKind::Hessian, Style::Unicode) => {
+                    format!("∂²f/∂vec({name})∂vec({name})ᵀ")
+                }
+                (_, Style::Latex) => format!(
+                    "\\frac{{\\partial \\operatorname{{vec}}(F)}}{{\\partial \\operatorname{{vec}}({name})}}"
+                ),
+                (_, Style::Ascii) => format!("dvec(F)/dvec({name})"),
+                (_, Style::Unicode) => format!("∂vec(F)/∂vec({name})"),
+            };
+        }
         match (self.kind, style) {
             (DerivativeKind::Gradient, Style::Latex) => {
                 format!("\\frac{{\\partial}}{{\\partial {name}}}")
@@ -330,7 +357,35 @@ impl DerivativeResult {
                 render_symbol(&self.wrt, style)
             );
         }
+        out += &self.commutation_notes(style);
         out
+    }
+
+    /// One line naming each commutation matrix the result uses: `(K₍ₘ,ₙ₎ is the
+    /// commutation matrix: K₍ₘ,ₙ₎vec(A) = vec(Aᵀ) for A: m×n)`.
+    pub fn commutation_notes(&self, style: Style) -> String {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&Expr> = vec![&self.form.display];
+        stack.extend(self.form.wheres.iter().map(|(_, body)| body));
+        while let Some(node) = stack.pop() {
+            if let ExprKind::Commutation(m, n) = &node.kind {
+                seen.insert((m.clone(), n.clone()));
+            }
+            stack.extend(node.children().into_iter().map(|child| child.as_ref()));
+        }
+        seen.into_iter()
+            .map(|(m, n)| {
+                let k = print::render(
+                    &crate::expr::build::commutation(m.clone(), n.clone()),
+                    style,
+                );
+                let vec = match style {
+                    Style::Ascii => "vec(A')",
+                    _ => "vec(Aᵀ)",
+                };
+                format!("  ({k} is the commutation matrix: {k} vec(A) = {vec} for A: {m}×{n})\n")
+            })
+            .collect()
     }
 
     /// The result as an `aligned` LaTeX block that compiles.
@@ -357,6 +412,10 @@ impl DerivativeResult {
         }
         if let Some(verdict) = &self.check {
             object["check"] = verdict_json(verdict);
+        }
+        if self.notation == Notation::Vec {
+            object["form"] = serde_json::json!("vec");
+            object["vec"] = serde_json::json!(self.form.render(Style::Unicode));
         }
         object
     }
@@ -676,7 +735,7 @@ impl Session {
             .iter()
             .map(|name| {
                 let name = variable_name(&typed, name);
-                diff::derivative(&typed, &name, options.order).map_err(|error| Error::Diff {
+                take_derivative(&typed, &name, options).map_err(|error| Error::Diff {
                     error,
                     text: text.to_string(),
                 })
@@ -725,11 +784,10 @@ impl Session {
         options: &Options,
     ) -> Result<DerivativeResult, Error> {
         let wrt = variable_name(typed, wrt);
-        let derivative =
-            diff::derivative(typed, &wrt, options.order).map_err(|error| Error::Diff {
-                error,
-                text: text.to_string(),
-            })?;
+        let derivative = take_derivative(typed, &wrt, options).map_err(|error| Error::Diff {
+            error,
+            text: text.to_string(),
+        })?;
         let form = self.simplify_form(&derivative.expr, typed, options);
         let problem = Rc::new(Problem {
             text: text.to_string(),
@@ -761,6 +819,7 @@ impl Session {
             form,
             check,
             problem: Rc::clone(problem),
+            notation: options.form,
         }
     }
 
@@ -1071,6 +1130,15 @@ pub fn verdict_json(verdict: &Verdict) -> serde_json::Value {
         Verdict::Inconclusive { reason } => {
             serde_json::json!({"passed": false, "inconclusive": true, "reason": reason})
         }
+    }
+}
+
+/// The derivative in the notation `options.form` asks for: the vec and index forms both
+/// start from the Jacobian in vec(X) (the Hessian matrix with order 2).
+fn take_derivative(typed: &Typed, wrt: &str, options: &Options) -> Result<Derivative, diff::Error> {
+    match options.form {
+        Notation::Differential => diff::derivative(typed, wrt, options.order),
+        Notation::Vec | Notation::Index => crate::forms::vec::derivative(typed, wrt, options.order),
     }
 }
 

@@ -517,6 +517,20 @@ impl<'a> Pass<'a> {
         while changed {
             changed = false;
             for (id, a, b, node) in &self.products {
+                // A known product with one known factor gives the other: `I ⊗ A` used
+                // where an mn-sized matrix is expected, with A: m×m, makes I n×n.
+                let total = self.sizes.value_of(*id).cloned();
+                for (known, free) in [(*a, *b), (*b, *a)] {
+                    if let (Some(total), Some(factor), true) =
+                        (&total, self.sizes.value_of(known), self.sizes.is_free(free))
+                    {
+                        if let Some(quotient) = total.divided_by(factor) {
+                            let root = self.sizes.find(free);
+                            self.sizes.value[root] = Some(quotient);
+                            changed = true;
+                        }
+                    }
+                }
                 let (Some(x), Some(y)) = (self.sizes.value_of(*a), self.sizes.value_of(*b)) else {
                     continue;
                 };

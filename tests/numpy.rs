@@ -5,7 +5,13 @@
 use std::process::Command;
 
 fn check(expr: &str, wrt: &str, decls: &[&str]) {
+    check_with(expr, wrt, decls, &[], "gradient");
+}
+
+/// Like [`check`], with extra `diff` arguments and the harness's mode (`vec`, `vec2`).
+fn check_with(expr: &str, wrt: &str, decls: &[&str], extra: &[&str], mode: &str) {
     let mut args = vec!["diff", expr, "--wrt", wrt, "--format", "numpy"];
+    args.extend_from_slice(extra);
     for decl in decls {
         args.extend(["--decl", decl]);
     }
@@ -20,7 +26,7 @@ fn check(expr: &str, wrt: &str, decls: &[&str]) {
     );
     let dir = std::env::temp_dir().join(format!("matcalc-numpy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let name: String = format!("{expr}{wrt}")
+    let name: String = format!("{expr}{wrt}{mode}")
         .bytes()
         .fold(0u64, |hash, byte| {
             hash.wrapping_mul(31).wrapping_add(byte as u64)
@@ -33,6 +39,7 @@ fn check(expr: &str, wrt: &str, decls: &[&str]) {
         .arg(harness)
         .arg(&path)
         .arg(python_names(wrt))
+        .arg(mode)
         .output()
         .expect("python3 runs (numpy is installed by .ci/run)");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -110,5 +117,30 @@ fn numpy_cookbook_identities() {
     ];
     for (expr, wrt, decls) in cases {
         check(expr, wrt, decls);
+    }
+}
+
+/// `--form vec`: `derivative` returns the whole Jacobian ∂vec(F)/∂vec(X), and with
+/// `--order 2` the Hessian matrix, each against finite differences of `value`.
+#[test]
+fn numpy_vec_form_returns_the_full_matrix() {
+    let vec = &["--form", "vec"];
+    for (expr, decls) in [
+        ("AXB", &["X: m×n, A: p×m, B: n×q"][..]),
+        ("X⁻¹", &["X: n×n spd"][..]),
+        ("XᵀX", &["X: m×n"][..]),
+        ("σ(X)", &["X: m×n"][..]),
+        ("det(X)X⁻¹", &["X: n×n spd"][..]),
+        ("Xᵀ", &["X: m×n"][..]),
+    ] {
+        check_with(expr, "X", decls, vec, "vec");
+    }
+    let hessian = &["--form", "vec", "--order", "2"];
+    for (expr, decls) in [
+        ("tr(XᵀAX)", &["X: n×m, A: n×n"][..]),
+        ("tr(AXBXᵀ)", &["X: m×n, A: m×m, B: n×n"][..]),
+        ("log|X|", &["X: n×n spd"][..]),
+    ] {
+        check_with(expr, "X", decls, hessian, "vec2");
     }
 }

@@ -1,7 +1,9 @@
 """Checks a matcalc-generated NumPy module: `derivative` against central finite
 differences of `value`, on random inputs drawn from the module's SHAPES and SYMMETRIC.
 
-usage: python3 numpy_check.py MODULE.py WRT[,WRT...]
+usage: python3 numpy_check.py MODULE.py WRT[,WRT...] [vec|vec2]
+With `vec`, `derivative` is the Jacobian of vec(value) in vec(WRT) (vec stacks
+columns); with `vec2`, the Hessian matrix of the scalar `value` in vec(WRT).
 Prints `ok <max relative error>` and exits 0, or prints the mismatch and exits 1.
 """
 import importlib.util
@@ -66,9 +68,54 @@ def finite_difference(module, args, wrt):
     return grad
 
 
+def vec_jacobian(module, args, wrt):
+    """Column k: the central difference of vec(value) along entry k of vec(wrt)."""
+    x = np.array(args[wrt], dtype=float)
+    step = 1e-5
+    columns = []
+    for k in range(x.size):
+        def at(t):
+            moved = dict(args)
+            y = np.array(x, dtype=float).ravel(order="F")
+            y[k] += t
+            moved[wrt] = y.reshape(x.shape, order="F")
+            return np.ravel(np.asarray(module.value(**moved), dtype=float), order="F")
+
+        columns.append((at(step) - at(-step)) / (2 * step))
+    return np.stack(columns, axis=1)
+
+
+def vec_hessian(module, args, wrt):
+    """Entry (i, j): the central second difference of value along entries i and j."""
+    x = np.array(args[wrt], dtype=float)
+    step = 1e-3
+    n = x.size
+
+    def at(moves):
+        moved = dict(args)
+        y = np.array(x, dtype=float).ravel(order="F")
+        for k, t in moves:
+            y[k] += t
+        moved[wrt] = y.reshape(x.shape, order="F")
+        return float(module.value(**moved))
+
+    h = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            h[i, j] = (
+                at([(i, step), (j, step)])
+                - at([(i, step), (j, -step)])
+                - at([(i, -step), (j, step)])
+                + at([(i, -step), (j, -step)])
+            ) / (4 * step * step)
+    return h
+
+
 def main():
     module = load(sys.argv[1])
     wrts = sys.argv[2].split(",")
+    mode = sys.argv[3] if len(sys.argv) > 3 else "gradient"
+    reference = {"gradient": finite_difference, "vec": vec_jacobian, "vec2": vec_hessian}[mode]
     rng = np.random.default_rng(7)
     worst = 0.0
     for _ in range(3):
@@ -77,7 +124,7 @@ def main():
         if len(wrts) == 1:
             result = (result,)
         for wrt, got in zip(wrts, result):
-            expected = finite_difference(module, args, wrt)
+            expected = reference(module, args, wrt)
             got = np.asarray(got, dtype=float)
             if got.shape != np.shape(expected):
                 print(f"shape mismatch for {wrt}: {got.shape} vs {np.shape(expected)}")

@@ -146,6 +146,8 @@ impl CostFunction<Mat> for DisplayCost<'_> {
             Mat::Inverse(a) => 10 + usize::from(!costs(*a).top.is_atomic()),
             // A factored-out identity (`(WᵀW − I)x`) reads worse than the sum it replaces.
             Mat::Identity(_) => 12,
+            // The commutation matrix reads worse than I where both are right (K₍₁,ₙ₎ = I).
+            Mat::Commutation(_) => 13,
             Mat::Pow(_) => 8,
             other => match other.func() {
                 Some((_, a)) => {

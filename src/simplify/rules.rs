@@ -502,7 +502,8 @@ pub fn kron_rules() -> Vec<RuleSpec> {
     let f = "kron";
     vec![
         rule(f, "kron-transpose",          "(T (kron ?a ?b))",                     Both,    "(kron (T ?a) (T ?b))",                 &[]),                                       // (A⊗B)ᵀ = Aᵀ⊗Bᵀ, Cookbook (508)
-        rule(f, "kron-inverse",            "(inv (kron ?a ?b))",                   Both,    "(kron (inv ?a) (inv ?b))",             &[Square("?a"), Square("?b")]),             // (A⊗B)⁻¹ = A⁻¹⊗B⁻¹, Cookbook (509)
+        // One way only: the other way, X⁻ᵀ ⊗ X⁻¹ would display as the shorter (Xᵀ ⊗ X)⁻¹.
+        rule(f, "kron-inverse",            "(inv (kron ?a ?b))",                   Forward, "(kron (inv ?a) (inv ?b))",             &[Square("?a"), Square("?b")]),             // (A⊗B)⁻¹ = A⁻¹⊗B⁻¹, Cookbook (509)
         rule(f, "kron-mixed-product",      "(mul (kron ?a ?b) (kron ?c ?d))",      Forward, "(kron (mul ?a ?c) (mul ?b ?d))",       &[NotScalar("?a"), NotScalar("?b"), NotScalar("?c"), NotScalar("?d")]), // (A⊗B)(C⊗D) = AC⊗BD, Cookbook (510)
         rule(f, "kron-trace",              "(tr (kron ?a ?b))",                    Forward, "(mul (tr ?a) (tr ?b))",                &[Square("?a"), Square("?b")]),             // tr(A⊗B) = tr(A)tr(B), Cookbook (511)
         rule(f, "kron-det",                "(det (kron ?a ?b))",                   Forward, "(mul (pow (det ?a) ?q) (pow (det ?b) ?p))", &[Square("?a"), Square("?b"), RowsNumber("?p", "?a"), RowsNumber("?q", "?b")]), // det(A⊗B) = det(A)ᵠdet(B)ᵖ, A p×p, B q×q, Cookbook (512)
@@ -528,6 +529,8 @@ pub fn kron_rules() -> Vec<RuleSpec> {
         rule(f, "vec-inner-product",       "(mul (T (vec ?a)) (vec ?b))",          Forward, "(tr (mul (T ?a) ?b))",                 &[SameShape("?a", "?b")]),                  // vec(A)ᵀvec(B) = tr(AᵀB), Cookbook (521)
         rule(f, "commutation-vec",         "(mul (K ?m ?n) (vec ?a))",             Forward, "(vec (T ?a))",                         &[RowsAre("?a", "?m"), ColsAre("?a", "?n")]), // K₍ₘ,ₙ₎vec(A) = vec(Aᵀ)
         rule(f, "commutation-transpose",   "(T (K ?m ?n))",                        Forward, "(K ?n ?m)",                            &[]),                                       // K₍ₘ,ₙ₎ᵀ = K₍ₙ,ₘ₎
+        rule(f, "commutation-inverse",     "(mul (K ?m ?n) (K ?n ?m))",            Forward, "(I ?p)",                               &[RowsOfKron("?p", "?m", "?n")]),          // K₍ₘ,ₙ₎K₍ₙ,ₘ₎ = I
+        rule(f, "commutation-square",      "(pow (K ?n ?n) 2)",                    Forward, "(I ?p)",                               &[RowsOfKron("?p", "?n", "?n")]),          // K₍ₙ,ₙ₎² = I
         rule(f, "commutation-of-vector",   "(K ?m #1)",                            Forward, "(I ?m)",                               &[]),                                       // K₍ₘ,₁₎ = Iₘ
         rule(f, "commutation-of-row",      "(K #1 ?n)",                            Forward, "(I ?n)",                               &[]),                                       // K₍₁,ₙ₎ = Iₙ
         rule(f, "commutation-kron-left",   "(mul (K ?p ?m) (kron ?a ?b))",         Forward, "(mul (kron ?b ?a) (K ?q ?n))",         &[RowsAre("?a", "?m"), RowsAre("?b", "?p"), ColsOf("?n", "?a"), ColsOf("?q", "?b")]), // K₍ₚ,ₘ₎(A⊗B) = (B⊗A)K₍q,ₙ₎, A m×n, B p×q

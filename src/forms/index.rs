@@ -1,0 +1,1 @@
+//! Index notation (placeholder, filled in by the index-form step).

@@ -1,0 +1,320 @@
+//! The vec form (`--form vec`): Jacobians ∂vec(F)/∂vec(X) and Hessian matrices in vec(X)
+//! for the standard table of the Matrix Cookbook (§10.2) and Magnus & Neudecker
+//! (ch. 9–10). Each entry is checked three ways: matcalc's answer against finite
+//! differences of vec(F), the textbook closed form against the same finite differences,
+//! and the printed answer against a snapshot.
+
+#[path = "common/run.rs"]
+#[allow(dead_code)] // Not every test file drives the REPL.
+mod run;
+use run::matcalc;
+
+use matcalc::diff::{Derivative, DerivativeKind};
+use matcalc::forms::Notation;
+use matcalc::numeric::{check_derivative, CheckConfig};
+use matcalc::print::Style;
+use matcalc::session::{Options, Session};
+use matcalc::{Dim, Expr, ExprKind, Shape};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+/// One row of the table: F, its declarations, the order, the display matcalc prints
+/// and the textbook's closed form (K_{m,n} the commutation matrix).
+struct Row {
+    expr: &'static str,
+    decls: &'static str,
+    wrt: &'static str,
+    order: u8,
+    ours: &'static str,
+    textbook: &'static str,
+}
+
+const fn row(
+    expr: &'static str,
+    decls: &'static str,
+    wrt: &'static str,
+    order: u8,
+    ours: &'static str,
+    textbook: &'static str,
+) -> Row {
+    Row {
+        expr,
+        decls,
+        wrt,
+        order,
+        ours,
+        textbook,
+    }
+}
+
+/// Magnus & Neudecker, Table 9.2 and §10.6; Cookbook (520)–(525).
+const TABLE: &[Row] = &[
+    row("AXB", "X: m×n, A: p×m, B: n×q", "X", 1, "Bᵀ ⊗ A", "Bᵀ ⊗ A"),
+    row("Xᵀ", "X: m×n", "X", 1, "K₍ₘ,ₙ₎", "K_{m,n}"),
+    row("X⁻¹", "X: n×n", "X", 1, "−X⁻ᵀ ⊗ X⁻¹", "−X⁻ᵀ ⊗ X⁻¹"),
+    row("XᵀX", "X: m×n", "X", 1, "(Xᵀ ⊗ I)K₍ₘ,ₙ₎ + I ⊗ Xᵀ", "(I + K_{n,n})(I ⊗ Xᵀ)"),
+    row("XXᵀ", "X: m×n", "X", 1, "(I ⊗ X)K₍ₘ,ₙ₎ + X ⊗ I", "(I + K_{m,m})(X ⊗ I)"),
+    row("X ⊙ X", "X: m×n", "X", 1, "2 diag(vec(X))", "2diag(vec(X))"),
+    row(
+        "X³",
+        "X: n×n",
+        "X",
+        1,
+        "Xᵀ ⊗ X + Zᵀ ⊗ I + I ⊗ Z",
+        "(Xᵀ)² ⊗ I + Xᵀ ⊗ X + I ⊗ X²",
+    ),
+    row(
+        "det(X)X⁻¹",
+        "X: n×n",
+        "X",
+        1,
+        "det(X)(vec(X⁻¹) vec(Z)ᵀ − Z ⊗ X⁻¹)",
+        "det(X)(vec(X⁻¹)vec(X⁻ᵀ)ᵀ − X⁻ᵀ ⊗ X⁻¹)",
+    ),
+    row(
+        "σ(X)",
+        "X: m×n",
+        "X",
+        1,
+        "diag(vec(σ(X) ⊙ (1 − σ(X))))",
+        "diag(vec(σ(X) ⊙ (1 − σ(X))))",
+    ),
+    row("tr(XᵀAX)", "X: n×m, A: n×n", "X", 2, "I ⊗ (A + Aᵀ)", "I ⊗ (A + Aᵀ)"),
+    row(
+        "tr(AXBXᵀ)",
+        "X: m×n, A: m×m, B: n×n",
+        "X",
+        2,
+        "B ⊗ Aᵀ + Bᵀ ⊗ A",
+        "Bᵀ ⊗ A + B ⊗ Aᵀ",
+    ),
+    row("log|X|", "X: n×n", "X", 2, "−K₍ₙ,ₙ₎(X⁻ᵀ ⊗ X⁻¹)", "−K_{n,n}(X⁻ᵀ ⊗ X⁻¹)"),
+    // f = ½‖r‖², r = WᵀWx − x: d²f = ‖dr‖² + rᵀd²r, dr = J vec(dW) with
+    // J = ((Wx)ᵀ ⊗ I)K₍ₘ,ₙ₎ + xᵀ ⊗ Wᵀ, and rᵀd²r = 2 tr(dWᵀdW xrᵀ).
+    row(
+        "½‖WᵀWx − x‖²",
+        "W: m×n, x: n",
+        "W",
+        2,
+        "K₍ₙ,ₘ₎(W ⊗ ZWᵀ) + (I ⊗ WZ)((K₍ₙ,ₙ₎ + I)(I ⊗ Wᵀ)) + Z ⊗ WWᵀ + (xzᵀ + zxᵀ) ⊗ I",
+        "(((Wx)ᵀ ⊗ I)K_{m,n} + xᵀ ⊗ Wᵀ)ᵀ(((Wx)ᵀ ⊗ I)K_{m,n} + xᵀ ⊗ Wᵀ) + ((WᵀWx − x)xᵀ + x(WᵀWx − x)ᵀ) ⊗ I",
+    ),
+];
+
+fn session(decls: &str) -> Session {
+    let mut session = Session::new();
+    session.declare(decls).expect("declarations parse");
+    session
+}
+
+/// The closed form with the sizes that only the context fixes (the I of `I ⊗ A`, typed
+/// alone, has a size of its own) renamed to the declared sizes that make its shape
+/// `expected`.
+fn pinned(expr: Expr, expected: &Shape, f: &matcalc::shape::Typed) -> Expr {
+    let declared: BTreeSet<String> = f
+        .vars
+        .values()
+        .flat_map(|decl| [decl.shape.rows.clone(), decl.shape.cols.clone()])
+        .flat_map(|dim| dim.symbols().into_iter().cloned().collect::<Vec<_>>())
+        .collect();
+    let mut free = BTreeSet::new();
+    collect_sizes(&expr, &mut free);
+    let free: Vec<String> = free.difference(&declared).cloned().collect();
+    let declared: Vec<String> = declared.into_iter().collect();
+    let choices = declared.len().pow(free.len() as u32);
+    for choice in 0..choices {
+        let mut rest = choice;
+        let mut map = BTreeMap::new();
+        for name in &free {
+            map.insert(name.clone(), declared[rest % declared.len()].clone());
+            rest /= declared.len();
+        }
+        let renamed = rename_sizes(&expr, &map);
+        if renamed.shape == *expected {
+            return renamed;
+        }
+    }
+    expr
+}
+
+fn collect_sizes(expr: &Expr, out: &mut BTreeSet<String>) {
+    for dim in [&expr.shape.rows, &expr.shape.cols] {
+        out.extend(dim.symbols().into_iter().cloned());
+    }
+    for child in expr.children() {
+        collect_sizes(child, out);
+    }
+}
+
+fn rename_dim(dim: &Dim, map: &BTreeMap<String, String>) -> Dim {
+    dim.factors()
+        .iter()
+        .map(|factor| match factor {
+            Dim::Sym(name) => Dim::Sym(map.get(name).cloned().unwrap_or_else(|| name.clone())),
+            other => other.clone(),
+        })
+        .fold(Dim::Known(1), |product, factor| product.times(&factor))
+}
+
+fn rename_sizes(expr: &Expr, map: &BTreeMap<String, String>) -> Expr {
+    let mut copy = expr.clone();
+    copy.shape = Shape::new(
+        rename_dim(&expr.shape.rows, map),
+        rename_dim(&expr.shape.cols, map),
+    );
+    if let ExprKind::Commutation(m, n) = &expr.kind {
+        copy.kind = ExprKind::Commutation(rename_dim(m, map), rename_dim(n, map));
+    }
+    for child in copy.children_mut() {
+        *child = Rc::new(rename_sizes(child, map));
+    }
+    copy
+}
+
+#[test]
+fn forms_vec_table_checks_ours_and_the_textbook() {
+    let mut failures = Vec::new();
+    for row in TABLE {
+        let session = session(row.decls);
+        let options = Options {
+            order: row.order,
+            check: true,
+            form: Notation::Vec,
+            ..Options::standard()
+        };
+        let results = session
+            .derivative(row.expr, &[row.wrt], &options)
+            .unwrap_or_else(|e| panic!("{}: {}", row.expr, e.render()));
+        let result = &results[0];
+        let printed = result.form.render(Style::Unicode);
+        if printed != row.ours {
+            failures.push(format!(
+                "{}: prints {printed}, expected {}",
+                row.expr, row.ours
+            ));
+        }
+        if !result.check.as_ref().is_some_and(|v| v.is_pass()) {
+            failures.push(format!(
+                "{}: our answer fails: {:?}",
+                row.expr, result.check
+            ));
+        }
+        // The textbook's closed form, typed with the same variables, against the same
+        // finite differences of vec(F).
+        let typed = session.typed(row.expr).expect("F types");
+        let closed = session
+            .typed(row.textbook)
+            .unwrap_or_else(|e| panic!("{}: {}", row.textbook, e.render()));
+        let closed = pinned(closed.expr, &result.shape, &typed);
+        assert_eq!(closed.shape, result.shape, "{}", row.textbook);
+        let claim = Derivative {
+            kind: if row.order == 2 {
+                DerivativeKind::Hessian
+            } else {
+                DerivativeKind::Jacobian
+            },
+            wrt: row.wrt.to_string(),
+            expr: closed,
+            symmetric: false,
+        };
+        let verdict = check_derivative(&typed, &claim, &CheckConfig::standard());
+        if !verdict.is_pass() {
+            failures.push(format!(
+                "{}: the textbook's {} fails: {verdict:?}",
+                row.expr, row.textbook
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn forms_vec_check_catches_a_wrong_claim() {
+    // The check compares entry by entry: the transpose of the right answer fails.
+    let session = session("X: n×n");
+    let typed = session.typed("X⁻¹").unwrap();
+    let wrong = session.typed("−X⁻¹ ⊗ X⁻ᵀ").unwrap();
+    let claim = Derivative {
+        kind: DerivativeKind::Jacobian,
+        wrt: "X".into(),
+        expr: wrong.expr,
+        symmetric: false,
+    };
+    assert!(!check_derivative(&typed, &claim, &CheckConfig::standard()).is_pass());
+}
+
+#[test]
+fn forms_vec_table_snapshot_of_the_command_line() {
+    let mut text = String::new();
+    for row in TABLE {
+        let order = row.order.to_string();
+        let mut args = vec![
+            "diff", row.expr, "--wrt", row.wrt, "--form", "vec", "--check",
+        ];
+        args.extend(["--order", &order]);
+        args.extend(["--decl", row.decls]);
+        let run = matcalc(&args);
+        assert_eq!(run.status, 0, "{}: {}{}", row.expr, run.stdout, run.stderr);
+        text += &format!("$ matcalc {}\n{}\n", args.join(" "), run.stdout);
+    }
+    insta::with_settings!({snapshot_path => "../snapshots/forms", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
+        insta::assert_snapshot!("vec_table", text);
+    });
+}
+
+#[test]
+fn forms_vec_json_has_the_vec_key() {
+    let run = matcalc(&[
+        "diff", "X⁻¹", "--wrt", "X", "--decl", "X: n×n", "--form", "vec", "--format", "json",
+        "--check",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value["form"], "vec");
+    assert_eq!(value["vec"], "−X⁻ᵀ ⊗ X⁻¹");
+    assert_eq!(value["derivative"], "−X⁻ᵀ ⊗ X⁻¹");
+    assert_eq!(value["shape"], serde_json::json!(["n²", "n²"]));
+    assert_eq!(value["check"]["passed"], true);
+}
+
+#[test]
+fn forms_vec_hessian_in_every_spelling() {
+    let run = matcalc(&[
+        "diff",
+        "tr(XᵀAX)",
+        "--wrt",
+        "X",
+        "--order",
+        "2",
+        "--form",
+        "vec",
+        "--format",
+        "latex",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(r"I \otimes \left(A + A^\top\right)"),
+        "{}",
+        run.stdout
+    );
+    let run = matcalc(&[
+        "diff",
+        "tr(XᵀAX)",
+        "--wrt",
+        "X",
+        "--order",
+        "2",
+        "--form",
+        "vec",
+        "--format",
+        "ascii",
+    ]);
+    assert_eq!(run.stdout, "d2f/dvec(X)dvec(X)' = kron(I, A + A')\n");
+}
+
+#[test]
+fn forms_unknown_form_is_a_usage_error() {
+    let run = matcalc(&["diff", "X⁻¹", "--wrt", "X", "--form", "kron"]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("unknown form `kron`"), "{}", run.stderr);
+}
