@@ -2,10 +2,10 @@
 //!
 //! - [`Notation::Differential`], the default: `dF = −X⁻¹ dX X⁻¹`, linear in `dX`;
 //! - [`Notation::Vec`]: the Jacobian ∂vec(F)/∂vec(X) as a Kronecker expression,
-//!   `−X⁻ᵀ ⊗ X⁻¹` ([`vec`]); with order 2 the Hessian matrix H of a scalar f, with
+//!   `−X⁻ᵀ ⊗ X⁻¹` ([`mod@vec`]); with order 2 the Hessian matrix H of a scalar f, with
 //!   d²f = vec(dX)ᵀ H vec(dX), `tr(XᵀAX)` → `I ⊗ (A + Aᵀ)`;
 //! - [`Notation::Index`]: index notation with explicit indices,
-//!   `∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ` ([`index`]).
+//!   `∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ` ([`mod@index`]).
 //!
 //! `vec` stacks columns, so entry (i, j) of an m×n matrix is entry i + jm of its vec.
 
