@@ -16,9 +16,10 @@
 //! - a fixed pool of [`CONNECTION_THREADS`] threads reads requests, fed by a queue of
 //!   [`QUEUE`] accepted connections; when the queue is full a connection is answered 503
 //!   at once rather than waited for;
-//! - a request must arrive whole within [`REQUEST_DEADLINE`], head at most
-//!   [`http::MAX_HEAD`] bytes, body at most [`http::MAX_BODY`] (more is 413), so a slow
-//!   client holds one thread for a bounded time and no more memory than that;
+//! - a request must arrive whole within [`REQUEST_DEADLINE`] and its answer be taken
+//!   within [`http::WRITE_DEADLINE`], the head at most [`http::MAX_HEAD`] bytes and the
+//!   body at most [`http::MAX_BODY`] (more is 413), so a slow client holds one thread for
+//!   a bounded time and no more memory than that;
 //! - at most one request per core computes at a time ([`Slots`]); the others wait for
 //!   a slot (up to [`SLOT_WAIT`], then 503), so that under load each computation runs at
 //!   full speed within the simplifier's time limit instead of all of them at a crawl;
@@ -112,7 +113,6 @@ impl Server {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let _ = stream.set_write_timeout(Some(REQUEST_DEADLINE));
             match sender.try_send(stream) {
                 Ok(()) => {}
                 Err(TrySendError::Full(stream)) => refuse(stream),
@@ -127,9 +127,8 @@ impl Server {
 /// the client has already sent is read first, so that closing does not reset the
 /// connection before the answer is read.
 fn refuse(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let busy = Response::error(503, "the server is busy; try again").with("Retry-After", "1");
-    let _ = busy.write_to(&mut stream);
+    let _ = busy.write_to(&mut stream, Instant::now() + Duration::from_millis(200));
     let _ = stream.shutdown(std::net::Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
         let mut sink = [0u8; 8192];

@@ -68,6 +68,20 @@ fn serve_binds_loopback_and_prints_its_address() {
 }
 
 #[test]
+fn a_port_in_use_is_an_error_not_a_hang() {
+    let server = Server::start(&[]);
+    let port = server.addr.rsplit(':').next().unwrap_or("0");
+    let out = run::matcalc(&["serve", "--port", port]);
+    assert_eq!(out.status, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with(&format!("error: cannot serve on 127.0.0.1:{port}: ")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn diff_answers_the_command_lines_json() {
     let server = steady_server();
     let cases: [(&str, &[&str], &[&str], &str); 3] = [

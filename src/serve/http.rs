@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub const MAX_HEAD: usize = 16 * 1024;
 /// The largest request body accepted (SPEC §5: more is 413).
 pub const MAX_BODY: usize = 64 * 1024;
+/// The time an answer has to be taken by the client.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// The most headers accepted.
 const MAX_HEADERS: usize = 64;
 
@@ -67,8 +69,9 @@ impl Response {
         self
     }
 
-    /// Writes the response and closes the sending side.
-    pub fn write_to(&self, stream: &mut TcpStream) -> io::Result<()> {
+    /// Writes the response, giving up at `deadline`: a client that reads its answer one
+    /// byte at a time holds the thread no longer than one that sends its request so.
+    pub fn write_to(&self, stream: &mut TcpStream, deadline: Instant) -> io::Result<()> {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\nX-Content-Type-Options: nosniff\r\n",
             self.status,
@@ -80,8 +83,16 @@ impl Response {
             head += &format!("{name}: {value}\r\n");
         }
         head += "\r\n";
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(&self.body)?;
+        for bytes in [head.as_bytes(), &self.body] {
+            for chunk in bytes.chunks(16 * 1024) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                stream.set_write_timeout(Some(left))?;
+                stream.write_all(chunk)?;
+            }
+        }
         stream.flush()
     }
 }
@@ -235,7 +246,8 @@ fn read_some(
 /// that closing with unread bytes (a 413's body) does not reset the connection before
 /// the client has read the answer.
 pub fn respond_and_close(stream: &mut TcpStream, response: &Response) {
-    if response.write_to(stream).is_err() {
+    let deadline = Instant::now() + WRITE_DEADLINE;
+    if response.write_to(stream, deadline).is_err() {
         return;
     }
     let _ = stream.shutdown(Shutdown::Write);
