@@ -163,6 +163,21 @@ fn second_order_and_seed_reach_the_session() {
 }
 
 #[test]
+fn the_vec_form_reaches_the_session() {
+    let server = steady_server();
+    let api = ok_json(&server.api(
+        "diff",
+        &json!({"expr": "AXB", "wrt": "X", "form": "vec", "check": true}),
+    ));
+    let cli = cli_json(&[
+        "diff", "AXB", "--wrt", "X", "--form", "vec", "--check", "--format", "json",
+    ]);
+    assert_eq!(comparable(&api), comparable(&cli));
+    assert_eq!(api["form"], "vec");
+    assert_eq!(api["check"]["passed"], true, "{api}");
+}
+
+#[test]
 fn simplify_answers_the_command_lines_json() {
     let server = steady_server();
     for expr in ["(AB)ᵀ + BᵀAᵀ", "tr(XᵀX)"] {
@@ -396,7 +411,7 @@ fn malformed_requests_are_400_with_a_message() {
         ),
         (
             "diff",
-            "{\"expr\": \"‖x‖²\", \"wrt\": \"x\", \"form\": \"vec\"}",
+            "{\"expr\": \"‖x‖²\", \"wrt\": \"x\", \"form\": \"tensor\"}",
         ),
         ("verify", "{\"expr\": \"‖x‖²\", \"wrt\": \"x\"}"),
         (

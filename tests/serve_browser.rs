@@ -509,4 +509,16 @@ fn the_page_in_a_real_browser() {
         "{located:?} does not begin {step:?}"
     );
     browser.screenshot("verify.png");
+
+    // The URL carries the form too: `form=vec` gives the Jacobian in vec(X).
+    browser.open(&format!("{base}?expr=AXB&wrt=X&form=vec"));
+    let expected = api_first_line(&server, json!({"expr": "AXB", "wrt": "X", "form": "vec"}));
+    assert!(expected.starts_with("∂vec(F)/∂vec(X) = "), "{expected}");
+    browser.wait_for(
+        "the vec form",
+        &format!(
+            "return Number(document.body.dataset.answers || 0) > 0 && document.body.dataset.state === 'done' && document.getElementById('unicode').textContent.includes({});",
+            json!(expected)
+        ),
+    );
 }

@@ -40,7 +40,7 @@ function lines(text) {
 }
 
 function request() {
-  return {
+  const body = {
     expr: $("expr").value,
     wrt: $("wrt").value.trim(),
     decl: lines($("decl").value),
@@ -48,6 +48,8 @@ function request() {
     order: Number($("order").value),
     check: $("check").checked,
   };
+  if ($("notation").value) body.form = $("notation").value;
+  return body;
 }
 
 async function post(endpoint, body, signal) {
@@ -133,24 +135,31 @@ function showAnswer(kind, json, input) {
   // The verdicts have their own boxes below; the text keeps the equations and where lines.
   $("unicode").textContent = (render.text || "").split("\n")
     .filter((line) => !/^(\S+: )?check: /.test(line)).join("\n").trim();
+  // Each result's left-hand side as the text writes it (∂/∂W, ∂vec(F)/∂vec(X), dF, …):
+  // the text begins with one equation per result, in order.
+  const textLines = (render.text || "").split("\n");
+  const lhs = results.map((result, index) => {
+    const line = textLines[index] || "";
+    return line.includes(" = ") ? line.slice(0, line.indexOf(" = ")) : "∂/∂" + result.wrt;
+  });
   const verdicts = $("verdicts");
   verdicts.replaceChildren();
-  for (const result of results) {
-    if (result.check) verdicts.append(verdictElement(result.check, results.length > 1 ? "∂/∂" + result.wrt : ""));
-  }
+  results.forEach((result, index) => {
+    if (result.check) verdicts.append(verdictElement(result.check, results.length > 1 ? lhs[index] : ""));
+  });
   // One row per variable: its shape and the compute form the code uses.
   const facts = $("facts");
   facts.replaceChildren();
   const head = el("tr");
   for (const title of [kind === "simplify" ? "" : "derivative", "shape", "compute form"]) head.append(el("th", "", title));
   facts.append(head);
-  for (const result of results) {
+  results.forEach((result, index) => {
     const row = el("tr");
-    row.append(el("td", "mono", kind === "simplify" ? "" : "∂/∂" + result.wrt));
+    row.append(el("td", "mono", kind === "simplify" ? "" : lhs[index]));
     row.append(el("td", "", result.shape.join("×") + (result.gradient ? " (symmetric)" : "")));
     row.append(el("td", "mono", result.compute));
     facts.append(row);
-  }
+  });
   $("limit-note").hidden = results.every((result) => result.saturated);
   codeText = render.numpy || "";
   $("code").textContent = codeText;
@@ -261,7 +270,7 @@ async function compute() {
   try {
     const main = post(kind, Object.assign({ render: ["latex", "text", "numpy"] }, input), signal);
     const explained = input.wrt && input.order === 1
-      ? post("explain", Object.assign({}, input, { check: false, render: ["svg"] }), signal)
+      ? post("explain", Object.assign({}, input, { check: false, form: undefined, render: ["svg"] }), signal)
       : null;
     const answer = await main;
     if (mine !== generation) return;
@@ -337,6 +346,7 @@ function syncUrl(input) {
   for (const d of input.decl) params.append("decl", d);
   for (const l of input.let) params.append("let", l);
   if (input.order !== 1) params.set("order", String(input.order));
+  if (input.form) params.set("form", input.form);
   if (!input.check) params.set("check", "0");
   const tab = document.querySelector('[data-tab][aria-selected="true"]');
   if (tab && tab.dataset.tab !== "graph") params.set("tab", tab.dataset.tab);
@@ -351,6 +361,7 @@ function loadUrl() {
   $("decl").value = params.getAll("decl").join("\n");
   $("lets").value = params.getAll("let").join("\n");
   $("order").value = params.get("order") === "2" ? "2" : "1";
+  $("notation").value = ["vec", "index"].includes(params.get("form")) ? params.get("form") : "";
   $("check").checked = params.get("check") !== "0";
   if (params.has("claim")) { $("claim").value = params.get("claim"); $("claim-box").open = true; }
   if (["graph", "steps", "code"].includes(params.get("tab"))) selectTab(params.get("tab"));
@@ -475,6 +486,7 @@ async function start() {
     });
   }
   $("order").addEventListener("change", compute);
+  $("notation").addEventListener("change", compute);
   $("check").addEventListener("change", compute);
   $("form").addEventListener("submit", (event) => { event.preventDefault(); compute(); });
   $("verify").addEventListener("click", verifyClaim);

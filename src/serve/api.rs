@@ -46,7 +46,7 @@ pub struct ApiRequest {
     /// For a wrong claim, locate the first wrong step of the backward pass (`verify`).
     #[serde(default)]
     pub steps: bool,
-    /// The form of the derivative (SPEC §5 `--form`).
+    /// How the derivative is written (SPEC §5 `--form`): `differential`, `vec`, `index`.
     #[serde(default)]
     pub form: Option<String>,
     /// Further renderings wanted, by name.
@@ -173,13 +173,12 @@ impl Prepared {
                 options.order
             )));
         }
-        match request.form.as_deref() {
-            None | Some("") => {}
-            Some(form) => {
-                return Err(Failure::Request(format!(
-                    "unsupported: form `{form}`; this build has only the default form"
-                )))
-            }
+        if let Some(form) = request
+            .form
+            .as_deref()
+            .filter(|form| !form.trim().is_empty())
+        {
+            options.form = form.parse().map_err(Failure::Request)?;
         }
         if request.expr.trim().is_empty() {
             return Err(Failure::Request("no expression given".into()));
