@@ -80,8 +80,8 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 struct CommonArgs {
-    /// The expression (Unicode, ASCII or LaTeX).
-    #[arg(allow_hyphen_values = true, required_unless_present = "expression")]
+    /// The expression (Unicode, ASCII or LaTeX); absent or `-`: read from standard input.
+    #[arg(allow_hyphen_values = true)]
     expr: Option<String>,
     /// The expression, when it starts with a minus sign (set by matcalc itself).
     #[arg(long, hide = true)]
@@ -309,12 +309,35 @@ fn session_for(common: &CommonArgs) -> Result<Session, Error> {
     Ok(session)
 }
 
-fn expression_text(common: &CommonArgs) -> Result<&str, Error> {
-    common
-        .expression
-        .as_deref()
-        .or(common.expr.as_deref())
-        .ok_or_else(|| Error::Usage("no expression given".into()))
+/// EXPR as given, or read from standard input when it is absent or `-` (SPEC §5).
+fn expression_text(common: &CommonArgs) -> Result<String, Error> {
+    match common.expression.as_deref().or(common.expr.as_deref()) {
+        Some(text) if text != "-" => Ok(text.to_string()),
+        _ => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+                .map_err(|error| Error::Usage(format!("cannot read standard input: {error}")))?;
+            let text = String::from_utf8(bytes).map_err(|error| {
+                Error::Usage(format!(
+                    "standard input is not valid UTF-8 (byte {})",
+                    error.utf8_error().valid_up_to() + 1
+                ))
+            })?;
+            let text = text.trim_end_matches(['\n', '\r']).to_string();
+            if text.trim().is_empty() {
+                return Err(Error::Usage(
+                    "no expression given: pass EXPR, or pipe it into standard input".into(),
+                ));
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// An option this subcommand accepts (it is shared) but has no use for: an error, so
+/// that nothing is silently ignored.
+fn refuse(subcommand: &str, option: &str, why: &str) -> Error {
+    Error::Usage(format!("`{subcommand}` does not take {option}: {why}"))
 }
 
 fn options_for(common: &CommonArgs, order: u8) -> Result<Options, Error> {
@@ -370,7 +393,7 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
     let session = session_for(&args.common)?;
     let mut options = options_for(&args.common, args.order)?;
     options.form = args.form;
-    let text = expression_text(&args.common)?;
+    let text = &expression_text(&args.common)?;
     let names = wrt_list(&args.wrt);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let results = session.derivative(text, &names, &options)?;
@@ -383,18 +406,47 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
     };
     let out = match args.common.format {
         Format::Json => format!("{}\n", crate::report::results_json(&results)),
-        Format::Numpy => crate::print::numpy::derivative_module(&session, text, &results, &options)
-            .map_err(Error::Usage)?,
-        Format::Latex => crate::session::results_latex(&results),
+        Format::Numpy => {
+            let mut out =
+                crate::print::numpy::derivative_module(&session, text, &results, &options)
+                    .map_err(Error::Usage)?;
+            out += &check_lines(&results, Style::Ascii, "# ");
+            out
+        }
+        Format::Latex => {
+            crate::session::results_latex(&results) + &check_lines(&results, Style::Ascii, "% ")
+        }
         format => crate::report::derivative_text(&results, style_of(format)),
     };
     Ok((out, status))
 }
 
+/// The verdict lines of `results`, each line after `comment` (`# ` in Python, `% ` in
+/// LaTeX), so that every format shows its check.
+fn check_lines(results: &[crate::session::DerivativeResult], style: Style, comment: &str) -> String {
+    let mut out = String::new();
+    for result in results {
+        if let Some(verdict) = &result.check {
+            let name = crate::session::render_symbol(&result.wrt, style);
+            for line in verdict_line(verdict).lines() {
+                out += &format!("{comment}{name}: {line}\n");
+            }
+        }
+    }
+    out
+}
+
 fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
+    if args.check {
+        return Err(refuse(
+            "simplify",
+            "--check",
+            "check a derivative with `diff --check`, or a claim with `verify`",
+        ));
+    }
     let session = session_for(&args)?;
     let options = options_for(&args, 1)?;
-    let text = expression_text(&args)?;
+    let text = &expression_text(&args)?;
     let result = session.simplify(text, &options)?;
     let out = match args.format {
         Format::Json => format!("{}\n", result.to_json()),
@@ -406,9 +458,23 @@ fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
 }
 
 fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
+    if args.common.sizes.is_some() {
+        return Err(refuse(
+            "verify",
+            "--sizes",
+            "sizes cost the compute form, and a verdict has none",
+        ));
+    }
+    if args.common.format == Format::Numpy {
+        return Err(refuse(
+            "verify",
+            "--format numpy",
+            "a verdict is not code; use `diff --format numpy`",
+        ));
+    }
     let session = session_for(&args.common)?;
     let options = options_for(&args.common, args.order)?;
-    let text = expression_text(&args.common)?;
+    let text = &expression_text(&args.common)?;
     let result = session.verify(text, args.wrt.trim(), &args.claim, &options)?;
     let status = match result.verdict {
         Verdict::Pass { .. } => EXIT_OK,
@@ -447,9 +513,23 @@ fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
 }
 
 fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
+    if args.common.sizes.is_some() {
+        return Err(refuse(
+            "explain",
+            "--sizes",
+            "sizes cost the compute form, and an explanation has none",
+        ));
+    }
+    if matches!(args.common.format, Format::Numpy | Format::Ascii) {
+        return Err(refuse(
+            "explain",
+            &format!("--format {:?}", args.common.format).to_lowercase(),
+            "it prints text (the default), latex or json, or draws with --graph",
+        ));
+    }
     let session = session_for(&args.common)?;
     let options = options_for(&args.common, 1)?;
-    let text = expression_text(&args.common)?;
+    let text = &expression_text(&args.common)?;
     let explanation = session.explain_with(text, args.wrt.trim(), &options)?;
     let out = match args.graph {
         Some(Graph::Dot) => crate::explain::to_dot(&explanation, args.adjoints),

@@ -63,6 +63,8 @@ pub enum Error {
         name: String,
         /// The nearest known variable name, if one is close.
         hint: Option<String>,
+        /// Every variable there is, sorted.
+        known: Vec<Symbol>,
     },
     /// The expression needs a rule matcalc does not have; it refuses rather than guess.
     #[error("unsupported: {what}")]
@@ -83,16 +85,35 @@ impl Error {
     pub fn diagnostic(&self) -> Diagnostic {
         let diagnostic = Diagnostic::new(self.to_string());
         match self {
-            Error::UnknownVariable {
-                hint: Some(hint), ..
-            } => diagnostic.hint(format!("did you mean `{hint}`?")),
-            Error::UnknownVariable { hint: None, .. } => {
-                diagnostic.hint("differentiate with respect to a variable of the expression")
+            Error::UnknownVariable { hint, known, .. } => {
+                let there = known_variables(known);
+                match hint {
+                    Some(hint) => diagnostic.hint(format!("did you mean `{hint}`? {there}")),
+                    None => diagnostic.hint(format!(
+                        "differentiate with respect to a variable of the expression; {there}"
+                    )),
+                }
             }
             Error::Unsupported { .. } => diagnostic,
             Error::NotScalar { .. } => diagnostic
                 .hint("take the Jacobian (order 1) of a vector, or the differential of a matrix"),
         }
+    }
+}
+
+/// `the variables are `W`, `x`` (or that there are none), for unknown-variable hints.
+pub fn known_variables(known: &[Symbol]) -> String {
+    match known {
+        [] => "the expression has no variables".to_string(),
+        [only] => format!("the only variable is `{only}`"),
+        _ => format!(
+            "the variables are {}",
+            known
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -122,7 +143,7 @@ fn unsupported(what: impl Into<String>) -> Error {
 /// use matcalc::diff::{derivative, DerivativeKind};
 /// // f = tr(AX), with A: n×n and X: n×n.
 /// let n = Dim::Sym("n".into());
-/// let square = Shape::new(n.clone(), n);
+/// let square = Shape::new(n.clone(), n.clone());
 /// let a = build::var("A", square.clone());
 /// let x = build::var("X", square.clone());
 /// let f = build::trace(build::mul(a, x));
@@ -134,7 +155,7 @@ fn unsupported(what: impl Into<String>) -> Error {
 /// };
 /// let gradient = derivative(&typed, "X", 1)?;
 /// assert_eq!(gradient.kind, DerivativeKind::Gradient);
-/// assert_eq!(gradient.expr, *build::transpose(build::var("A", Shape::scalar())));
+/// assert_eq!(gradient.expr, *build::transpose(build::var("A", Shape::new(n.clone(), n))));
 /// # Ok::<(), matcalc::diff::Error>(())
 /// ```
 pub fn derivative(typed: &Typed, wrt: &str, order: u8) -> Result<Derivative, Error> {
@@ -215,6 +236,7 @@ fn lookup<'a>(typed: &'a Typed, wrt: &str) -> Result<&'a crate::expr::VarDecl, E
     typed.vars.get(wrt).ok_or_else(|| Error::UnknownVariable {
         name: wrt.to_string(),
         hint: nearest_name(wrt, typed.vars.keys()),
+        known: typed.vars.keys().cloned().collect(),
     })
 }
 
@@ -2387,7 +2409,8 @@ mod tests {
             err,
             Error::UnknownVariable {
                 name: "w".into(),
-                hint: Some("W".into())
+                hint: Some("W".into()),
+                known: vec!["W".into(), "v".into()],
             }
         );
         assert!(err.diagnostic().hints[0].contains("`W`"));

@@ -61,6 +61,8 @@ pub enum Error {
     UnknownVariable {
         /// The name asked for.
         name: String,
+        /// Every variable there is, sorted (empty when not known here).
+        known: Vec<String>,
     },
     /// Backpropagation explains a scalar loss only.
     #[error("explain needs a scalar expression, but this one is {shape}")]
@@ -97,6 +99,10 @@ impl Error {
     pub fn diagnostic(&self) -> Diagnostic {
         let diagnostic = Diagnostic::new(self.to_string());
         match self {
+            Error::UnknownVariable { known, .. } if !known.is_empty() => diagnostic.hint(format!(
+                "explain with respect to a variable of the expression; {}",
+                crate::diff::known_variables(known)
+            )),
             Error::UnknownVariable { .. } => {
                 diagnostic.hint("explain with respect to a variable of the expression")
             }
@@ -313,6 +319,7 @@ pub fn explain(typed: &Typed, wrt: &str, lets: &[(Symbol, Expr)]) -> Result<Expl
         if !vars.contains_key(name) && !loss.mentions(name) {
             return Err(Error::UnknownVariable {
                 name: name.to_string(),
+                known: vars.keys().cloned().collect(),
             });
         }
         if !wrt_names.iter().any(|w| w == name) {
@@ -322,6 +329,7 @@ pub fn explain(typed: &Typed, wrt: &str, lets: &[(Symbol, Expr)]) -> Result<Expl
     if wrt_names.is_empty() {
         return Err(Error::UnknownVariable {
             name: wrt.to_string(),
+            known: vars.keys().cloned().collect(),
         });
     }
     let nodes = build_graph(&loss, &wrt_names, &vars, &lets)?;

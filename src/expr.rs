@@ -7,8 +7,10 @@
 //! so `½`, `D/2` and `3/4` never become floats.
 //!
 //! Children are reference counted, so a derivative can share subexpressions (a DAG)
-//! without copying them. Equality and hashing compare structure only: spans and shapes
-//! are ignored, so a printed-and-reparsed tree compares equal to the original.
+//! without copying them. Equality and hashing compare structure and shapes, never spans:
+//! `𝟙ₘ` and `𝟙ₙ` are different values, so nothing that shares equal subtrees (hash-consing,
+//! common subexpressions, the printers' temporaries) may merge them, while a
+//! printed-and-reparsed tree, once its shapes are inferred, compares equal to the original.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -388,7 +390,7 @@ pub enum ExprKind {
 
 /// A node: what it is, where it came from and, after shape inference, its shape.
 ///
-/// Equality and hashing look at the structure only, never at spans or shapes.
+/// Equality and hashing look at the structure and the shapes, never at spans.
 #[derive(Clone, Debug)]
 pub struct Expr {
     /// What the node is.
@@ -401,7 +403,7 @@ pub struct Expr {
 
 impl PartialEq for Expr {
     fn eq(&self, other: &Expr) -> bool {
-        self.kind == other.kind
+        self.shape == other.shape && self.kind == other.kind
     }
 }
 
@@ -409,7 +411,8 @@ impl Eq for Expr {}
 
 impl Hash for Expr {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.kind.hash(state)
+        self.kind.hash(state);
+        self.shape.hash(state)
     }
 }
 
@@ -548,40 +551,158 @@ impl Expr {
         max_depth
     }
 
-    /// The number of nodes, counting shared subtrees once per occurrence.
+    /// The number of nodes, counting shared subtrees once per occurrence (the size of the
+    /// tree the DAG unfolds to, saturating at `usize::MAX`), in time linear in the DAG.
     pub fn size(&self) -> usize {
-        let mut count = 0;
+        let mut sizes: std::collections::HashMap<*const Expr, usize> =
+            std::collections::HashMap::new();
+        let mut stack: Vec<(&Expr, bool)> = vec![(self, false)];
+        while let Some((node, ready)) = stack.pop() {
+            let pointer = node as *const Expr;
+            if sizes.contains_key(&pointer) {
+                continue;
+            }
+            if !ready {
+                stack.push((node, true));
+                stack.extend(node.children().into_iter().map(|c| (c.as_ref(), false)));
+                continue;
+            }
+            let size = node.children().into_iter().fold(1usize, |sum, child| {
+                sum.saturating_add(sizes[&Rc::as_ptr(child)])
+            });
+            sizes.insert(pointer, size);
+        }
+        sizes[&(self as *const Expr)]
+    }
+
+    /// The number of distinct nodes: a subtree shared through [`Rc`] counts once, so this
+    /// is what a DAG costs to store and to walk (compare [`Expr::size`]).
+    pub fn dag_size(&self) -> usize {
+        self.distinct_nodes().len()
+    }
+
+    /// Every node of the DAG once (a subtree shared through [`Rc`] is visited once), the
+    /// root first, without recursion.
+    pub fn distinct_nodes(&self) -> Vec<&Expr> {
+        let mut seen: std::collections::HashSet<*const Expr> = std::collections::HashSet::new();
+        let mut out: Vec<&Expr> = vec![];
         let mut stack: Vec<&Expr> = vec![self];
         while let Some(node) = stack.pop() {
-            count += 1;
+            if !seen.insert(node as *const Expr) {
+                continue;
+            }
+            out.push(node);
             stack.extend(node.children().into_iter().map(|c| c.as_ref()));
         }
-        count
+        out
+    }
+
+    /// Whether two trees have the same structure, shapes and spans aside: what a printed
+    /// tree and the tree parsed back from its text must share.
+    pub fn same_structure(&self, other: &Expr) -> bool {
+        let leaf = Rc::new(Expr::new(ExprKind::Ones));
+        let shell = |expr: &Expr| {
+            let mut copy = Expr::new(expr.kind.clone());
+            for child in copy.children_mut() {
+                *child = leaf.clone();
+            }
+            copy.kind
+        };
+        let mut stack: Vec<(&Expr, &Expr)> = vec![(self, other)];
+        while let Some((a, b)) = stack.pop() {
+            if std::ptr::eq(a, b) {
+                continue;
+            }
+            let (left, right) = (a.children(), b.children());
+            if left.len() != right.len() || shell(a) != shell(b) {
+                return false;
+            }
+            stack.extend(
+                left.into_iter()
+                    .zip(right)
+                    .map(|(a, b)| (a.as_ref(), b.as_ref())),
+            );
+        }
+        true
     }
 
     /// Whether the variable `name` (or its differential) occurs in the tree.
     pub fn mentions(&self, name: &str) -> bool {
-        let mut stack: Vec<&Expr> = vec![self];
-        while let Some(node) = stack.pop() {
-            match &node.kind {
-                ExprKind::Var(v) | ExprKind::Differential(v) if v == name => return true,
-                _ => stack.extend(node.children().into_iter().map(|c| c.as_ref())),
-            }
-        }
-        false
+        self.distinct_nodes().into_iter().any(
+            |node| matches!(&node.kind, ExprKind::Var(v) | ExprKind::Differential(v) if v == name),
+        )
     }
 
     /// The free variables of the tree, sorted and without repeats.
     pub fn free_vars(&self) -> Vec<Symbol> {
         let mut vars = std::collections::BTreeSet::new();
-        let mut stack: Vec<&Expr> = vec![self];
-        while let Some(node) = stack.pop() {
+        for node in self.distinct_nodes() {
             if let ExprKind::Var(v) = &node.kind {
                 vars.insert(v.clone());
             }
-            stack.extend(node.children().into_iter().map(|c| c.as_ref()));
         }
         vars.into_iter().collect()
+    }
+}
+
+/// Hash-consing of typed DAGs: equal subtrees (equal structure *and* shapes: `𝟙ₘ` is not
+/// `𝟙ₙ`) get one id. Each distinct `Rc` node is looked at once and keyed by its own
+/// operator and its children's ids, so interning costs the DAG's size, never the size of
+/// the tree it unfolds to.
+#[derive(Debug, Default)]
+pub struct Interner {
+    by_pointer: std::collections::HashMap<*const Expr, usize>,
+    by_key: std::collections::HashMap<(ExprKind, Shape, Vec<usize>), usize>,
+    leaf: Option<Rc<Expr>>,
+    count: usize,
+}
+
+impl Interner {
+    /// An empty interner.
+    pub fn new() -> Interner {
+        Interner::default()
+    }
+
+    /// The id of `expr`: equal for equal subtrees, however they are shared.
+    pub fn id(&mut self, expr: &Expr) -> usize {
+        let leaf = self
+            .leaf
+            .get_or_insert_with(|| Rc::new(Expr::new(ExprKind::Ones)))
+            .clone();
+        let mut stack: Vec<(&Expr, bool)> = vec![(expr, false)];
+        while let Some((node, ready)) = stack.pop() {
+            let pointer = node as *const Expr;
+            if self.by_pointer.contains_key(&pointer) {
+                continue;
+            }
+            if !ready {
+                stack.push((node, true));
+                stack.extend(node.children().into_iter().map(|c| (c.as_ref(), false)));
+                continue;
+            }
+            let children: Vec<usize> = node
+                .children()
+                .into_iter()
+                .map(|c| self.by_pointer[&Rc::as_ptr(c)])
+                .collect();
+            // The operator alone: children replaced by one shared placeholder.
+            let mut shell = node.kind.clone();
+            let mut holder = Expr::new(shell);
+            for child in holder.children_mut() {
+                *child = leaf.clone();
+            }
+            shell = holder.kind;
+            let next = self.count;
+            let id = *self
+                .by_key
+                .entry((shell, node.shape.clone(), children))
+                .or_insert(next);
+            if id == next {
+                self.count += 1;
+            }
+            self.by_pointer.insert(pointer, id);
+        }
+        self.by_pointer[&(expr as *const Expr)]
     }
 }
 

@@ -395,9 +395,8 @@ pub fn evaluate(expr: &Expr, instance: &Instance) -> Result<DMatrix<f64>, EvalEr
     .run(expr)
 }
 
-/// Below this distance from a kink (relu, step) or from the edge of a domain (log,
-/// sqrt), a strict evaluation calls the point undefined: finite differences with steps
-/// of about 1e-3 would straddle it.
+/// Below this distance from a kink (relu, step), a strict evaluation calls the point
+/// undefined: finite differences with steps of about 1e-3 would straddle it.
 const STRICT_MARGIN: f64 = 0.05;
 /// Above this condition number an inverse is treated as singular.
 const MAX_CONDITION: f64 = 1e10;
@@ -637,8 +636,11 @@ impl Evaluator<'_> {
             _ => {}
         }
         if self.strict {
+            // Only kinks need a margin. log and sqrt are smooth wherever they are defined,
+            // at 0.01 as at 100 (`log det(S/100)` of a well-conditioned S): a probe that
+            // crosses zero is undefined and redraws, and a difference that curvature
+            // spoils fails its error estimate and redraws.
             let near_edge = match function {
-                Func::Log | Func::Sqrt => a.iter().any(|z| *z < STRICT_MARGIN),
                 Func::Relu | Func::Step => a.iter().any(|z| z.abs() < STRICT_MARGIN),
                 _ => false,
             };
@@ -875,10 +877,9 @@ impl Facts {
             facts.add_shape(&decl.shape);
         }
         for expr in exprs {
-            let mut stack: Vec<&Expr> = vec![expr];
-            while let Some(node) = stack.pop() {
+            // Shared subtrees once: a derivative's tree can be exponential in its DAG.
+            for node in expr.distinct_nodes() {
                 facts.visit(node);
-                stack.extend(node.children().into_iter().map(|child| child.as_ref()));
             }
         }
         facts

@@ -10,7 +10,7 @@ use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
 use crate::limits::{self, LIMITS};
@@ -98,7 +98,7 @@ impl Repl {
     /// ```
     /// use matcalc::repl::{Repl, Reply};
     /// let mut repl = Repl::new();
-    /// assert_eq!(repl.eval("x: n"), Reply::Out(String::new()));
+    /// assert_eq!(repl.eval("x: n"), Reply::Out("x: n declared\n".to_string()));
     /// assert!(matches!(repl.eval("d/dx ‖x‖²"), Reply::Out(text) if text.contains("2x")));
     /// ```
     pub fn eval(&mut self, line: &str) -> Reply {
@@ -119,9 +119,32 @@ impl Repl {
             return self.derivative(text, wrt);
         }
         if looks_like_declaration(line) {
-            return match self.session.declare(line) {
-                Ok(()) => Reply::Out(String::new()),
-                Err(error) => Reply::Err(error.render()),
+            return match crate::parse::parse_decls(line) {
+                Ok(decls) => {
+                    // Answered like `let`: what is now in force.
+                    let mut names: Vec<String> = decls
+                        .vars
+                        .iter()
+                        .map(|(name, decl)| {
+                            let shape = &decl.shape;
+                            let shape = if shape.is_col_vector() {
+                                shape.rows.to_string()
+                            } else {
+                                shape.to_string()
+                            };
+                            format!("{name}: {shape}{}", props_word(decl.props))
+                        })
+                        .collect();
+                    names.extend(decls.fns.iter().map(|name| format!("{name}: fn")));
+                    match self.session.declare(line) {
+                        Ok(()) => Reply::Out(format!("{} declared\n", names.join(", "))),
+                        Err(error) => Reply::Err(error.render()),
+                    }
+                }
+                Err(_) => match self.session.declare(line) {
+                    Ok(()) => Reply::Out(String::new()),
+                    Err(error) => Reply::Err(error.render()),
+                },
             };
         }
         match self.session.simplify(line, &self.options) {
@@ -247,13 +270,7 @@ impl Repl {
     fn env(&self) -> String {
         let mut out = String::new();
         for (name, decl) in &self.session.decls().vars {
-            let mut props = String::new();
-            if decl.props.positive_definite {
-                props = " spd".into();
-            } else if decl.props.symmetric {
-                props = " sym".into();
-            }
-            out += &format!("{name}: {}{props}\n", decl.shape);
+            out += &format!("{name}: {}{}\n", decl.shape, props_word(decl.props));
         }
         for name in &self.session.decls().fns {
             out += &format!("{name}: fn\n");
@@ -332,10 +349,18 @@ impl Repl {
             Ok(explanation) => explanation,
             Err(reply) => return reply,
         };
-        let drawing = if path.ends_with(".dot") {
-            crate::explain::to_dot(&explanation, true)
-        } else {
-            crate::explain::to_svg(&explanation, true)
+        let extension = std::path::Path::new(path)
+            .extension()
+            .and_then(|extension| extension.to_str())
+            .map(str::to_ascii_lowercase);
+        let drawing = match extension.as_deref() {
+            Some("dot") => crate::explain::to_dot(&explanation, true),
+            Some("svg") => crate::explain::to_svg(&explanation, true),
+            _ => {
+                return Reply::Err(format!(
+                    "error: `:graph` draws SVG or DOT, not `{path}`\n  = hint: :graph graph.svg (or graph.dot)\n"
+                ))
+            }
         };
         match std::fs::write(path, drawing) {
             Ok(()) => Reply::Out(format!("wrote {path}\n")),
@@ -359,6 +384,17 @@ impl Repl {
             Ok(result) => Reply::Out(claim_text(&result.verdict)),
             Err(error) => Reply::Err(error.render()),
         }
+    }
+}
+
+/// ` spd`, ` sym` or nothing, as a declaration writes the properties.
+fn props_word(props: crate::expr::Props) -> &'static str {
+    if props.positive_definite {
+        " spd"
+    } else if props.symmetric {
+        " sym"
+    } else {
+        ""
     }
 }
 
@@ -408,17 +444,54 @@ fn looks_like_declaration(line: &str) -> bool {
 
 /// Whether brackets are still open, so the statement continues on the next line.
 fn unbalanced(text: &str) -> bool {
-    let mut depth: i64 = 0;
-    let mut norms = 0;
-    for character in text.chars() {
-        match character {
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth -= 1,
-            '‖' => norms += 1,
-            _ => {}
+    unclosed(text).is_some()
+}
+
+/// What is still open at the end of `text`, innermost first, as a person reads it:
+/// "`(` at line 1, column 4", or `None` when every bracket and norm bar is closed.
+pub fn unclosed(text: &str) -> Option<String> {
+    let mut open: Vec<(char, usize, usize)> = vec![];
+    for (line_index, line) in text.split('\n').enumerate() {
+        for (column, character) in line.chars().enumerate() {
+            let at = (line_index + 1, column + 1);
+            match character {
+                '(' | '[' | '{' => open.push((character, at.0, at.1)),
+                ')' | ']' | '}' => {
+                    let opening = match character {
+                        ')' => '(',
+                        ']' => '[',
+                        _ => '{',
+                    };
+                    if let Some(index) = open.iter().rposition(|(c, _, _)| *c == opening) {
+                        open.truncate(index);
+                    }
+                }
+                '‖' => match open.last() {
+                    Some(('‖', _, _)) => {
+                        open.pop();
+                    }
+                    _ => open.push(('‖', at.0, at.1)),
+                },
+                _ => {}
+            }
         }
     }
-    depth > 0 || norms % 2 == 1
+    let (character, line, column) = open.last()?;
+    let what = if *character == '‖' {
+        "the norm `‖`".to_string()
+    } else {
+        format!("`{character}`")
+    };
+    Some(format!(
+        "{what} opened at line {line}, column {column} is not closed"
+    ))
+}
+
+/// The error for input that ends inside a statement.
+fn unfinished(statement: &str) -> String {
+    let what = unclosed(statement).unwrap_or_else(|| "a bracket is not closed".into());
+    let first = statement.lines().next().unwrap_or("").trim();
+    format!("error: the input ended inside a statement: {what}\n  --> {first}\n")
 }
 
 /// Function names offered by Tab.
@@ -514,15 +587,9 @@ impl Hinter for ReplHelper {
     type Hint = String;
 }
 impl Highlighter for ReplHelper {}
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        if unbalanced(ctx.input()) {
-            Ok(ValidationResult::Incomplete)
-        } else {
-            Ok(ValidationResult::Valid(None))
-        }
-    }
-}
+// Open brackets continue on the next line with a `… ` prompt (see `run_terminal`), so
+// the editor's own multi-line validation is not used.
+impl Validator for ReplHelper {}
 impl Helper for ReplHelper {}
 
 fn history_path() -> Option<std::path::PathBuf> {
@@ -542,12 +609,44 @@ pub fn run_stdio() -> i32 {
     }
 }
 
+/// Piped input: statements are read line by line (a statement with open brackets goes
+/// on to the next line), without prompts; the output is what a terminal session would
+/// print. A line that is not UTF-8 is an error for that line alone; input that ends
+/// inside a statement is an error naming what is open. Errors make the exit status 2.
 fn run_piped(repl: &mut Repl) -> i32 {
     let stdin = std::io::stdin();
+    let mut input = stdin.lock();
     let mut status = 0;
     let mut pending = String::new();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
+    let mut line_number = 0usize;
+    loop {
+        let mut bytes = Vec::new();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!("error: cannot read standard input: {error}");
+                return 2;
+            }
+        }
+        line_number += 1;
+        while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+            bytes.pop();
+        }
+        let mut stdout = std::io::stdout().lock();
+        let line = match String::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(error) => {
+                status = 2;
+                let _ = writeln!(
+                    stdout,
+                    "error: line {line_number} is not valid UTF-8 (byte {} of the line); it is skipped",
+                    error.utf8_error().valid_up_to() + 1
+                );
+                pending.clear();
+                continue;
+            }
+        };
         if !pending.is_empty() {
             pending.push('\n');
         }
@@ -556,8 +655,6 @@ fn run_piped(repl: &mut Repl) -> i32 {
             continue;
         }
         let statement = std::mem::take(&mut pending);
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "» {}", statement.trim());
         match repl.eval(&statement) {
             Reply::Out(text) => {
                 let _ = stdout.write_all(text.as_bytes());
@@ -567,12 +664,21 @@ fn run_piped(repl: &mut Repl) -> i32 {
                 // Piped sessions keep errors in order with the output they follow.
                 let _ = stdout.write_all(text.as_bytes());
             }
-            Reply::Quit => break,
+            Reply::Quit => return status,
         }
+    }
+    if !pending.trim().is_empty() {
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(unfinished(&pending).as_bytes());
+        status = 2;
     }
     status
 }
 
+/// The terminal: rustyline with history and completion, `» ` for a new statement and
+/// `… ` while brackets are open. End of input (Ctrl-D) inside a statement is an error
+/// naming what is open, with exit status 2.
 fn run_terminal(repl: &mut Repl) -> i32 {
     let Ok(mut editor) = Editor::<ReplHelper, rustyline::history::DefaultHistory>::new() else {
         return run_piped(repl);
@@ -586,24 +692,41 @@ fn run_terminal(repl: &mut Repl) -> i32 {
         "matcalc {} — :help for help, Ctrl-D to leave",
         env!("CARGO_PKG_VERSION")
     );
+    let mut status = 0;
+    let mut pending = String::new();
     loop {
-        match editor.readline("» ") {
+        let prompt = if pending.is_empty() { "» " } else { "… " };
+        match editor.readline(prompt) {
             Ok(line) => {
-                let _ = editor.add_history_entry(line.as_str());
-                match repl.eval(&line) {
+                if !pending.is_empty() {
+                    pending.push('\n');
+                }
+                pending += &line;
+                if unbalanced(&pending) {
+                    continue;
+                }
+                let statement = std::mem::take(&mut pending);
+                let _ = editor.add_history_entry(statement.as_str());
+                match repl.eval(&statement) {
                     Reply::Out(text) => print!("{text}"),
                     Reply::Err(text) => eprint!("{text}"),
                     Reply::Quit => break,
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
-            Err(_) => break,
+            Err(ReadlineError::Interrupted) => pending.clear(),
+            Err(_) => {
+                if !pending.trim().is_empty() {
+                    eprint!("{}", unfinished(&pending));
+                    status = 2;
+                }
+                break;
+            }
         }
     }
     if let Some(path) = &history {
         let _ = editor.save_history(path);
     }
-    0
+    status
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! runs the whole pipeline (parse → shape → diff → simplify → numeric check) on request.
 //! The command line and the REPL are thin layers over it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -549,7 +549,28 @@ impl Session {
                 error,
                 text: text.to_string(),
             })?;
-        let body = self.expand_definitions(&body);
+        if let Some(cycle) = self.cycle_through(&name, &body) {
+            return Err(Error::Usage(if cycle.len() == 1 {
+                format!("`{name}` is defined in terms of itself: {}", text.trim())
+            } else {
+                format!(
+                    "the definitions {} form a cycle: {}",
+                    cycle
+                        .iter()
+                        .map(|name| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cycle
+                        .iter()
+                        .chain(std::iter::once(&cycle[0]))
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                )
+            }));
+        }
+        let wheres = self.definition_table();
+        let body = expand_inner(&body, &wheres, false);
         self.definitions
             .retain(|definition| definition.name != name);
         self.definitions.push(Definition {
@@ -579,13 +600,66 @@ impl Session {
         })
     }
 
-    fn expand_definitions(&self, expr: &Expr) -> Expr {
-        let wheres: Vec<(Symbol, Expr)> = self
-            .definitions
+    fn definition_table(&self) -> Vec<(Symbol, Expr)> {
+        self.definitions
             .iter()
             .map(|definition| (definition.name.clone(), definition.body.clone()))
-            .collect();
-        expand(expr, &wheres)
+            .collect()
+    }
+
+    fn expand_definitions(&self, expr: &Expr) -> Expr {
+        expand(expr, &self.definition_table())
+    }
+
+    /// The cycle that defining `name` as `body` would close, as the names along it
+    /// starting with `name`: `[z]` for `z = σ(z)`, `[h, z]` for `h = z + x` after
+    /// `z = σ(h)`. A definition's uses are the names its text mentions.
+    fn cycle_through(&self, name: &str, body: &Expr) -> Option<Vec<Symbol>> {
+        let uses_of = |definition: &Definition| -> Vec<Symbol> {
+            parse::parse_let(
+                &definition.text,
+                &self.parse_options(&parse::Limits::standard()),
+            )
+            .map(|(_, raw)| raw.free_vars())
+            .unwrap_or_else(|_| definition.body.free_vars())
+        };
+        // Breadth first from the new body, remembering how each name was reached.
+        let mut reached: BTreeMap<Symbol, Symbol> = BTreeMap::new();
+        let mut queue: std::collections::VecDeque<Symbol> = std::collections::VecDeque::new();
+        for used in body.free_vars() {
+            if used == name {
+                return Some(vec![name.to_string()]);
+            }
+            if reached.insert(used.clone(), name.to_string()).is_none() {
+                queue.push_back(used);
+            }
+        }
+        while let Some(at) = queue.pop_front() {
+            let Some(definition) = self.definitions.iter().find(|d| d.name == at) else {
+                continue;
+            };
+            for used in uses_of(definition) {
+                if used == name {
+                    let mut path = vec![at.clone()];
+                    let mut back = at.clone();
+                    while let Some(previous) = reached.get(&back) {
+                        if previous == name {
+                            break;
+                        }
+                        path.push(previous.clone());
+                        back = previous.clone();
+                    }
+                    path.push(name.to_string());
+                    path.reverse();
+                    return Some(path);
+                }
+                if !reached.contains_key(&used) {
+                    reached.insert(used.clone(), at.clone());
+                    queue.push_back(used);
+                }
+            }
+        }
+        None
     }
 
     /// Parses (within standard limits), expands definitions and infers shapes.
@@ -609,6 +683,19 @@ impl Session {
         let start = Instant::now();
         let parsed = self.parse_within(text, &options.parse_limits)?;
         let expanded = self.expand_definitions(&parsed);
+        let size = expanded.size();
+        if size > options.limits.nodes && size > parsed.size() {
+            return Err(Error::Usage(format!(
+                "with its definitions expanded, the expression has {} nodes, more than the \
+                 limit of {} (raise it with --max-nodes, or `:limits max-nodes` in the REPL)",
+                if size == usize::MAX {
+                    "too many".to_string()
+                } else {
+                    size.to_string()
+                },
+                options.limits.nodes
+            )));
+        }
         let parsed_at = Instant::now();
         timings.parse += parsed_at - start;
         let typed = shape::infer(&expanded, &self.decls).map_err(|error| Error::Shape {
@@ -804,13 +891,9 @@ impl Session {
         options: &Options,
         problem: &Rc<Problem>,
     ) -> DerivativeResult {
-        let check = options.check.then(|| {
-            let printed = Derivative {
-                expr: form.expanded(),
-                ..derivative.clone()
-            };
-            numeric::check_derivative(typed, &printed, &options.check_config)
-        });
+        let check = options
+            .check
+            .then(|| self.check_printed(typed, &derivative, &form, options));
         DerivativeResult {
             wrt: derivative.wrt.clone(),
             kind: derivative.kind,
@@ -821,6 +904,145 @@ impl Session {
             problem: Rc::clone(problem),
             notation: options.form,
         }
+    }
+
+    /// The check of SPEC §7: what is shown is what is checked. The display form is read
+    /// back from its printed text (with its `where` lines, through the parser) and the
+    /// compute form the code printers emit is taken as they take it; each is compared
+    /// with finite differences of the expression, and only if both agree is it a pass.
+    fn check_printed(
+        &self,
+        typed: &Typed,
+        derivative: &Derivative,
+        form: &Form,
+        options: &Options,
+    ) -> Verdict {
+        let config = &options.check_config;
+        let display = match self.read_back(typed, form, &derivative.expr.shape, options) {
+            Ok(expr) => expr,
+            Err(reason) => {
+                return Verdict::Inconclusive {
+                    reason: format!("the printed derivative does not read back: {reason}"),
+                }
+            }
+        };
+        let compute = shaped_constant(&form.compute_expanded(), &derivative.expr.shape);
+        let shown = Derivative {
+            expr: display,
+            ..derivative.clone()
+        };
+        let verdict = numeric::check_derivative(typed, &shown, config);
+        if !verdict.is_pass() || compute == shown.expr {
+            return verdict;
+        }
+        let emitted = Derivative {
+            expr: compute,
+            ..derivative.clone()
+        };
+        match (verdict, numeric::check_derivative(typed, &emitted, config)) {
+            (
+                Verdict::Pass {
+                    trials,
+                    max_rel_error,
+                },
+                Verdict::Pass {
+                    max_rel_error: compute_error,
+                    ..
+                },
+            ) => Verdict::Pass {
+                trials,
+                max_rel_error: max_rel_error.max(compute_error),
+            },
+            (_, Verdict::Fail(mut counterexample)) => {
+                counterexample.checked = format!(
+                    "compute form (emitted code) of the {}",
+                    counterexample.checked
+                );
+                Verdict::Fail(counterexample)
+            }
+            (_, Verdict::Inconclusive { reason }) => Verdict::Inconclusive {
+                reason: format!("compute form: {reason}"),
+            },
+            (other, _) => other,
+        }
+    }
+
+    /// The display form as printed, read back: the Unicode text of the display and of
+    /// each `where` body is parsed again and must give the tree it was printed from
+    /// (else the text says something else than what is checked); the `where` lines must
+    /// each use only the names before them. The tree checked is then the display with
+    /// its names expanded, with the shapes inference gave it (a printed `𝟙` or `I`
+    /// takes its size from context, which the text alone may not fix). A differential
+    /// `dX` would read as the product `d·X`, so for the round trip it is printed as an
+    /// unused capital letter.
+    fn read_back(
+        &self,
+        typed: &Typed,
+        form: &Form,
+        shape: &Shape,
+        options: &Options,
+    ) -> Result<Expr, String> {
+        let mut differentials: BTreeMap<Symbol, Shape> = BTreeMap::new();
+        for expr in std::iter::once(&form.display).chain(form.wheres.iter().map(|(_, body)| body)) {
+            collect_differentials(expr, &mut differentials);
+        }
+        let taken = |name: &str| {
+            typed.vars.contains_key(name)
+                || form.wheres.iter().any(|(where_name, _)| where_name == name)
+                || self
+                    .definitions
+                    .iter()
+                    .any(|definition| definition.name == name)
+        };
+        let mut stand_ins: BTreeMap<Symbol, Symbol> = BTreeMap::new();
+        let mut letters = "ΩΨΦΓΛΘΞΠΣΥ".chars().map(String::from);
+        for name in differentials.keys() {
+            let letter = letters
+                .find(|letter| !taken(letter))
+                .ok_or("too many differentials to read back")?;
+            stand_ins.insert(name.clone(), letter);
+        }
+        // matcalc's own output is read back within the widest limits a user may set, not
+        // the user's: a derivative may be longer and deeper than its expression.
+        let user = options.parse_limits;
+        let limits = &parse::Limits {
+            max_input_len: user.max_input_len.max(1_000_000),
+            max_depth: user.max_depth.max(2_000),
+            max_exponent: user.max_exponent.max(1_000),
+            max_symbols: user.max_symbols.max(100_000),
+        };
+        let read = |expr: &Expr| -> Result<(), String> {
+            let printed = replace_differentials(expr, &stand_ins);
+            let text = print::render(&printed, Style::Unicode);
+            let parsed = self
+                .parse_within(&text, limits)
+                .map_err(|error| format!("`{}`: {error}", abbreviated(&text)))?;
+            if parsed.same_structure(&printed) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{}` reads back as another expression",
+                    abbreviated(&text)
+                ))
+            }
+        };
+        for (_, body) in &form.wheres {
+            read(body)?;
+        }
+        read(&form.display)?;
+        if !crate::simplify::cse::defined_in_order(&form.wheres) {
+            return Err("a `where` line uses a name defined after it".into());
+        }
+        let expanded = self.expand_definitions(&expand(&form.display, &form.wheres));
+        let unknown: Vec<Symbol> = expanded
+            .free_vars()
+            .into_iter()
+            .filter(|name| !typed.vars.contains_key(name))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!("`{}` is not defined", unknown.join("`, `")));
+        }
+        Ok(shaped_constant(&expanded, shape))
     }
 
     /// Whether `claim` is the derivative of `text` with respect to `wrt`, judged against
@@ -935,43 +1157,109 @@ impl Session {
 }
 
 /// Replaces every named variable by its definition (definitions may use earlier ones).
+///
+/// The result is a DAG: every use of a name shares one expansion of its body, so a
+/// chain of definitions each using the one before twice stays linear in size. Nodes
+/// that came from a definition carry the span of the name they replace, so that errors
+/// inside them point at the name that was used.
 pub fn expand(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Expr {
+    expand_inner(expr, wheres, true)
+}
+
+fn expand_inner(expr: &Expr, wheres: &[(Symbol, Expr)], respan_uses: bool) -> Expr {
     if wheres.is_empty() {
         return expr.clone();
     }
-    let table: BTreeMap<&str, &Expr> = wheres
-        .iter()
-        .map(|(name, body)| (name.as_str(), body))
-        .collect();
-    let mut expanding = BTreeSet::new();
-    substitute(expr, &table, &mut expanding)
+    let mut expansion = Expansion {
+        table: wheres
+            .iter()
+            .map(|(name, body)| (name.as_str(), body))
+            .collect(),
+        expanding: BTreeSet::new(),
+        bodies: HashMap::new(),
+        nodes: HashMap::new(),
+        respanned: HashMap::new(),
+        respan_uses,
+    };
+    expansion.substitute(expr)
 }
 
-fn substitute<'a>(
-    expr: &Expr,
-    table: &BTreeMap<&'a str, &'a Expr>,
-    expanding: &mut BTreeSet<&'a str>,
-) -> Expr {
-    if let ExprKind::Var(name) = &expr.kind {
-        if let Some((key, body)) = table.get_key_value(name.as_str()) {
-            // A definition that mentions itself would recurse forever; leave it as a name.
-            if expanding.insert(key) {
-                let res = substitute(body, table, expanding);
-                expanding.remove(key);
-                // Errors inside an expanded definition point at the name that was used.
-                return match expr.span {
-                    Some(span) => respan(&res, span),
-                    None => res,
+struct Expansion<'a> {
+    table: BTreeMap<&'a str, &'a Expr>,
+    /// The names being expanded: a definition that mentions itself is left as a name.
+    expanding: BTreeSet<&'a str>,
+    /// Each name's expansion, computed once.
+    bodies: HashMap<&'a str, Rc<Expr>>,
+    /// Each shared node's substitution, by address, so that a DAG stays a DAG.
+    nodes: HashMap<*const Expr, Rc<Expr>>,
+    /// Respanned copies, by address of the original and the span.
+    respanned: HashMap<(*const Expr, crate::expr::Span), Rc<Expr>>,
+    respan_uses: bool,
+}
+
+impl<'a> Expansion<'a> {
+    fn substitute(&mut self, expr: &Expr) -> Expr {
+        if let ExprKind::Var(name) = &expr.kind {
+            if let Some((&key, &body)) = self.table.get_key_value(name.as_str()) {
+                let expanded = match self.bodies.get(key) {
+                    Some(done) => Some(done.clone()),
+                    None if self.expanding.insert(key) => {
+                        let done = Rc::new(self.substitute(body));
+                        self.expanding.remove(key);
+                        self.bodies.insert(key, done.clone());
+                        Some(done)
+                    }
+                    None => None,
                 };
+                if let Some(expanded) = expanded {
+                    return match expr.span {
+                        Some(span) if self.respan_uses => {
+                            let mut memo = std::mem::take(&mut self.respanned);
+                            let res = respan_shared(&expanded, span, &mut memo);
+                            self.respanned = memo;
+                            res.as_ref().clone()
+                        }
+                        _ => expanded.as_ref().clone(),
+                    };
+                }
             }
+            return expr.clone();
         }
-        return expr.clone();
+        let mut copy = expr.clone();
+        for child in copy.children_mut() {
+            let pointer = Rc::as_ptr(child);
+            if let Some(done) = self.nodes.get(&pointer) {
+                *child = done.clone();
+                continue;
+            }
+            let done = Rc::new(self.substitute(child));
+            if Rc::strong_count(child) > 1 {
+                self.nodes.insert(pointer, done.clone());
+            }
+            *child = done;
+        }
+        copy
     }
-    let mut copy = expr.clone();
+}
+
+/// The same DAG with every node's span set to `span`, shared nodes copied once.
+fn respan_shared(
+    expr: &Rc<Expr>,
+    span: crate::expr::Span,
+    memo: &mut HashMap<(*const Expr, crate::expr::Span), Rc<Expr>>,
+) -> Rc<Expr> {
+    let key = (Rc::as_ptr(expr), span);
+    if let Some(done) = memo.get(&key) {
+        return done.clone();
+    }
+    let mut copy = expr.as_ref().clone();
+    copy.span = Some(span);
     for child in copy.children_mut() {
-        *child = Rc::new(substitute(child, table, expanding));
+        *child = respan_shared(child, span, memo);
     }
-    copy
+    let done = Rc::new(copy);
+    memo.insert(key, done.clone());
+    done
 }
 
 /// Several derivatives as text: one equation each, then their shared `where` lines once.
@@ -1054,18 +1342,36 @@ pub fn used_wheres(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)
         .collect()
 }
 
-/// The same tree with every node's span set to `span`.
-fn respan(expr: &Expr, span: crate::expr::Span) -> Expr {
-    let mut copy = expr.clone();
-    respan_in_place(&mut copy, span);
-    copy
+/// `text`, or its first 60 characters and `…` when it is longer.
+fn abbreviated(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
-fn respan_in_place(expr: &mut Expr, span: crate::expr::Span) {
-    expr.span = Some(span);
-    for child in expr.children_mut() {
-        respan_in_place(Rc::make_mut(child), span);
+fn collect_differentials(expr: &Expr, found: &mut BTreeMap<Symbol, Shape>) {
+    let mut stack: Vec<&Expr> = vec![expr];
+    while let Some(node) = stack.pop() {
+        if let ExprKind::Differential(name) = &node.kind {
+            found.insert(name.clone(), node.shape.clone());
+        }
+        stack.extend(node.children().into_iter().map(|child| child.as_ref()));
     }
+}
+
+/// The tree with each differential `dX` written as the variable `stand_ins[X]`.
+fn replace_differentials(expr: &Expr, stand_ins: &BTreeMap<Symbol, Symbol>) -> Expr {
+    if let ExprKind::Differential(name) = &expr.kind {
+        if let Some(letter) = stand_ins.get(name) {
+            return Expr::typed(ExprKind::Var(letter.clone()), expr.shape.clone());
+        }
+    }
+    let mut copy = expr.clone();
+    for child in copy.children_mut() {
+        *child = Rc::new(replace_differentials(child, stand_ins));
+    }
+    copy
 }
 
 /// A derivative that simplified to a bare constant (`0` for ∂tr(0·A)/∂A) is that

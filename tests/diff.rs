@@ -357,10 +357,17 @@ fn diff_errors_name_the_problem() {
         err,
         Error::UnknownVariable {
             name: "w".into(),
-            hint: Some("W".into())
+            hint: Some("W".into()),
+            known: vec!["W".into(), "x".into()],
         }
     );
     assert!(err.diagnostic().hints.iter().any(|h| h.contains("`W`")));
+    // The hint lists the variables there are.
+    assert!(err
+        .diagnostic()
+        .hints
+        .iter()
+        .any(|h| h.contains("the variables are `W`, `x`")));
     let p = problem("Wx", "");
     let err = derivative(&p.typed, "x", 2).unwrap_err();
     assert!(matches!(err, Error::NotScalar { .. }));

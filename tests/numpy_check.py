@@ -34,6 +34,8 @@ def draw(module, rng):
             args[name] = rng.standard_normal(dims)
         else:
             args[name] = float(rng.uniform(0.5, 2.0))
+    for name in getattr(module, "SIZES", []):
+        args["size_" + name] = size(name)
     for name, spd in module.SYMMETRIC:
         a = args[name]
         args[name] = a @ a.T + len(a) * np.eye(len(a)) if spd else (a + a.T) / 2

@@ -320,9 +320,9 @@ fn check_round_trip(expr: &Expr, style: Style) -> Result<(), TestCaseError> {
                 error.diagnostic().render(&text)
             ))
         })?;
-        prop_assert_eq!(
-            &back,
-            expr,
+        // Parsing gives no shapes: the structure is what must come back.
+        prop_assert!(
+            back.same_structure(expr),
             "{:?} {:?} parses back as {:?}",
             style,
             text,
@@ -457,7 +457,7 @@ fn roundtrip_letter_runs_before_a_call() {
                         error.diagnostic().render(&printed)
                     );
                 });
-                assert_eq!(back, expr, "{text} printed as {printed:?}");
+                assert!(back.same_structure(&expr), "{text} printed as {printed:?}");
             }
         }
     }

@@ -377,7 +377,15 @@ pub fn first_wrong_step(
                 .nodes
                 .iter()
                 .position(|n| n.role == super::Role::Variable && n.name == *wrt)
-                .ok_or_else(|| Error::UnknownVariable { name: wrt.clone() })?;
+                .ok_or_else(|| Error::UnknownVariable {
+                    name: wrt.clone(),
+                    known: explanation
+                        .nodes
+                        .iter()
+                        .filter(|n| n.role == super::Role::Variable)
+                        .map(|n| n.name.clone())
+                        .collect(),
+                })?;
             let claimed = type_claim(explanation, index, wrt, gradient)?;
             let verdict = match check_adjoint(explanation, index, &claimed, config) {
                 Verdict::Pass { .. } => {

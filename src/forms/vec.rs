@@ -49,6 +49,7 @@ pub fn derivative(typed: &Typed, wrt: &str, order: u8) -> Result<Derivative, Err
     let decl = typed.vars.get(wrt).ok_or_else(|| Error::UnknownVariable {
         name: wrt.to_string(),
         hint: None,
+        known: typed.vars.keys().cloned().collect(),
     })?;
     let x_shape = decl.shape.clone();
     let (kind, expr) = match order {

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use num_traits::One;
 
 use crate::diff::DerivativeKind;
-use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol};
+use crate::expr::{Dim, Expr, ExprKind, Interner, Shape, Symbol};
 use crate::print::ascii_name;
 use crate::session::{DerivativeResult, Options, Session, SimplifyResult};
 use crate::shape::Typed;
@@ -145,6 +145,13 @@ fn header(text: &str, typed: &Typed) -> String {
         })
         .collect();
     out += &symmetric.join(", ");
+    out +=
+        "]\n# Sizes no input fixes: `value` and `derivative` take each as `size_NAME`.\nSIZES = [";
+    let sizes: Vec<String> = unbound_sizes(typed)
+        .iter()
+        .map(|size| format!("\"{}\"", python_name(size)))
+        .collect();
+    out += &sizes.join(", ");
     out += "]\n\n\ndef _sigma(z):\n    return 0.5 * (1.0 + np.tanh(0.5 * z))\n\n\n";
     out
 }
@@ -196,6 +203,8 @@ fn function_many(
     }
     let mut params: Vec<String> = params.into_iter().collect();
     params.extend(extra_params.iter().cloned());
+    // A size no input has (`n` in `log|βI|`) is a parameter of its own: `size_n`.
+    params.extend(unbound_sizes(typed).iter().map(|size| size_name(size)));
     let mut out = format!("def {name}({}):\n", params.join(", "));
     if let Some(doc) = doc {
         out += &format!(
@@ -219,20 +228,22 @@ fn function_many(
 }
 
 fn collect_fns(expr: &Expr, fns: &mut BTreeSet<Symbol>) {
-    if let ExprKind::Apply(name, _) | ExprKind::Grad(name, _) = &expr.kind {
-        fns.insert(name.clone());
-    }
-    for child in expr.children() {
-        collect_fns(child, fns);
+    for node in expr.distinct_nodes() {
+        if let ExprKind::Apply(name, _) | ExprKind::Grad(name, _) = &node.kind {
+            fns.insert(name.clone());
+        }
     }
 }
 
 /// Emits Python statements for an expression DAG, one temporary per repeated subtree.
+/// Subtrees are identified by an [`Interner`], so two are one temporary only when their
+/// structure and their shapes agree (`np.ones(m)` is never `np.ones(n)`).
 struct Emitter<'a> {
     typed: &'a Typed,
     lines: String,
-    names: HashMap<Expr, String>,
-    counts: HashMap<Expr, usize>,
+    interner: Interner,
+    names: HashMap<usize, String>,
+    counts: HashMap<usize, usize>,
     next_temp: usize,
 }
 
@@ -241,13 +252,15 @@ impl<'a> Emitter<'a> {
         Emitter {
             typed,
             lines: String::new(),
+            interner: Interner::new(),
             names: HashMap::new(),
             counts: HashMap::new(),
             next_temp: 0,
         }
     }
 
-    /// Binds every size symbol the bodies need to the shape of an input that has it.
+    /// Binds every size symbol the bodies need to the shape of an input that has it;
+    /// the others are parameters of the function ([`unbound_sizes`]).
     fn size_bindings(&mut self, bodies: &[Expr]) -> String {
         let mut needed = BTreeSet::new();
         for body in bodies {
@@ -255,21 +268,7 @@ impl<'a> Emitter<'a> {
         }
         let mut out = String::new();
         for size in needed {
-            let source = self.typed.vars.iter().find_map(|(name, decl)| {
-                if !self.typed.expr.mentions(name) {
-                    return None;
-                }
-                let shape = &decl.shape;
-                let axis = if shape.rows == Dim::Sym(size.clone()) {
-                    Some(0)
-                } else if shape.cols == Dim::Sym(size.clone()) {
-                    Some(if shape.rows.is_one() { 0 } else { 1 })
-                } else {
-                    None
-                }?;
-                Some(format!("np.shape({})[{axis}]", python_name(name)))
-            });
-            if let Some(source) = source {
+            if let Some(source) = size_source(self.typed, &size) {
                 out += &format!("    {} = {source}\n", size_name(&size));
             }
         }
@@ -277,21 +276,37 @@ impl<'a> Emitter<'a> {
     }
 
     fn emit_root(&mut self, body: &Expr) -> Result<String, String> {
-        count(body, &mut self.counts);
+        self.count(body);
         self.emit(body)
     }
 
+    /// How often each distinct subtree occurs in the tree `root` unfolds to, counting
+    /// below a subtree only at its first occurrence (the others reuse its temporary).
+    fn count(&mut self, root: &Expr) {
+        let mut stack: Vec<&Expr> = vec![root];
+        while let Some(node) = stack.pop() {
+            let id = self.interner.id(node);
+            let seen = self.counts.entry(id).or_insert(0);
+            *seen += 1;
+            if *seen == 1 {
+                stack.extend(node.children().into_iter().map(|c| c.as_ref()));
+            }
+        }
+    }
+
     fn emit(&mut self, expr: &Expr) -> Result<String, String> {
-        if let Some(name) = self.names.get(expr) {
+        let id = self.interner.id(expr);
+        if let Some(name) = self.names.get(&id) {
             return Ok(name.clone());
         }
         let code = self.emit_node(expr)?;
-        let repeated = self.counts.get(expr).copied().unwrap_or(0) > 1;
-        if repeated && !expr.children().is_empty() {
+        let repeated = self.counts.get(&id).copied().unwrap_or(0) > 1;
+        // Long inline code is named too, so that no line grows with the input.
+        if (repeated || code.len() > 200) && !expr.children().is_empty() {
             let name = format!("t{}", self.next_temp);
             self.next_temp += 1;
             self.lines += &format!("    {name} = {code}\n");
-            self.names.insert(expr.clone(), name.clone());
+            self.names.insert(id, name.clone());
             Ok(name)
         } else {
             Ok(code)
@@ -450,6 +465,47 @@ fn scalar_or(argument: &Rc<Expr>, code: String, function: &str) -> String {
     }
 }
 
+/// Where a program reads the size `size` from: an axis of an input that has it.
+fn size_source(typed: &Typed, size: &str) -> Option<String> {
+    typed.vars.iter().find_map(|(name, decl)| {
+        if !typed.expr.mentions(name) {
+            return None;
+        }
+        let shape = &decl.shape;
+        let size = Dim::Sym(size.to_string());
+        let axis = if shape.rows == size {
+            0
+        } else if shape.cols == size {
+            if shape.rows.is_one() {
+                0
+            } else {
+                1
+            }
+        } else {
+            return None;
+        };
+        Some(format!("np.shape({})[{axis}]", python_name(name)))
+    })
+}
+
+/// The size symbols of `typed` that no input of the program fixes (`n` in `log|βI|`,
+/// whose only input is the scalar β), sorted. `value` and `derivative` both take each as
+/// a parameter `size_NAME`, so that both compute with the same sizes.
+pub fn unbound_sizes(typed: &Typed) -> Vec<Symbol> {
+    let mut sizes = BTreeSet::new();
+    for node in typed.expr.distinct_nodes() {
+        for dim in [&node.shape.rows, &node.shape.cols] {
+            for name in dim.symbols() {
+                sizes.insert(name.clone());
+            }
+        }
+    }
+    sizes
+        .into_iter()
+        .filter(|size| size_source(typed, size).is_none())
+        .collect()
+}
+
 fn size_name(size: &str) -> String {
     format!("size_{}", python_name(size))
 }
@@ -470,27 +526,16 @@ fn dim_code(dim: &Dim) -> Result<String, String> {
 }
 
 fn collect_sizes(expr: &Expr, sizes: &mut BTreeSet<String>) {
-    if matches!(
-        expr.kind,
-        ExprKind::Identity | ExprKind::Ones | ExprKind::Num(_) | ExprKind::Commutation(..)
-    ) {
-        for dim in [&expr.shape.rows, &expr.shape.cols] {
-            for name in dim.symbols() {
-                sizes.insert(name.clone());
+    for node in expr.distinct_nodes() {
+        if matches!(
+            node.kind,
+            ExprKind::Identity | ExprKind::Ones | ExprKind::Num(_) | ExprKind::Commutation(..)
+        ) {
+            for dim in [&node.shape.rows, &node.shape.cols] {
+                for name in dim.symbols() {
+                    sizes.insert(name.clone());
+                }
             }
-        }
-    }
-    for child in expr.children() {
-        collect_sizes(child, sizes);
-    }
-}
-
-fn count(expr: &Expr, counts: &mut HashMap<Expr, usize>) {
-    let seen = counts.entry(expr.clone()).or_insert(0);
-    *seen += 1;
-    if *seen == 1 {
-        for child in expr.children() {
-            count(child, counts);
         }
     }
 }

@@ -14,7 +14,7 @@ use egg::{CostFunction, Id, Language, RecExpr};
 use super::analysis::EGraph;
 use super::extract::Choices;
 use super::lang::Mat;
-use crate::expr::Shape;
+use crate::expr::{Expr, Shape, Symbol};
 
 /// One chosen node: its e-class, the node, and its children as arena indices.
 #[derive(Clone, Debug)]
@@ -141,12 +141,14 @@ impl Arena {
     }
 
     /// Converts the tree below `index` to a [`RecExpr`], writing `names[class]` for a
-    /// named class, except at the top when `top_is_body` (a definition's own body).
+    /// named class for which `cut` holds, except at the top when `top_is_body` (a
+    /// definition's own body); a named class where `cut` fails is written out.
     pub fn to_rec(
         &self,
         index: usize,
         names: &HashMap<Id, egg::Symbol>,
         top_is_body: bool,
+        cut: impl Fn(Id) -> bool,
     ) -> RecExpr<Mat> {
         let mut rec = RecExpr::default();
         let mut memo: HashMap<usize, Id> = HashMap::new();
@@ -156,7 +158,7 @@ impl Arena {
                 continue;
             }
             let node = &self.nodes[at];
-            let named = if at == index && top_is_body {
+            let named = if at == index && top_is_body || !cut(node.class) {
                 None
             } else {
                 names.get(&node.class)
@@ -197,8 +199,15 @@ pub fn fresh_name(shape: &Shape, taken: &BTreeSet<String>) -> String {
             return letter.to_string();
         }
     }
+    // Subscripts are tried from the number of names taken with this letter: a plain
+    // count from 1 would make naming thousands of classes quadratic.
+    let start = taken
+        .range(letters[0].to_string()..)
+        .take_while(|name| name.starts_with(letters[0]))
+        .count() as u64;
     (1u64..)
         .map(|k| format!("{}{}", letters[0], subscript(k)))
+        .skip(start.saturating_sub(1) as usize)
         .find(|name| !taken.contains(name))
         .unwrap_or_else(|| "z".to_string())
 }
@@ -224,11 +233,14 @@ const MAX_NAMES: usize = 1_000;
 /// Picks the `where` names: `tops` are the arena indices of the displayed results and of
 /// the definitions already named (`defined`, class → arena index of its body), whose
 /// classes are cut off wherever they occur below a top. Returns the new definitions,
-/// `(class, arena index of the first occurrence)`, largest first.
+/// `(class, arena index of the first occurrence)`, largest first. Each name costs a pass
+/// over the arena; past `deadline` (the simplification's time limit) every class that
+/// still repeats is named in one last pass.
 pub fn name_repeats(
     arena: &Arena,
     roots: &[usize],
     defined: &HashMap<Id, usize>,
+    deadline: std::time::Instant,
 ) -> Vec<(Id, usize)> {
     let sizes = arena.tree_sizes();
     let count = arena.nodes.len();
@@ -296,6 +308,19 @@ pub fn name_repeats(
         let Some(class) = best else {
             break;
         };
+        if std::time::Instant::now() >= deadline {
+            // Out of time for one pass per name: every class that still repeats is named
+            // at once, so that what is printed stays as large as the DAG, never as the
+            // tree it unfolds to.
+            for class in 0..classes {
+                let first = first_of_class[class];
+                if uses_of_class[class] >= 2 && !named[class] && !trivial(sizes[first]) {
+                    named[class] = true;
+                    res.push((Id::from(class), first));
+                }
+            }
+            break;
+        }
         let first = first_of_class[class];
         named[class] = true;
         body_top[first] = true;
@@ -311,7 +336,7 @@ pub fn count_uses(
     roots: &[usize],
     definitions: &HashMap<Id, usize>,
 ) -> HashMap<Id, u64> {
-    let reached = dependency_order(arena, roots, definitions);
+    let (reached, _) = dependency_order(arena, roots, definitions);
     let mut incoming = vec![0u64; arena.nodes.len()];
     let mut body_tops = vec![false; arena.nodes.len()];
     for &root in roots {
@@ -345,62 +370,135 @@ pub fn count_uses(
     res
 }
 
+/// Pairs `(definition, name)` where the definition's body writes the name's class out
+/// instead of using the name, because using it would close a cycle of `where` lines.
+pub type Uncut = BTreeSet<(Id, Id)>;
+
 /// Orders definitions so that each comes after the ones its body uses, visiting from
 /// the `roots` (definitions no root reaches, directly or not, are dropped).
+///
+/// Bodies are extracted at different times, so the body of an early name can contain
+/// the class of a later one whose body uses the early name (`Z = diag(z)`, `z = Z𝟙`).
+/// Such a use is a back edge of the depth-first search: it is recorded in the returned
+/// [`Uncut`] set and the search starts again, so the order returned is acyclic by
+/// construction: every body uses only names before it.
 pub fn dependency_order(
     arena: &Arena,
     roots: &[usize],
     definitions: &HashMap<Id, usize>,
-) -> Vec<Id> {
-    let mut order: Vec<Id> = vec![];
-    let mut state: HashMap<Id, bool> = HashMap::new();
-    fn uses(arena: &Arena, top: usize, definitions: &HashMap<Id, usize>) -> Vec<Id> {
-        let mut found = vec![];
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![top];
-        while let Some(at) = stack.pop() {
-            if !seen.insert(at) {
-                continue;
-            }
-            let node = &arena.nodes[at];
-            if at != top && definitions.contains_key(&node.class) {
-                if !found.contains(&node.class) {
-                    found.push(node.class);
+) -> (Vec<Id>, Uncut) {
+    let mut uncut = Uncut::new();
+    loop {
+        match try_order(arena, roots, definitions, &uncut) {
+            Ok(order) => return (order, uncut),
+            Err(edge) => {
+                // Each round uncuts one more pair, of finitely many.
+                if !uncut.insert(edge) {
+                    return (vec![], uncut);
                 }
-                continue;
-            }
-            stack.extend(node.children.iter().rev().copied());
-        }
-        found
-    }
-    fn visit(
-        class: Id,
-        arena: &Arena,
-        definitions: &HashMap<Id, usize>,
-        state: &mut HashMap<Id, bool>,
-        order: &mut Vec<Id>,
-    ) {
-        if state.contains_key(&class) {
-            return;
-        }
-        state.insert(class, false);
-        if let Some(&top) = definitions.get(&class) {
-            for used in uses(arena, top, definitions) {
-                visit(used, arena, definitions, state, order);
             }
         }
-        state.insert(class, true);
-        order.push(class);
     }
+}
+
+/// The named classes that the tree at `top` uses, cutting at named classes except
+/// where `(owner, class)` is uncut.
+fn uses(
+    arena: &Arena,
+    top: usize,
+    owner: Option<Id>,
+    definitions: &HashMap<Id, usize>,
+    uncut: &Uncut,
+) -> Vec<Id> {
+    let mut found = vec![];
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![top];
+    while let Some(at) = stack.pop() {
+        if !seen.insert(at) {
+            continue;
+        }
+        let node = &arena.nodes[at];
+        let cut = owner.is_none_or(|owner| !uncut.contains(&(owner, node.class)));
+        if at != top && definitions.contains_key(&node.class) && cut {
+            if !found.contains(&node.class) {
+                found.push(node.class);
+            }
+            continue;
+        }
+        stack.extend(node.children.iter().rev().copied());
+    }
+    found
+}
+
+/// A depth-first order of the definitions the roots reach, or the first edge
+/// `(definition, used)` that closes a cycle.
+fn try_order(
+    arena: &Arena,
+    roots: &[usize],
+    definitions: &HashMap<Id, usize>,
+    uncut: &Uncut,
+) -> Result<Vec<Id>, (Id, Id)> {
+    struct Search<'a> {
+        arena: &'a Arena,
+        definitions: &'a HashMap<Id, usize>,
+        uncut: &'a Uncut,
+        // false while a class's uses are being visited, true once it is ordered.
+        state: HashMap<Id, bool>,
+        order: Vec<Id>,
+    }
+    impl Search<'_> {
+        fn visit(&mut self, class: Id) -> Result<(), (Id, Id)> {
+            if self.state.contains_key(&class) {
+                return Ok(());
+            }
+            self.state.insert(class, false);
+            if let Some(&top) = self.definitions.get(&class) {
+                for used in uses(self.arena, top, Some(class), self.definitions, self.uncut) {
+                    if self.state.get(&used) == Some(&false) {
+                        return Err((class, used));
+                    }
+                    self.visit(used)?;
+                }
+            }
+            self.state.insert(class, true);
+            self.order.push(class);
+            Ok(())
+        }
+    }
+    let mut search = Search {
+        arena,
+        definitions,
+        uncut,
+        state: HashMap::new(),
+        order: vec![],
+    };
     for &root in roots {
         let root_class = arena.nodes[root].class;
         if definitions.contains_key(&root_class) {
-            visit(root_class, arena, definitions, &mut state, &mut order);
+            search.visit(root_class)?;
             continue;
         }
-        for used in uses(arena, root, definitions) {
-            visit(used, arena, definitions, &mut state, &mut order);
+        for used in uses(arena, root, None, definitions, uncut) {
+            search.visit(used)?;
         }
     }
-    order
+    Ok(search.order)
+}
+
+/// Whether every body of `wheres` uses only the names defined before it (so the lines
+/// read top to bottom and none refers to itself or to a later one).
+pub fn defined_in_order(wheres: &[(Symbol, Expr)]) -> bool {
+    let names: BTreeSet<&str> = wheres.iter().map(|(name, _)| name.as_str()).collect();
+    let mut defined: BTreeSet<&str> = BTreeSet::new();
+    for (name, body) in wheres {
+        let later = body
+            .free_vars()
+            .into_iter()
+            .any(|used| names.contains(used.as_str()) && !defined.contains(used.as_str()));
+        if later {
+            return false;
+        }
+        defined.insert(name.as_str());
+    }
+    true
 }

@@ -219,7 +219,8 @@ pub fn simplify_many(
         .collect();
     // A repeated `zᵀ` or `−z` names `z`, which the other occurrences can then share.
     let mut candidates: Vec<Id> = vec![];
-    for (_, index) in cse::name_repeats(&input_arena, &input_tops, &input_let_tops)
+    let deadline = start + limits.time;
+    for (_, index) in cse::name_repeats(&input_arena, &input_tops, &input_let_tops, deadline)
         .into_iter()
         .rev()
     {
@@ -341,7 +342,7 @@ pub fn simplify_many(
         .map(|(class, name)| (egraph.find(class), name))
         .collect();
     // Then whatever still repeats in the extracted forms.
-    for (k, (class, body)) in cse::name_repeats(&arena, &root_tops, &all_definitions)
+    for (k, (class, body)) in cse::name_repeats(&arena, &root_tops, &all_definitions, deadline)
         .into_iter()
         .enumerate()
     {
@@ -378,7 +379,7 @@ pub fn simplify_many(
                 .unwrap_or(*top)
         })
         .collect();
-    let order = cse::dependency_order(&arena, &root_tops, &all_definitions);
+    let (order, uncut) = cse::dependency_order(&arena, &root_tops, &all_definitions);
     for class in &order {
         let Some(name) = names.get(class) else {
             continue;
@@ -396,7 +397,7 @@ pub fn simplify_many(
     let mut displays = vec![];
     for (root, top) in roots.iter().zip(&root_tops) {
         let top_is_body = !names.contains_key(&egraph.find(*root));
-        match rec_to_expr(&arena.to_rec(*top, &names, top_is_body), &shapes) {
+        match rec_to_expr(&arena.to_rec(*top, &names, top_is_body, |_| true), &shapes) {
             Ok(expr) => displays.push(expr),
             Err(_) => return fallback(),
         }
@@ -406,7 +407,8 @@ pub fn simplify_many(
         let (Some(name), Some(body)) = (names.get(class), all_definitions.get(class)) else {
             return fallback();
         };
-        match rec_to_expr(&arena.to_rec(*body, &names, true), &shapes) {
+        let cut = |used: Id| !uncut.contains(&(*class, used));
+        match rec_to_expr(&arena.to_rec(*body, &names, true, cut), &shapes) {
             Ok(expr) => wheres.push((name.as_str().to_string(), expr)),
             Err(_) => return fallback(),
         }
@@ -433,6 +435,11 @@ pub fn simplify_many(
         compute_wheres.push((name.as_str().to_string(), chain::rebracket(&expr, sizes)));
         shapes_compute.insert(name.as_str().to_string(), egraph[*class].data.shape.clone());
         choices.name(*class, Mat::Symbol(*name));
+    }
+    // Acyclic by construction above, and checked: a name defined through itself would
+    // print `where` lines that define nothing.
+    if !cse::defined_in_order(&wheres) || !cse::defined_in_order(&compute_wheres) {
+        return fallback();
     }
     let mut computes = vec![];
     for root in &roots {
@@ -585,22 +592,44 @@ fn substitute(
     lets: &[(Symbol, Expr)],
     memo: &mut HashMap<*const Expr, Rc<Expr>>,
 ) -> Rc<Expr> {
-    let key = expr as *const Expr;
+    let names: HashMap<&str, &Expr> = lets
+        .iter()
+        .map(|(name, body)| (name.as_str(), body))
+        .collect();
+    substitute_rc(&Rc::new(expr.clone()), &names, memo)
+}
+
+/// [`substitute`] on a shared node: a subtree that mentions no let comes back as the
+/// same `Rc`, found in one pass (shared nodes once), not by searching each subtree.
+fn substitute_rc(
+    expr: &Rc<Expr>,
+    lets: &HashMap<&str, &Expr>,
+    memo: &mut HashMap<*const Expr, Rc<Expr>>,
+) -> Rc<Expr> {
+    let key = Rc::as_ptr(expr);
     if let Some(done) = memo.get(&key) {
         return done.clone();
     }
     let res = match &expr.kind {
-        ExprKind::Var(name) => match lets.iter().rev().find(|(let_name, _)| let_name == name) {
-            Some((_, body)) => Rc::new(body.clone()),
-            None => Rc::new(expr.clone()),
+        ExprKind::Var(name) => match lets.get(name.as_str()) {
+            Some(body) => Rc::new((*body).clone()),
+            None => expr.clone(),
         },
-        _ if !lets.iter().any(|(name, _)| expr.mentions(name)) => Rc::new(expr.clone()),
         _ => {
-            let mut node = expr.clone();
+            let mut node = expr.as_ref().clone();
+            let mut changed = false;
             for child in node.children_mut() {
-                *child = substitute(child, lets, memo);
+                let done = substitute_rc(child, lets, memo);
+                if !Rc::ptr_eq(&done, child) {
+                    *child = done;
+                    changed = true;
+                }
             }
-            Rc::new(node)
+            if changed {
+                Rc::new(node)
+            } else {
+                expr.clone()
+            }
         }
     };
     memo.insert(key, res.clone());
@@ -609,8 +638,8 @@ fn substitute(
 
 /// Adds the shape of every variable of `expr` that `table` does not know yet.
 fn collect_var_shapes(expr: &Expr, table: &mut BTreeMap<Symbol, VarDecl>) {
-    let mut stack = vec![expr];
-    while let Some(node) = stack.pop() {
+    // Shared subtrees once: expanded lets are DAGs whose trees can be exponential.
+    for node in expr.distinct_nodes() {
         if let ExprKind::Var(name) | ExprKind::Differential(name) = &node.kind {
             if !table.contains_key(name) && node.shape != Shape::unknown() {
                 table.insert(
@@ -622,14 +651,12 @@ fn collect_var_shapes(expr: &Expr, table: &mut BTreeMap<Symbol, VarDecl>) {
                 );
             }
         }
-        stack.extend(node.children().into_iter().map(|c| c.as_ref()));
     }
 }
 
 /// Adds every name `expr` uses (variables, functions, size symbols) to `taken`.
 fn collect_names(expr: &Expr, taken: &mut BTreeSet<String>) {
-    let mut stack = vec![expr];
-    while let Some(node) = stack.pop() {
+    for node in expr.distinct_nodes() {
         match &node.kind {
             ExprKind::Var(name)
             | ExprKind::Differential(name)
@@ -644,6 +671,5 @@ fn collect_names(expr: &Expr, taken: &mut BTreeSet<String>) {
                 taken.insert(size.clone());
             }
         }
-        stack.extend(node.children().into_iter().map(|c| c.as_ref()));
     }
 }

@@ -1,0 +1,363 @@
+//! Issue 13, "what is shown is what is checked": the minimised findings of random
+//! differential testing, each a regression case, and the honest faces of the CLI and REPL.
+//! The NumPy cases run `python3` with numpy (installed by `.ci/run`).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[path = "common/run.rs"]
+#[allow(dead_code)]
+mod run;
+
+use matcalc::session::{Options, Session};
+use run::matcalc;
+
+/// Runs the generated module of `diff EXPR --wrt WRT --format numpy` through
+/// `tests/numpy_check.py` (derivative against finite differences of value) and returns
+/// its report; panics if matcalc fails.
+fn numpy_report(expr: &str, wrt: &str, decls: &[&str]) -> (bool, String) {
+    let mut args = vec!["diff", expr, "--wrt", wrt, "--format", "numpy"];
+    for decl in decls {
+        args.extend(["--decl", decl]);
+    }
+    let run = matcalc(&args);
+    assert_eq!(run.status, 0, "{expr}: {}", run.stderr);
+    let path = std::env::temp_dir().join(format!(
+        "matcalc-checked-{}-{}.py",
+        std::process::id(),
+        expr.len() * 31 + wrt.len()
+    ));
+    std::fs::write(&path, &run.stdout).expect("module written");
+    let harness = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/numpy_check.py");
+    let python_wrt = matcalc::print::numpy::python_name(wrt);
+    let out = Command::new("python3")
+        .arg(harness)
+        .arg(&path)
+        .arg(&python_wrt)
+        .output()
+        .expect("python3 runs (numpy is installed by .ci/run)");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let report = format!(
+        "{stdout}{}\n--- module\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        run.stdout
+    );
+    (out.status.success() && stdout.starts_with("ok"), report)
+}
+
+// Finding 1: `𝟙ₘ` and `𝟙ₙ` were one NumPy temporary, because equality and hashing of
+// expressions ignored shapes.
+#[test]
+fn numpy_temporaries_respect_shapes() {
+    let (ok, report) = numpy_report("sum(sum(A C) + M)", "C", &["A: m×n, C: n×p, M: m×m"]);
+    assert!(ok, "{report}");
+    let (ok, report) = numpy_report("sum(A (C Cᵀ))", "C", &[]);
+    assert!(ok, "{report}");
+}
+
+#[test]
+fn equal_structure_of_other_shapes_is_not_equal() {
+    use matcalc::expr::{build, Dim};
+    let m = build::ones(Dim::Sym("m".into()));
+    let n = build::ones(Dim::Sym("n".into()));
+    assert_ne!(m, n);
+    assert!(m.same_structure(&n));
+    let mut interner = matcalc::expr::Interner::new();
+    assert_ne!(interner.id(&m), interner.id(&n));
+    assert_eq!(
+        interner.id(&m),
+        interner.id(&build::ones(Dim::Sym("m".into())))
+    );
+}
+
+// Finding 2: a size no input fixes (n in log|βI|) is a parameter, never a NameError.
+#[test]
+fn numpy_sizes_no_input_fixes_are_parameters() {
+    let (ok, report) = numpy_report("log(det(β I))", "β", &["β: scalar"]);
+    assert!(ok, "{report}");
+    assert!(report.contains("SIZES = [\"n\"]"), "{report}");
+    assert!(report.contains("def derivative(beta, size_n):"), "{report}");
+}
+
+// Finding 3: `where` lines never define a name through itself.
+#[test]
+fn where_lines_are_acyclic() {
+    let session = Session::new();
+    let results = session
+        .derivative("sqrt(sum(tanh(u)))", &["u"], &{
+            let mut options = Options::standard();
+            options.order = 2;
+            options.check = true;
+            // The iteration limits, not a loaded machine's clock, decide the form.
+            options.limits.time = std::time::Duration::from_secs(30);
+            options
+        })
+        .expect("a Hessian");
+    let form = &results[0].form;
+    assert!(matcalc::simplify::cse::defined_in_order(&form.wheres));
+    assert!(matcalc::simplify::cse::defined_in_order(
+        &form.compute_wheres
+    ));
+    let verdict = results[0].check.as_ref().expect("checked");
+    assert!(verdict.is_pass(), "{}", verdict.describe());
+}
+
+// The check reads the printed text back: a form whose text says something else, or a
+// `where` line that uses a later name, is never "ok".
+#[test]
+fn check_covers_display_and_compute_forms() {
+    let run = matcalc(&["diff", "½‖WᵀWx − x‖²", "--wrt", "W", "--check"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    for (expr, wrt, order) in [
+        ("tr(X⁻¹A)", "X", "1"),
+        ("Xᵀ X", "X", "1"),
+        ("log|X|", "X", "2"),
+        ("sum(σ(Wx))", "x", "2"),
+    ] {
+        let run = matcalc(&["diff", expr, "--wrt", wrt, "--order", order, "--check"]);
+        assert_eq!(run.status, 0, "{expr}: {}{}", run.stdout, run.stderr);
+    }
+}
+
+// Finding 4: cycles among definitions are errors naming the cycle.
+#[test]
+fn let_cycles_are_errors_naming_the_cycle() {
+    let run = matcalc(&["diff", "sum(z)", "--wrt", "x", "--let", "z = σ(z)"]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr.contains("`z` is defined in terms of itself"),
+        "{}",
+        run.stderr
+    );
+    let run = matcalc(&[
+        "diff",
+        "sum(z)",
+        "--wrt",
+        "x",
+        "--let",
+        "z = σ(h)",
+        "--let",
+        "h = z + x",
+    ]);
+    assert_eq!(run.status, 2);
+    assert!(run.stderr.contains("h → z → h"), "{}", run.stderr);
+}
+
+/// `--let z1 = x ⊙ x --let z2 = z1 ⊙ z1 …` up to `z{count}`.
+fn doubling_chain(count: usize) -> Vec<String> {
+    let mut args = vec![];
+    let mut previous = "x".to_string();
+    for i in 1..=count {
+        args.push("--let".to_string());
+        args.push(format!("z{i} = {previous} ⊙ {previous}"));
+        previous = format!("z{i}");
+    }
+    args
+}
+
+// Finding 5: a chain of definitions each using the one before twice is a DAG; past the
+// node limit it is a clear error, not minutes and gigabytes.
+#[test]
+fn let_expansion_is_bounded_by_the_node_limit() {
+    let mut args: Vec<String> = ["diff", "sum(z20)", "--wrt", "x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(doubling_chain(20));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = matcalc(&args);
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(run.stderr.contains("--max-nodes"), "{}", run.stderr);
+    // Below the limit the chain is differentiated, shared, and checked.
+    let mut args: Vec<String> = ["diff", "sum(z6)", "--wrt", "x", "--check"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(doubling_chain(6));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = matcalc(&args);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+}
+
+// Findings 6 and 7: long products end; naming past the time limit names every repeat
+// at once, so the printed answer stays as small as its DAG.
+#[test]
+fn long_products_end_with_a_printable_answer() {
+    let product = format!("xᵀ{}x", "A".repeat(200));
+    let run = matcalc(&["diff", &product, "--wrt", "A", "--time-limit", "50"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(run.stdout.len() < 200_000, "{} bytes", run.stdout.len());
+    let logdet = format!("log|{}X|", "XA".repeat(60));
+    let run = matcalc(&[
+        "diff",
+        &logdet,
+        "--wrt",
+        "X",
+        "--order",
+        "2",
+        "--check",
+        "--time-limit",
+        "50",
+    ]);
+    // Random products of 121 matrices are ill-conditioned: the check may be
+    // inconclusive, but it ends and never says ok without evidence.
+    assert!(run.status == 0 || run.status == 1, "{}", run.stderr);
+    assert!(run.stdout.len() < 400_000, "{} bytes", run.stdout.len());
+}
+
+// Finding 9: log is smooth near 0.01; the check does not give up there.
+#[test]
+fn log_of_a_small_determinant_is_checked() {
+    let run = matcalc(&[
+        "diff",
+        "log(det(S/100))",
+        "--wrt",
+        "S",
+        "--decl",
+        "S: n×n spd",
+        "--check",
+    ]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+}
+
+/// Runs the binary with `input` on standard input (bytes, not necessarily UTF-8).
+fn with_stdin(args: &[&str], input: &[u8]) -> run::Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_matcalc"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the matcalc binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input)
+        .expect("input written");
+    let output = child.wait_with_output().expect("it ends");
+    run::Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
+    }
+}
+
+// Finding 8: the REPL on a pipe.
+#[test]
+fn repl_end_of_input_inside_a_statement_is_an_error() {
+    let run = with_stdin(&[], b"tr((A\n");
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("`(` opened at line 1"),
+        "{}",
+        run.stdout
+    );
+    let run = with_stdin(&[], "½‖x\n".as_bytes());
+    assert_eq!(run.status, 2);
+    assert!(run.stdout.contains("the norm `‖`"), "{}", run.stdout);
+}
+
+#[test]
+fn repl_invalid_utf8_is_an_error_for_that_line_only() {
+    let run = with_stdin(
+        &[],
+        b"x: n\n\xff\xfe\nd/dx \xe2\x80\x96x\xe2\x80\x96\xc2\xb2\n",
+    );
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stdout.contains("line 2 is not valid UTF-8"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("∂/∂x = 2x"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains('»'),
+        "no prompts on a pipe: {}",
+        run.stdout
+    );
+}
+
+#[test]
+fn repl_declarations_answer_and_graph_refuses_png() {
+    let run = with_stdin(
+        &[],
+        "W: m×n, x: n\nd/dW ½‖WᵀWx − x‖²\n:graph out.png\n".as_bytes(),
+    );
+    assert!(
+        run.stdout.contains("W: m×n, x: n declared"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("draws SVG or DOT"), "{}", run.stdout);
+    assert!(!std::path::Path::new("out.png").exists());
+}
+
+// Honest faces of the command line.
+#[test]
+fn cli_reads_the_expression_from_standard_input() {
+    for args in [
+        &["diff", "--wrt", "x"][..],
+        &["diff", "-", "--wrt", "x"][..],
+    ] {
+        let run = with_stdin(args, "‖x‖²\n".as_bytes());
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert_eq!(run.stdout, "∂/∂x = 2x\n");
+    }
+}
+
+#[test]
+fn cli_options_that_would_be_ignored_are_errors() {
+    let cases: [&[&str]; 4] = [
+        &["explain", "‖x‖²", "--wrt", "x", "--format", "numpy"],
+        &[
+            "verify",
+            "‖x‖²",
+            "--wrt",
+            "x",
+            "--claim",
+            "2x",
+            "--sizes",
+            "n=3",
+        ],
+        &[
+            "verify",
+            "‖x‖²",
+            "--wrt",
+            "x",
+            "--claim",
+            "2x",
+            "--format",
+            "numpy",
+        ],
+        &["simplify", "x + x", "--check"],
+    ];
+    for args in cases {
+        let run = matcalc(args);
+        assert_eq!(run.status, 2, "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains("does not take"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn cli_every_format_prints_its_check() {
+    for (format, comment) in [("latex", "% x: check: ok"), ("numpy", "# x: check: ok")] {
+        let run = matcalc(&["diff", "‖x‖²", "--wrt", "x", "--check", "--format", format]);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert!(run.stdout.contains(comment), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn unknown_variable_lists_the_variables() {
+    let run = matcalc(&["diff", "‖Wx‖²", "--wrt", "q"]);
+    assert_eq!(run.status, 2);
+    assert!(
+        run.stderr.contains("the variables are `W`, `x`"),
+        "{}",
+        run.stderr
+    );
+}
