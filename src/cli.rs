@@ -410,30 +410,13 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
             let mut out =
                 crate::print::numpy::derivative_module(&session, text, &results, &options)
                     .map_err(Error::Usage)?;
-            out += &check_lines(&results, Style::Ascii, "# ");
+            out += &crate::report::check_comments(&results, "# ");
             out
         }
-        Format::Latex => {
-            crate::session::results_latex(&results) + &check_lines(&results, Style::Ascii, "% ")
-        }
+        Format::Latex => crate::report::derivative_latex(&results),
         format => crate::report::derivative_text(&results, style_of(format)),
     };
     Ok((out, status))
-}
-
-/// The verdict lines of `results`, each line after `comment` (`# ` in Python, `% ` in
-/// LaTeX), so that every format shows its check.
-fn check_lines(results: &[crate::session::DerivativeResult], style: Style, comment: &str) -> String {
-    let mut out = String::new();
-    for result in results {
-        if let Some(verdict) = &result.check {
-            let name = crate::session::render_symbol(&result.wrt, style);
-            for line in verdict_line(verdict).lines() {
-                out += &format!("{comment}{name}: {line}\n");
-            }
-        }
-    }
-    out
 }
 
 fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {

@@ -55,6 +55,28 @@ pub fn derivative_text(results: &[DerivativeResult], style: Style) -> String {
     out
 }
 
+/// What `diff --format latex` prints: the `aligned` block, then each check's verdict as a
+/// LaTeX comment (`% W: check: ok …`), so that the block still compiles and the check
+/// is shown.
+pub fn derivative_latex(results: &[DerivativeResult]) -> String {
+    crate::session::results_latex(results) + &check_comments(results, "% ")
+}
+
+/// Each checked derivative's verdict, one line each after `comment` (`# ` in Python,
+/// `% ` in LaTeX): every format shows its check.
+pub fn check_comments(results: &[DerivativeResult], comment: &str) -> String {
+    let mut out = String::new();
+    for result in results {
+        if let Some(verdict) = &result.check {
+            let name = crate::session::render_symbol(&result.wrt, Style::Ascii);
+            for line in verdict_line(verdict).lines() {
+                out += &format!("{comment}{name}: {line}\n");
+            }
+        }
+    }
+    out
+}
+
 /// What `simplify` prints in Unicode or ASCII: the simplified form and its `where` lines.
 pub fn simplified_text(result: &SimplifyResult, style: Style) -> String {
     let mut out = format!("{}\n", result.form.render(style));

@@ -212,16 +212,19 @@ impl Prepared {
         let mut render = serde_json::Map::new();
         for name in &request.render {
             let text = match name.as_str() {
-                "latex" => crate::session::results_latex(&results),
+                "latex" => report::derivative_latex(&results),
                 "text" => report::derivative_text(&results, Style::Unicode),
                 "ascii" => report::derivative_text(&results, Style::Ascii),
-                "numpy" => crate::print::numpy::derivative_module(
-                    &self.session,
-                    &request.expr,
-                    &results,
-                    &self.options,
-                )
-                .map_err(Failure::Request)?,
+                "numpy" => {
+                    crate::print::numpy::derivative_module(
+                        &self.session,
+                        &request.expr,
+                        &results,
+                        &self.options,
+                    )
+                    .map_err(Failure::Request)?
+                        + &report::check_comments(&results, "# ")
+                }
                 other => return Err(unknown_render(other, "latex, text, ascii, numpy")),
             };
             render.insert(name.clone(), json!(text));
