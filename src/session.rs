@@ -345,6 +345,12 @@ impl DerivativeResult {
     /// The result as the CLI prints it in Unicode or ASCII: the equation, its `where`
     /// lines and the convention note for symmetric variables.
     pub fn to_text(&self, style: Style) -> String {
+        if self.notation == Notation::Index {
+            return match self.index_form() {
+                Ok(form) => format!("{}\n", form.render(style)),
+                Err(error) => format!("{error}\n"),
+            };
+        }
         let mut out = format!("{} = {}\n", self.lhs(style), self.form.render(style));
         let wheres = self.form.render_wheres(style);
         for (index, (name, body)) in wheres.iter().enumerate() {
@@ -359,6 +365,17 @@ impl DerivativeResult {
         }
         out += &self.commutation_notes(style);
         out
+    }
+
+    /// The index form of this derivative (`--form index`): ∂Fᵢⱼ/∂Xₖₗ, or with order 2
+    /// ∂²f/∂Xᵢⱼ∂Xₖₗ, from the differential of the problem.
+    pub fn index_form(&self) -> Result<crate::forms::index::IndexForm, diff::Error> {
+        let order = if self.kind == DerivativeKind::Hessian {
+            2
+        } else {
+            1
+        };
+        crate::forms::index::derivative(&self.problem.typed, &self.wrt, order, ("k", "l"))
     }
 
     /// One line naming each commutation matrix the result uses: `(K₍ₘ,ₙ₎ is the
@@ -416,6 +433,16 @@ impl DerivativeResult {
         if self.notation == Notation::Vec {
             object["form"] = serde_json::json!("vec");
             object["vec"] = serde_json::json!(self.form.render(Style::Unicode));
+        }
+        if self.notation == Notation::Index {
+            object["form"] = serde_json::json!("index");
+            match self.index_form() {
+                Ok(form) => {
+                    object["index"] = serde_json::json!(form.render(Style::Unicode));
+                    object["index_latex"] = serde_json::json!(form.render(Style::Latex));
+                }
+                Err(error) => object["index"] = serde_json::json!({"error": error.to_string()}),
+            }
         }
         object
     }
@@ -1295,12 +1322,15 @@ pub fn results_text(results: &[DerivativeResult], style: Style) -> String {
 pub fn results_latex(results: &[DerivativeResult]) -> String {
     let mut lines: Vec<String> = results
         .iter()
-        .map(|result| {
-            format!(
+        .map(|result| match result.index_form() {
+            Ok(form) if result.notation == Notation::Index => {
+                format!("{} &= {}", form.lhs(Style::Latex), form.rhs(Style::Latex))
+            }
+            _ => format!(
                 "{} &= {}",
                 result.lhs(Style::Latex),
                 result.form.render(Style::Latex)
-            )
+            ),
         })
         .collect();
     let mut wheres: Vec<(String, String)> = Vec::new();
@@ -1444,7 +1474,13 @@ pub fn verdict_json(verdict: &Verdict) -> serde_json::Value {
 fn take_derivative(typed: &Typed, wrt: &str, options: &Options) -> Result<Derivative, diff::Error> {
     match options.form {
         Notation::Differential => diff::derivative(typed, wrt, options.order),
-        Notation::Vec | Notation::Index => crate::forms::vec::derivative(typed, wrt, options.order),
+        Notation::Vec => crate::forms::vec::derivative(typed, wrt, options.order),
+        // The index form is printed from the differential; the vec Jacobian, the same
+        // numbers, is what is simplified and checked.
+        Notation::Index => {
+            crate::forms::index::derivative(typed, wrt, options.order, ("k", "l"))?;
+            crate::forms::vec::derivative(typed, wrt, options.order)
+        }
     }
 }
 

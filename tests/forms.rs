@@ -323,3 +323,129 @@ fn forms_unknown_form_is_a_usage_error() {
     assert_eq!(run.status, 2);
     assert!(run.stderr.contains("unknown form `kron`"), "{}", run.stderr);
 }
+
+/// `--form index`: the same table in index notation. The printed entries are evaluated
+/// on random instances and compared with the vec form's Jacobian, which the check holds
+/// to finite differences: what is printed is what is checked.
+#[test]
+fn forms_index_table_agrees_with_the_checked_jacobian() {
+    use rand::SeedableRng;
+    let mut failures = Vec::new();
+    for row in TABLE {
+        let session = session(row.decls);
+        let mut options = Options {
+            order: row.order,
+            check: true,
+            form: Notation::Index,
+            ..Options::standard()
+        };
+        options.limits.time = std::time::Duration::from_secs(60);
+        let results = session
+            .derivative(row.expr, &[row.wrt], &options)
+            .unwrap_or_else(|e| panic!("{}: {}", row.expr, e.render()));
+        let result = &results[0];
+        if !result.check.as_ref().is_some_and(|v| v.is_pass()) {
+            failures.push(format!(
+                "{}: the Jacobian fails: {:?}",
+                row.expr, result.check
+            ));
+        }
+        let form = result.index_form().expect("an index form");
+        let typed = session.typed(row.expr).unwrap();
+        let jacobian = result.form.expanded();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut compared = 0;
+        for _ in 0..20 {
+            let instance = matcalc::numeric::draw_instance(&typed, &mut rng);
+            let (Ok(expected), Ok(printed)) = (
+                matcalc::numeric::evaluate(&jacobian, &instance),
+                form.evaluate(&instance),
+            ) else {
+                continue;
+            };
+            let scale = expected.amax().max(1.0);
+            if (&printed - &expected).amax() > 1e-9 * scale {
+                failures.push(format!(
+                    "{}: {} differs from the Jacobian\n{printed}\n{expected}",
+                    row.expr,
+                    form.render(Style::Unicode)
+                ));
+                break;
+            }
+            compared += 1;
+            if compared == 3 {
+                break;
+            }
+        }
+        if compared < 3 {
+            failures.push(format!("{}: no instance to compare on", row.expr));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn forms_index_of_the_textbook_entries() {
+    let cases = [
+        ("X⁻¹", "X: n×n", 1, "∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ"),
+        ("XᵀX", "X: m×n", 1, "∂(XᵀX)ᵢⱼ/∂Xₖₗ = δᵢₗXₖⱼ + Xₖᵢδⱼₗ"),
+        ("AXB", "X: m×n", 1, "∂(AXB)ᵢⱼ/∂Xₖₗ = AᵢₖBₗⱼ"),
+        ("Xᵀ", "X: m×n", 1, "∂(Xᵀ)ᵢⱼ/∂Xₖₗ = δⱼₖδᵢₗ"),
+        ("tr(AX)", "X: m×n", 1, "∂tr(AX)/∂Xₖₗ = Aₗₖ"),
+        ("tr(XᵀAX)", "X: n×m", 2, "∂²f/∂Xᵢⱼ∂Xₖₗ = Aₖᵢδⱼₗ + Aᵢₖδⱼₗ"),
+        ("log|X|", "X: n×n", 2, "∂²f/∂Xᵢⱼ∂Xₖₗ = −(X⁻¹)ₗᵢ(X⁻¹)ⱼₖ"),
+    ];
+    for (expr, decls, order, expected) in cases {
+        let session = session(decls);
+        let typed = session.typed(expr).unwrap();
+        let form = matcalc::forms::index::derivative(&typed, "X", order, ("k", "l")).unwrap();
+        assert_eq!(form.render(Style::Unicode), expected);
+    }
+    let session = session("X: n×n");
+    let typed = session.typed("X⁻¹").unwrap();
+    let form = matcalc::forms::index::derivative(&typed, "X", 1, ("k", "l")).unwrap();
+    assert_eq!(
+        form.render(Style::Latex),
+        r"\frac{\partial F_{ij}}{\partial X_{kl}} = -(X^{-1})_{ik} (X^{-1})_{lj}"
+    );
+}
+
+#[test]
+fn forms_index_table_snapshot_of_the_command_line() {
+    let mut text = String::new();
+    for row in TABLE {
+        let order = row.order.to_string();
+        let mut args = vec![
+            "diff", row.expr, "--wrt", row.wrt, "--form", "index", "--check",
+        ];
+        args.extend([
+            "--order",
+            &order,
+            "--decl",
+            row.decls,
+            "--time-limit",
+            "60000",
+        ]);
+        let run = matcalc(&args);
+        assert_eq!(run.status, 0, "{}: {}{}", row.expr, run.stdout, run.stderr);
+        text += &format!("$ matcalc {}\n{}\n", args.join(" "), run.stdout);
+    }
+    insta::with_settings!({snapshot_path => "../snapshots/forms", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
+        insta::assert_snapshot!("index_table", text);
+    });
+}
+
+#[test]
+fn forms_index_json_has_the_index_key() {
+    let run = matcalc(&[
+        "diff", "X⁻¹", "--wrt", "X", "--decl", "X: n×n", "--form", "index", "--format", "json",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value["form"], "index");
+    assert_eq!(value["index"], "∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ");
+    assert_eq!(
+        value["index_latex"],
+        r"\frac{\partial F_{ij}}{\partial X_{kl}} = -(X^{-1})_{ik} (X^{-1})_{lj}"
+    );
+}

@@ -504,6 +504,11 @@ impl Printer {
     }
 }
 
+/// `text` in Unicode subscript characters (`ij` → `ᵢⱼ`), if every character has one.
+pub fn unicode_subscript(text: &str) -> Option<String> {
+    unicode::subscript(text)
+}
+
 /// A size in LaTeX: its symbols through [`latex_name`] (`d₁` is `d_{1}`).
 fn dim_latex(dim: &crate::expr::Dim) -> String {
     match dim {
