@@ -104,6 +104,7 @@ pub fn derivative(
         .ok_or_else(|| Error::UnknownVariable {
             name: wrt.to_string(),
             hint: None,
+            known: typed.vars.keys().cloned().collect(),
         })?;
     let (differential, f_shape, of) = match order {
         1 => (
