@@ -503,6 +503,13 @@ fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
             "sizes cost the compute form, and an explanation has none",
         ));
     }
+    if args.adjoints && args.graph.is_none() {
+        return Err(refuse(
+            "explain",
+            "--adjoints without --graph",
+            "it labels the drawing's nodes; the text explanation always shows adjoints",
+        ));
+    }
     if matches!(args.common.format, Format::Numpy | Format::Ascii) {
         return Err(refuse(
             "explain",

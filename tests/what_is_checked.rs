@@ -311,8 +311,9 @@ fn cli_reads_the_expression_from_standard_input() {
 
 #[test]
 fn cli_options_that_would_be_ignored_are_errors() {
-    let cases: [&[&str]; 4] = [
+    let cases: [&[&str]; 5] = [
         &["explain", "‖x‖²", "--wrt", "x", "--format", "numpy"],
+        &["explain", "‖x‖²", "--wrt", "x", "--adjoints"],
         &[
             "verify",
             "‖x‖²",
