@@ -976,7 +976,8 @@ fn letter_expr(letter: &Letter) -> Rc<Expr> {
         // X⁻ᵀ, as the printers spell it.
         (true, -1) => build::transpose(build::inverse(base)),
         (false, k) => build::pow(base, k),
-        (true, k) => build::pow(build::transpose(base), k),
+        // (X³)ᵀ, as textbooks write it.
+        (true, k) => build::transpose(build::pow(base, k)),
     }
 }
 
