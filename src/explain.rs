@@ -484,6 +484,12 @@ fn with_children(expr: &Expr, kids: &[Rc<Expr>]) -> Expr {
         leaf @ (Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..)) => {
             leaf.clone()
         }
+        Norm(_, kind) => Norm(kid(0), *kind),
+        ElemDiv(..) => ElemDiv(kid(0), kid(1)),
+        ElemPow(_, q) => ElemPow(kid(0), q.clone()),
+        PowSym(_, k, offset) => PowSym(kid(0), k.clone(), *offset),
+        Softmax(_) => Softmax(kid(0)),
+        LogSumExp(_) => LogSumExp(kid(0)),
     };
     Expr::typed(kind, expr.shape.clone())
 }
@@ -868,7 +874,7 @@ fn elementwise_derivative(f: Func, a: &Rc<Expr>) -> Option<Rc<Expr>> {
     Some(match f {
         Func::Sigma => build::hadamard(sigma(), one_minus(sigma())),
         Func::Exp => build::func(Func::Exp, a.clone()),
-        Func::Log => build::div(build::int(1), a.clone()),
+        Func::Log => build::elem_div(build::int(1), a.clone()),
         Func::Tanh => {
             let t = build::func(Func::Tanh, a.clone());
             one_minus(build::hadamard(t.clone(), t))
@@ -879,11 +885,33 @@ fn elementwise_derivative(f: Func, a: &Rc<Expr>) -> Option<Rc<Expr>> {
         ),
         Func::Relu => build::func(Func::Step, a.clone()),
         Func::Softplus => sigma(),
-        Func::Sqrt => build::div(
+        Func::Sqrt => build::elem_div(
             build::int(1),
             build::mul(build::int(2), build::func(Func::Sqrt, a.clone())),
         ),
-        Func::Step => return None,
+        Func::Step | Func::Sign => return None,
+        Func::Sin => build::func(Func::Cos, a.clone()),
+        Func::Cos => build::neg(build::func(Func::Sin, a.clone())),
+        Func::Tan => {
+            let t = build::func(Func::Tan, a.clone());
+            build::add(build::int(1), build::hadamard(t.clone(), t))
+        }
+        Func::Arcsin | Func::Arccos => {
+            let root = build::func(Func::Sqrt, one_minus(build::hadamard(a.clone(), a.clone())));
+            let numerator = if f == Func::Arccos {
+                build::int(-1)
+            } else {
+                build::int(1)
+            };
+            build::elem_div(numerator, root)
+        }
+        Func::Arctan => build::elem_div(
+            build::int(1),
+            build::add(build::int(1), build::hadamard(a.clone(), a.clone())),
+        ),
+        Func::Sinh => build::func(Func::Cosh, a.clone()),
+        Func::Cosh => build::func(Func::Sinh, a.clone()),
+        Func::Abs => build::func(Func::Sign, a.clone()),
     })
 }
 
@@ -946,16 +974,91 @@ fn local_rule(
             rules::quotient_denominator(),
             build::neg(build::div(inner(g, &a), build::pow(b.clone(), 2))),
         ),
-        (Div(..), 0) => broadcast_note(
-            rules::elementwise_quotient_numerator(),
+        (Div(..) | ElemDiv(..), 0) if b.shape.is_scalar() => broadcast_note(
+            rules::quotient_numerator(),
             build::div(g.clone(), b.clone()),
         ),
-        (Div(..), _) => (
+        (Div(..) | ElemDiv(..), _) if b.shape.is_scalar() => broadcast_note(
+            rules::quotient_denominator(),
+            build::neg(build::div(inner(g, &a), build::pow(b.clone(), 2))),
+        ),
+        (Div(..) | ElemDiv(..), 0) => broadcast_note(
+            rules::elementwise_quotient_numerator(),
+            build::elem_div(g.clone(), b.clone()),
+        ),
+        (Div(..) | ElemDiv(..), _) => broadcast_note(
             rules::elementwise_quotient_denominator(),
-            build::neg(build::div(
+            build::neg(build::elem_div(
                 build::hadamard(g.clone(), a.clone()),
                 build::hadamard(b.clone(), b.clone()),
             )),
+        ),
+        (Norm(_, crate::expr::NormKind::Two), _) => (
+            rules::norm(),
+            build::mul(build::div(g.clone(), me.clone()), a.clone()),
+        ),
+        (Norm(_, crate::expr::NormKind::One), _) => (
+            rules::norm_one(),
+            build::mul(g.clone(), build::func(crate::expr::Func::Sign, a.clone())),
+        ),
+        (ElemPow(_, q), _) => {
+            let lowered = q - crate::expr::Rational::from_integer(1.into());
+            let power = if lowered.is_zero() {
+                build::int(1)
+            } else {
+                build::elem_pow(a.clone(), lowered)
+            };
+            (
+                rules::elementwise_power(),
+                build::mul(
+                    build::constant(q.clone()),
+                    build::hadamard(g.clone(), power),
+                ),
+            )
+        }
+        (PowSym(_, k, offset), _) => {
+            let lowered = build::pow_sym(a.clone(), k, offset - 1);
+            let symbol = build::var(k, crate::expr::Shape::scalar());
+            let coefficient = match *offset {
+                0 => symbol,
+                o => build::add(symbol, build::int(o)),
+            };
+            // For a matrix the k terms of the power rule agree only when the adjoint
+            // commutes with every matrix, as the I of a trace does.
+            let commutes = match &g.kind {
+                Identity => true,
+                Mul(s, i) => s.shape.is_scalar() && matches!(i.kind, Identity),
+                _ => false,
+            };
+            if !a.shape.is_scalar() && !commutes {
+                return Err(unsupported(format!(
+                    "backpropagating through a matrix power with the symbolic exponent {k} \
+                     outside a trace"
+                )));
+            }
+            let share = if a.shape.is_scalar() {
+                build::mul(build::mul(coefficient, lowered), g.clone())
+            } else {
+                build::mul(
+                    coefficient,
+                    build::mul(build::transpose(lowered), g.clone()),
+                )
+            };
+            (rules::symbolic_power(), share)
+        }
+        (Softmax(_), _) => (
+            rules::softmax(),
+            build::sub(
+                build::hadamard(me.clone(), g.clone()),
+                build::mul(
+                    me.clone(),
+                    build::mul(build::transpose(me.clone()), g.clone()),
+                ),
+            ),
+        ),
+        (LogSumExp(_), _) => (
+            rules::logsumexp(),
+            build::mul(g.clone(), build::softmax(a.clone())),
         ),
         (Hadamard(..), _) => {
             let other = if position == 0 { &b } else { &a };

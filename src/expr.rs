@@ -274,6 +274,8 @@ pub struct Props {
     pub symmetric: bool,
     /// Declared symmetric positive definite (`spd`); implies `symmetric`.
     pub positive_definite: bool,
+    /// Declared an integer (`k: int`), a scalar that may be a matrix exponent (`Xᵏ`).
+    pub integer: bool,
 }
 
 /// The elementwise functions of the notation table, plus the derivatives that have no
@@ -298,11 +300,31 @@ pub enum Func {
     Sqrt,
     /// The Heaviside step `1[z > 0]`, the derivative of relu.
     Step,
+    /// The sine.
+    Sin,
+    /// The cosine.
+    Cos,
+    /// The tangent.
+    Tan,
+    /// The inverse sine, defined on [−1, 1].
+    Arcsin,
+    /// The inverse cosine, defined on [−1, 1].
+    Arccos,
+    /// The inverse tangent.
+    Arctan,
+    /// The hyperbolic sine.
+    Sinh,
+    /// The hyperbolic cosine.
+    Cosh,
+    /// The absolute value |z|, not differentiable at 0.
+    Abs,
+    /// The sign of z (−1, 0 or 1), the derivative of abs.
+    Sign,
 }
 
 impl Func {
     /// Every elementwise function.
-    pub const ALL: [Func; 9] = [
+    pub const ALL: [Func; 19] = [
         Func::Sigma,
         Func::Exp,
         Func::Log,
@@ -312,6 +334,16 @@ impl Func {
         Func::Softplus,
         Func::Sqrt,
         Func::Step,
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Arcsin,
+        Func::Arccos,
+        Func::Arctan,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Abs,
+        Func::Sign,
     ];
 
     /// The canonical ASCII name (`sigma`, `exp`, …).
@@ -326,8 +358,27 @@ impl Func {
             Func::Softplus => "softplus",
             Func::Sqrt => "sqrt",
             Func::Step => "step",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tan => "tan",
+            Func::Arcsin => "arcsin",
+            Func::Arccos => "arccos",
+            Func::Arctan => "arctan",
+            Func::Sinh => "sinh",
+            Func::Cosh => "cosh",
+            Func::Abs => "abs",
+            Func::Sign => "sign",
         }
     }
+}
+
+/// Which norm an [`ExprKind::Norm`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NormKind {
+    /// ‖x‖ = ‖x‖₂, the Euclidean norm; of a matrix, the Frobenius norm ‖X‖_F.
+    Two,
+    /// ‖x‖₁, the sum of absolute values (of all entries, for a matrix).
+    One,
 }
 
 /// What a node is. Children are shared ([`Rc`]), so derivatives can reuse subtrees.
@@ -349,7 +400,8 @@ pub enum ExprKind {
     Sub(Rc<Expr>, Rc<Expr>),
     /// `ab`: matrix product, or scaling when either side is a scalar.
     Mul(Rc<Expr>, Rc<Expr>),
-    /// `a / b`: division by a scalar, or elementwise division of equal shapes.
+    /// `a / b`: division by a scalar `b` (SPEC §2: a non-scalar denominator is a shape
+    /// error; elementwise quotients are [`ExprKind::ElemDiv`]).
     Div(Rc<Expr>, Rc<Expr>),
     /// `a ⊙ b`, the elementwise (Hadamard) product.
     Hadamard(Rc<Expr>, Rc<Expr>),
@@ -386,6 +438,21 @@ pub enum ExprKind {
     /// The commutation matrix `K₍ₘ,ₙ₎` (`mn × mn`): `K₍ₘ,ₙ₎ vec(A) = vec(Aᵀ)` for every
     /// `m×n` matrix `A`. It is how the vec form writes a transposed differential `dXᵀ`.
     Commutation(Dim, Dim),
+    /// `‖a‖`, `‖a‖₂`, `‖a‖₁`, `‖A‖_F`: a norm that is not squared (that is
+    /// [`ExprKind::NormSq`]).
+    Norm(Rc<Expr>, NormKind),
+    /// `a ⊘ b`, the elementwise quotient of equal shapes (a scalar side broadcasts).
+    ElemDiv(Rc<Expr>, Rc<Expr>),
+    /// `a^{∘k}`, the elementwise power with an exact rational exponent; on a scalar it is
+    /// the ordinary power (`(cᵀx)^{1/3}`).
+    ElemPow(Rc<Expr>, Rational),
+    /// `a^{k+o}`: a square matrix (or scalar) to the power of a declared integer symbol
+    /// `k` (`k: int`) plus a fixed offset `o`, as in `Xᵏ` (o = 0) or `Xᵏ⁻¹` (o = −1).
+    PowSym(Rc<Expr>, Symbol, i64),
+    /// `softmax(z)` = exp(z) / 𝟙ᵀexp(z), of a column vector.
+    Softmax(Rc<Expr>),
+    /// `logsumexp(z)` = log 𝟙ᵀexp(z), of a column vector.
+    LogSumExp(Rc<Expr>),
 }
 
 /// A node: what it is, where it came from and, after shape inference, its shape.
@@ -505,10 +572,19 @@ impl Expr {
             | Sum(a)
             | Func(_, a)
             | Apply(_, a)
-            | Grad(_, a) => vec![a],
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) | Kron(a, b) => {
-                vec![a, b]
-            }
+            | Grad(_, a)
+            | Norm(a, _)
+            | ElemPow(a, _)
+            | PowSym(a, _, _)
+            | Softmax(a)
+            | LogSumExp(a) => vec![a],
+            Add(a, b)
+            | Sub(a, b)
+            | Mul(a, b)
+            | Div(a, b)
+            | Hadamard(a, b)
+            | Kron(a, b)
+            | ElemDiv(a, b) => vec![a, b],
         }
     }
 
@@ -530,10 +606,19 @@ impl Expr {
             | Sum(a)
             | Func(_, a)
             | Apply(_, a)
-            | Grad(_, a) => vec![a],
-            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) | Kron(a, b) => {
-                vec![a, b]
-            }
+            | Grad(_, a)
+            | Norm(a, _)
+            | ElemPow(a, _)
+            | PowSym(a, _, _)
+            | Softmax(a)
+            | LogSumExp(a) => vec![a],
+            Add(a, b)
+            | Sub(a, b)
+            | Mul(a, b)
+            | Div(a, b)
+            | Hadamard(a, b)
+            | Kron(a, b)
+            | ElemDiv(a, b) => vec![a, b],
         }
     }
 
@@ -628,16 +713,22 @@ impl Expr {
 
     /// Whether the variable `name` (or its differential) occurs in the tree.
     pub fn mentions(&self, name: &str) -> bool {
-        self.distinct_nodes().into_iter().any(
-            |node| matches!(&node.kind, ExprKind::Var(v) | ExprKind::Differential(v) if v == name),
-        )
+        // The integer symbol of `Xᵏ` counts: the power depends on it.
+        self.distinct_nodes().into_iter().any(|node| {
+            matches!(
+                &node.kind,
+                ExprKind::Var(v) | ExprKind::Differential(v) | ExprKind::PowSym(_, v, _)
+                    if v == name
+            )
+        })
     }
 
     /// The free variables of the tree, sorted and without repeats.
     pub fn free_vars(&self) -> Vec<Symbol> {
         let mut vars = std::collections::BTreeSet::new();
         for node in self.distinct_nodes() {
-            if let ExprKind::Var(v) = &node.kind {
+            // The integer symbol of `Xᵏ` is a variable too: evaluating the power needs it.
+            if let ExprKind::Var(v) | ExprKind::PowSym(_, v, _) = &node.kind {
                 vars.insert(v.clone());
             }
         }
@@ -888,6 +979,40 @@ pub mod build {
     pub fn func(f: Func, a: Rc<Expr>) -> Rc<Expr> {
         let shape = a.shape.clone();
         node(ExprKind::Func(f, a), shape)
+    }
+
+    /// `‖a‖` or `‖a‖₁`.
+    pub fn norm(a: Rc<Expr>, kind: NormKind) -> Rc<Expr> {
+        node(ExprKind::Norm(a, kind), Shape::scalar())
+    }
+
+    /// `a ⊘ b`.
+    pub fn elem_div(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+        let shape = broadcast(&a, &b);
+        node(ExprKind::ElemDiv(a, b), shape)
+    }
+
+    /// `a^{∘k}`.
+    pub fn elem_pow(a: Rc<Expr>, k: Rational) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::ElemPow(a, k), shape)
+    }
+
+    /// `a^{k+offset}` for an integer symbol `k`.
+    pub fn pow_sym(a: Rc<Expr>, k: &str, offset: i64) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::PowSym(a, k.to_string(), offset), shape)
+    }
+
+    /// `softmax(a)`.
+    pub fn softmax(a: Rc<Expr>) -> Rc<Expr> {
+        let shape = a.shape.clone();
+        node(ExprKind::Softmax(a), shape)
+    }
+
+    /// `logsumexp(a)`.
+    pub fn logsumexp(a: Rc<Expr>) -> Rc<Expr> {
+        node(ExprKind::LogSumExp(a), Shape::scalar())
     }
 
     /// An opaque scalar function applied: `ℓ(v)`.

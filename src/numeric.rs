@@ -39,7 +39,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::diag::Diagnostic;
 use crate::diff::{Derivative, DerivativeKind};
-use crate::expr::{Dim, Expr, ExprKind, Func, Props, Shape, Symbol, VarDecl};
+use crate::expr::{Dim, Expr, ExprKind, Func, NormKind, Props, Shape, Symbol, VarDecl};
 use crate::shape::Typed;
 
 /// How a numeric check runs: how many random instances, from which seed, how strict.
@@ -577,7 +577,103 @@ impl Evaluator<'_> {
                 instance.shape(&node.shape)?;
                 Ok(commutation(m, n))
             }
+            K::Norm(_, kind) => self.norm(next()?, *kind),
+            K::ElemDiv(_, _) => {
+                let (a, b) = (next()?, next()?);
+                if b.iter().any(|entry| *entry == 0.0) {
+                    return Err(undefined("division by zero"));
+                }
+                if self.strict && b.iter().any(|entry| entry.abs() < STRICT_MARGIN) {
+                    return Err(undefined("too close to a division by zero"));
+                }
+                elementwise(a, b, "divide elementwise", |a, b| a / b)
+            }
+            K::ElemPow(_, q) => self.elementwise_power(next()?, q),
+            K::PowSym(_, k, offset) => {
+                let base = next()?;
+                let exponent = self
+                    .integer_symbol(k)?
+                    .checked_add(*offset)
+                    .ok_or_else(|| undefined("an exponent too large"))?;
+                if is_scalar(&base) {
+                    let value = base[(0, 0)];
+                    if exponent < 0 && value == 0.0 {
+                        return Err(undefined("a negative power of zero"));
+                    }
+                    Ok(scalar(value.powi(exponent.clamp(-1000, 1000) as i32)))
+                } else {
+                    self.power(base, exponent)
+                }
+            }
+            K::Softmax(_) => {
+                let z = column(next()?, "softmax")?;
+                Ok(softmax(&z))
+            }
+            K::LogSumExp(_) => {
+                let z = column(next()?, "logsumexp")?;
+                let top = z.max();
+                Ok(scalar(top + z.map(|entry| (entry - top).exp()).sum().ln()))
+            }
         }
+    }
+
+    /// The value of the integer symbol `k` of `Xᵏ`, which must be a whole number.
+    fn integer_symbol(&self, k: &str) -> Result<i64, EvalError> {
+        let value = self
+            .instance
+            .values
+            .get(k)
+            .ok_or_else(|| EvalError::Missing(format!("no value for the integer `{k}`")))?;
+        let entry = value[(0, 0)];
+        if value.len() != 1 || entry.fract() != 0.0 || entry.abs() > 64.0 {
+            return Err(mismatch(format!("`{k}` must be a small whole number")));
+        }
+        Ok(entry as i64)
+    }
+
+    fn norm(&self, a: DMatrix<f64>, kind: NormKind) -> Result<DMatrix<f64>, EvalError> {
+        if self.strict {
+            // ‖·‖₂ has a kink at 0 only; ‖·‖₁ wherever an entry is 0.
+            let near_kink = match kind {
+                NormKind::Two => a.norm() < STRICT_MARGIN,
+                NormKind::One => a.iter().any(|entry| entry.abs() < STRICT_MARGIN),
+            };
+            if near_kink {
+                return Err(undefined("too close to where the norm is not smooth"));
+            }
+        }
+        Ok(scalar(match kind {
+            NormKind::Two => a.norm(),
+            NormKind::One => a.iter().map(|entry| entry.abs()).sum(),
+        }))
+    }
+
+    fn elementwise_power(
+        &self,
+        mut a: DMatrix<f64>,
+        q: &crate::expr::Rational,
+    ) -> Result<DMatrix<f64>, EvalError> {
+        let exponent = q
+            .to_f64()
+            .ok_or_else(|| undefined("an exponent too large for a float"))?;
+        if !q.is_integer() && a.iter().any(|entry| *entry < 0.0) {
+            return Err(undefined("a fractional power of a negative number"));
+        }
+        if exponent < 0.0 && a.iter().any(|entry| *entry == 0.0) {
+            return Err(undefined("a negative power of zero"));
+        }
+        if self.strict {
+            // A fractional power is not smooth at 0, a negative one not defined there.
+            let needs_margin = !q.is_integer() || exponent < 0.0;
+            if needs_margin && a.iter().any(|entry| entry.abs() < STRICT_MARGIN) {
+                return Err(undefined("too close to 0 for this power"));
+            }
+        }
+        match q.to_integer().to_i32().filter(|_| q.is_integer()) {
+            Some(k) => a.apply(|entry| *entry = entry.powi(k)),
+            None => a.apply(|entry| *entry = entry.powf(exponent)),
+        }
+        Ok(a)
     }
 
     fn inverse(&self, a: DMatrix<f64>) -> Result<DMatrix<f64>, EvalError> {
@@ -633,6 +729,15 @@ impl Evaluator<'_> {
             Func::Sqrt if a.iter().any(|z| *z < 0.0) => {
                 return Err(undefined("sqrt of a negative number"))
             }
+            Func::Arcsin | Func::Arccos if a.iter().any(|z| z.abs() > 1.0) => {
+                return Err(undefined(format!(
+                    "{} of a number outside [−1, 1]",
+                    function.name()
+                )))
+            }
+            Func::Tan if a.iter().any(|z| z.cos() == 0.0) => {
+                return Err(undefined("tan at a pole"))
+            }
             _ => {}
         }
         if self.strict {
@@ -641,7 +746,11 @@ impl Evaluator<'_> {
             // crosses zero is undefined and redraws, and a difference that curvature
             // spoils fails its error estimate and redraws.
             let near_edge = match function {
-                Func::Relu | Func::Step => a.iter().any(|z| z.abs() < STRICT_MARGIN),
+                Func::Relu | Func::Step | Func::Abs | Func::Sign => {
+                    a.iter().any(|z| z.abs() < STRICT_MARGIN)
+                }
+                Func::Arcsin | Func::Arccos => a.iter().any(|z| z.abs() > 1.0 - STRICT_MARGIN),
+                Func::Tan => a.iter().any(|z| z.cos().abs() < STRICT_MARGIN),
                 _ => false,
             };
             if near_edge {
@@ -661,6 +770,24 @@ impl Evaluator<'_> {
             Func::Softplus => |z| z.max(0.0) + (-z.abs()).exp().ln_1p(),
             Func::Sqrt => |z| z.max(0.0).sqrt(),
             Func::Step => |z| if z > 0.0 { 1.0 } else { 0.0 },
+            Func::Sin => f64::sin,
+            Func::Cos => f64::cos,
+            Func::Tan => f64::tan,
+            Func::Arcsin => f64::asin,
+            Func::Arccos => f64::acos,
+            Func::Arctan => f64::atan,
+            Func::Sinh => f64::sinh,
+            Func::Cosh => f64::cosh,
+            Func::Abs => f64::abs,
+            Func::Sign => |z| {
+                if z > 0.0 {
+                    1.0
+                } else if z < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            },
         };
         a.apply(|z| *z = apply(*z));
         Ok(a)
@@ -685,6 +812,27 @@ fn sigmoid(z: f64) -> f64 {
     } else {
         let e = z.exp();
         e / (1.0 + e)
+    }
+}
+
+/// softmax(z) = exp(z − max z) / Σ exp(z − max z), the shift keeping exp finite.
+fn softmax(z: &DMatrix<f64>) -> DMatrix<f64> {
+    let top = z.max();
+    let shifted = z.map(|entry| (entry - top).exp());
+    let total = shifted.sum();
+    shifted / total
+}
+
+/// `a` if it is a column vector, as the vector functions need.
+fn column(a: DMatrix<f64>, what: &str) -> Result<DMatrix<f64>, EvalError> {
+    if a.ncols() == 1 {
+        Ok(a)
+    } else {
+        Err(mismatch(format!(
+            "{what} of a {}×{} matrix",
+            a.nrows(),
+            a.ncols()
+        )))
     }
 }
 
@@ -790,6 +938,12 @@ fn describe_kind(kind: &ExprKind) -> String {
         K::Kron(_, _) => "a Kronecker product",
         K::Vectorize(_) => "vec",
         K::Commutation(..) => "a commutation matrix",
+        K::Norm(_, _) => "a norm",
+        K::ElemDiv(_, _) => "an elementwise division",
+        K::ElemPow(_, _) => "an elementwise power",
+        K::PowSym(_, _, _) => "a matrix power",
+        K::Softmax(_) => "softmax",
+        K::LogSumExp(_) => "logsumexp",
     };
     name.to_string()
 }
@@ -836,6 +990,7 @@ fn draw_instance_for(
         };
         let domain = Domain {
             positive: facts.positive.contains(name),
+            bounded: facts.bounded.contains(name),
             under_logdet: facts.under_logdet.contains(name),
         };
         let value = draw_value(rows, cols, decl.props, domain, rng);
@@ -861,6 +1016,8 @@ struct Facts {
     vars: BTreeMap<Symbol, VarDecl>,
     differentials: BTreeSet<Symbol>,
     positive: BTreeSet<Symbol>,
+    /// Variables that are the direct argument of arcsin or arccos, drawn inside (−1, 1).
+    bounded: BTreeSet<Symbol>,
     under_logdet: BTreeSet<Symbol>,
 }
 
@@ -871,6 +1028,7 @@ impl Facts {
             vars: typed.vars.clone(),
             differentials: BTreeSet::new(),
             positive: BTreeSet::new(),
+            bounded: BTreeSet::new(),
             under_logdet: BTreeSet::new(),
         };
         for decl in typed.vars.values() {
@@ -909,9 +1067,21 @@ impl Facts {
                     self.differentials.insert(name.clone());
                 }
             }
-            K::Func(Func::Log | Func::Sqrt, argument) | K::Div(_, argument) => {
+            K::Func(Func::Log | Func::Sqrt, argument)
+            | K::Div(_, argument)
+            | K::ElemDiv(_, argument) => {
                 if let Some(name) = direct_variable(argument) {
                     self.positive.insert(name.clone());
+                }
+            }
+            K::ElemPow(argument, q) if !q.is_integer() => {
+                if let Some(name) = direct_variable(argument) {
+                    self.positive.insert(name.clone());
+                }
+            }
+            K::Func(Func::Arcsin | Func::Arccos, argument) => {
+                if let Some(name) = direct_variable(argument) {
+                    self.bounded.insert(name.clone());
                 }
             }
             K::LogDet(argument) => {
@@ -936,6 +1106,7 @@ fn direct_variable(expr: &Expr) -> Option<&Symbol> {
 #[derive(Clone, Copy)]
 struct Domain {
     positive: bool,
+    bounded: bool,
     under_logdet: bool,
 }
 
@@ -947,6 +1118,12 @@ fn draw_value(
     rng: &mut impl Rng,
 ) -> DMatrix<f64> {
     let square = rows == cols;
+    if props.integer {
+        return scalar(f64::from(rng.gen_range(2..=4)));
+    }
+    if domain.bounded {
+        return DMatrix::from_fn(rows, cols, |_, _| rng.gen_range(-0.8..=0.8));
+    }
     if rows == 1 && cols == 1 {
         return scalar(rng.gen_range(0.5..=2.0));
     }

@@ -32,7 +32,7 @@ use pest::Parser;
 
 use crate::diag::Diagnostic;
 use crate::expr::{
-    Decls, Dim, Expr, ExprKind, Func, Props, Rational, Shape, Span, Symbol, VarDecl,
+    Decls, Dim, Expr, ExprKind, Func, NormKind, Props, Rational, Shape, Span, Symbol, VarDecl,
 };
 
 mod grammar {
@@ -392,13 +392,89 @@ pub fn parse_let(src: &str, options: &ParseOptions) -> Result<(Symbol, Expr), Er
 /// Every multi-letter ASCII word the grammar reads as one token (a function, a Greek
 /// letter, a keyword). A run of juxtaposed single letters that spells one of these reads
 /// as that word instead: `x` next to `i` is `xi`, the Greek ξ.
-pub const ASCII_WORDS: [&str; 62] = [
-    "kron", "vec", "softplus", "sigmoid", "logdet", "trace", "swish", "tanh", "sqrt", "step",
-    "relu", "diag", "norm", "ones", "grad", "sum", "exp", "log", "det", "inv", "tr", "Tr", "alpha",
-    "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu",
-    "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma",
-    "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega", "ell",
-    "let", "scalar", "sym", "spd", "fn",
+pub const ASCII_WORDS: [&str; 82] = [
+    "kron",
+    "vec",
+    "softplus",
+    "sigmoid",
+    "logdet",
+    "trace",
+    "swish",
+    "tanh",
+    "sqrt",
+    "step",
+    "relu",
+    "diag",
+    "norm",
+    "ones",
+    "grad",
+    "sum",
+    "exp",
+    "log",
+    "det",
+    "inv",
+    "tr",
+    "Tr",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Upsilon",
+    "Phi",
+    "Psi",
+    "Omega",
+    "ell",
+    "let",
+    "scalar",
+    "sym",
+    "spd",
+    "fn",
+    "logsumexp",
+    "softmax",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "matrix",
+    "vector",
+    "sinh",
+    "cosh",
+    "asin",
+    "acos",
+    "atan",
+    "sign",
+    "sin",
+    "cos",
+    "tan",
+    "abs",
+    "lse",
+    "eye",
+    "int",
 ];
 
 /// Whether two factors, rendered as `left` and `right`, may be written side by side with
@@ -481,9 +557,45 @@ pub fn juxtaposition_is_safe(left: &str, right: &str) -> bool {
 }
 
 /// The canonical names of the named functions, for "did you mean" suggestions.
-const FUNCTION_NAMES: [&str; 19] = [
-    "kron", "vec", "sigma", "exp", "log", "tanh", "swish", "relu", "softplus", "sqrt", "step",
-    "tr", "trace", "det", "logdet", "diag", "sum", "inv", "norm",
+pub const FUNCTION_NAMES: [&str; 38] = [
+    "kron",
+    "vec",
+    "sigma",
+    "exp",
+    "log",
+    "tanh",
+    "swish",
+    "relu",
+    "softplus",
+    "sqrt",
+    "step",
+    "tr",
+    "trace",
+    "det",
+    "logdet",
+    "diag",
+    "sum",
+    "inv",
+    "norm",
+    "sigmoid",
+    "norm1",
+    "norm2",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "abs",
+    "sign",
+    "softmax",
+    "logsumexp",
+    "lse",
+    "vector",
+    "matrix",
+    "eye",
 ];
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a likely
@@ -595,14 +707,19 @@ fn pratt() -> &'static PrattParser<Rule> {
         PrattParser::new()
             .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
             .op(Op::prefix(Rule::neg))
-            .op(Op::infix(Rule::hadamard, Assoc::Left) | Op::infix(Rule::kron, Assoc::Left))
+            .op(Op::infix(Rule::hadamard, Assoc::Left)
+                | Op::infix(Rule::kron, Assoc::Left)
+                | Op::infix(Rule::elem_div, Assoc::Left))
             .op(Op::infix(Rule::mul, Assoc::Left)
                 | Op::infix(Rule::div, Assoc::Left)
                 | Op::infix(Rule::juxt, Assoc::Left)
                 | Op::infix(Rule::delimited_juxt, Assoc::Left))
             .op(Op::postfix(Rule::transpose)
                 | Op::postfix(Rule::inverse_transpose)
-                | Op::postfix(Rule::power))
+                | Op::postfix(Rule::power)
+                | Op::postfix(Rule::elem_power)
+                | Op::postfix(Rule::rational_power)
+                | Op::postfix(Rule::symbolic_power))
     })
 }
 
@@ -769,9 +886,9 @@ fn is_run_operator(c: char) -> bool {
     )
 }
 
-/// Finds a word followed by `(` that is, or ends with, a near miss of a function name
-/// (`sigmod(z)`, `xdaig(v)`): without this check it would silently parse as a product of
-/// single letters, s·i·g·m·o·d·(z).
+/// Finds a word followed by `(` that is no known function (`foo(x)`), or ends with a near
+/// miss of one (`sigmod(z)`, `xdaig(v)`): without this check it would silently parse as a
+/// product of single letters, s·i·g·m·o·d·(z). See [`unknown_function`].
 fn check_function_names(src: &str) -> Result<(), Error> {
     let bytes = src.as_bytes();
     let mut index = 0;
@@ -797,11 +914,11 @@ fn check_function_names(src: &str) -> Result<(), Error> {
         {
             continue;
         }
-        if let Some((offset, suggestion)) = misspelt_function(word) {
+        if let Some((offset, suggestion)) = unknown_function(word) {
             return Err(Error::UnknownFunction {
                 name: word[offset..].to_string(),
                 span: Span::new(start + offset, index),
-                suggestion: Some(suggestion.to_string()),
+                suggestion: suggestion.map(str::to_string),
             });
         }
     }
@@ -813,23 +930,57 @@ fn is_function_or_greek(name: &str) -> bool {
     FUNCTION_NAMES.contains(&name) || name == "sigmoid" || greek_letter(name).is_some()
 }
 
-/// The longest function name, `softplus`, plus the most edits [`did_you_mean`] allows.
-const LONGEST_NEAR_MISS: usize = 8 + 2;
+/// The longest function name, `logsumexp`, plus the most edits [`did_you_mean`] allows.
+const LONGEST_NEAR_MISS: usize = 9 + 2;
+
+/// Whether a run of ASCII letters written directly before `(` is read as a call of an
+/// unknown function, and if so where the name starts in `word` and which known function
+/// it resembles, if any (SPEC §2: `sin(x)` is never s·i·n·x).
+///
+/// That is a run ending with a near miss of a function name ([`misspelt_function`]:
+/// `sigmod` → (0, `sigmoid`), `xdaig` → (1, `diag`)), or a run of two or more lower-case
+/// letters that is no known function (`foo` → (0, none)). A run that is, ends with or
+/// starts with a function or Greek name is a product (`xexp(y)`, `alphax(y)`), and so is
+/// one with capitals (`Wx(y)`, a matrix times a vector).
+///
+/// # Examples
+/// ```
+/// use matcalc::parse::unknown_function;
+/// assert_eq!(unknown_function("sigmod"), Some((0, Some("sigmoid"))));
+/// assert_eq!(unknown_function("sinn"), Some((0, Some("sin"))));
+/// assert_eq!(unknown_function("foo"), Some((0, None)));
+/// assert_eq!(unknown_function("xexp"), None);
+/// assert_eq!(unknown_function("Wx"), None);
+/// ```
+pub fn unknown_function(word: &str) -> Option<(usize, Option<&'static str>)> {
+    if let Some((offset, name)) = misspelt_function(word) {
+        return Some((offset, Some(name)));
+    }
+    let starts_with_greek = GREEK_LETTERS
+        .iter()
+        .any(|(ascii, _)| word.len() > ascii.len() && word.starts_with(ascii));
+    let unknown = word.len() >= 2
+        && word.bytes().all(|byte| byte.is_ascii_lowercase())
+        && !is_function_or_greek(word)
+        && !ends_with_known_word(word)
+        && !starts_with_greek;
+    unknown.then_some((0, None))
+}
 
 /// Whether a run of ASCII letters written directly before `(` ends with a misspelt
 /// function name, and if so where that name starts in `word` and which function it
-/// resembles: `sigmod` → (0, `sigma`), `xdaig` → (1, `diag`).
+/// resembles: `sigmod` → (0, `sigmoid`), `xdaig` → (1, `diag`).
 ///
 /// The parser rejects such a run with "unknown function"; a printer must not write one.
 /// A run that is, or ends with, a function or Greek name is a product that ends in a call
 /// (`xexp(y)`, `αtr(A)` → `alphatr(A)`), and names shorter than four letters are never
-/// suspects (`abc(x)` is a·b·c·(x)). Among the suspect endings the closest match wins, the
-/// longest on a tie.
+/// near misses (`abc(x)` is unknown, with no suggestion; see [`unknown_function`]). Among
+/// the suspect endings the closest match wins, the longest on a tie.
 ///
 /// # Examples
 /// ```
 /// use matcalc::parse::misspelt_function;
-/// assert_eq!(misspelt_function("sigmod"), Some((0, "sigma")));
+/// assert_eq!(misspelt_function("sigmod"), Some((0, "sigmoid")));
 /// assert_eq!(misspelt_function("dletiag"), Some((3, "diag")));
 /// assert_eq!(misspelt_function("ReLU"), Some((0, "relu")));
 /// assert_eq!(misspelt_function("xdiag"), None);
@@ -911,7 +1062,18 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | norm_word
         | gradient_sign
         | style_command
+        | exp_e
+        | eye
+        | exponent_number
         | frac_command => "a variable, a number or '('",
+        elem_div => "an operator",
+        elem_power | rational_power | symbolic_power | rational_exponent | bare_exponent
+        | decimal_exponent | exponent_symbol | exponent_offset | superscript_symbol
+        | superscript_offset | exponent_digits | exponent_digit => {
+            "an exponent such as ^T, ^2 or ^{-1}"
+        }
+        norm_subscript | subscript_digits | subscript_word => "a norm subscript such as ₂ or _F",
+        integer_type => "a shape such as `m×n`, `n` or `scalar`",
         add | sub | mul | div | hadamard | juxt | delimited_juxt => "an operator",
         transpose | inverse_transpose | power | caret_exponent | braced_exponent
         | superscript_exponent => "an exponent such as ^T, ^2 or ^{-1}",
@@ -1023,7 +1185,18 @@ fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
 }
 
 /// The LaTeX commands the grammar knows besides Greek letters.
-const KNOWN_COMMANDS: [&str; 58] = [
+const KNOWN_COMMANDS: [&str; 69] = [
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "oslash",
+    "infty",
+    "prime",
     "frac",
     "dfrac",
     "tfrac",
@@ -1280,6 +1453,7 @@ impl Lowerer<'_> {
             Rule::sub => self.binary(ExprKind::Sub, lhs, rhs),
             Rule::hadamard => self.binary(ExprKind::Hadamard, lhs, rhs),
             Rule::kron => self.binary(ExprKind::Kron, lhs, rhs),
+            Rule::elem_div => self.binary(ExprKind::ElemDiv, lhs, rhs),
             Rule::div => {
                 // A quotient of two literals is one exact constant: `1/2`, `\frac{3}{4}`.
                 if let (ExprKind::Num(numerator), ExprKind::Num(denominator)) =
@@ -1303,6 +1477,65 @@ impl Lowerer<'_> {
                 let inverse = self.unary(ExprKind::Inverse, span, operand)?;
                 self.unary(ExprKind::Transpose, span, inverse)
             }
+            Rule::elem_power | Rule::rational_power => {
+                let elementwise = op.as_rule() == Rule::elem_power;
+                let exponent_span = span_of(&op);
+                let exponent = op
+                    .into_inner()
+                    .next()
+                    .and_then(|exponent| exact_exponent(exponent.as_str()))
+                    .ok_or_else(|| Error::InvalidNumber {
+                        message: "exponent out of range".to_string(),
+                        span: exponent_span,
+                    })?;
+                let limit = Rational::from_integer(BigInt::from(self.options.limits.max_exponent));
+                if num_traits::Signed::abs(&exponent) > limit
+                    || exponent.denom() > &BigInt::from(1000)
+                {
+                    return Err(Error::ExponentTooLarge {
+                        exponent: exponent.to_integer().try_into().unwrap_or(i64::MAX),
+                        span: exponent_span,
+                        max: self.options.limits.max_exponent,
+                    });
+                }
+                match (
+                    elementwise,
+                    num_traits::ToPrimitive::to_i64(&exponent.to_integer()),
+                ) {
+                    // `c^{4/2}` is the integer power c².
+                    (false, Some(k)) if exponent.is_integer() => {
+                        self.integer_power(operand, k, span)
+                    }
+                    _ => self.unary(|base| ExprKind::ElemPow(base, exponent), span, operand),
+                }
+            }
+            Rule::symbolic_power => {
+                let mut symbol = String::new();
+                let mut offset = 0i64;
+                for part in op.into_inner() {
+                    let text: String = part.as_str().chars().filter(|c| *c != ' ').collect();
+                    match part.as_rule() {
+                        Rule::exponent_symbol => symbol = text,
+                        Rule::superscript_symbol => symbol = superscript_letter(&text).to_string(),
+                        _ => {
+                            let magnitude = parse_exponent(text.trim_start_matches(['+', '⁺']))
+                                .ok_or_else(|| Error::InvalidNumber {
+                                    message: "exponent out of range".to_string(),
+                                    span,
+                                })?;
+                            offset = magnitude;
+                        }
+                    }
+                }
+                if offset.unsigned_abs() > self.options.limits.max_exponent {
+                    return Err(Error::ExponentTooLarge {
+                        exponent: offset,
+                        span,
+                        max: self.options.limits.max_exponent,
+                    });
+                }
+                self.unary(|base| ExprKind::PowSym(base, symbol, offset), span, operand)
+            }
             _ => {
                 let exponent_span = span_of(&op);
                 let text: String = op
@@ -1320,12 +1553,18 @@ impl Lowerer<'_> {
                         max: self.options.limits.max_exponent,
                     });
                 }
-                if exponent == -1 {
-                    self.unary(ExprKind::Inverse, span, operand)
-                } else {
-                    self.unary(|base| ExprKind::Pow(base, exponent), span, operand)
-                }
+                self.integer_power(operand, exponent, span)
             }
+        }
+    }
+
+    /// `aᵏ` for an integer k, the inverse for −1. A literal base stays a power
+    /// (`10^{-3}`), so that printing and reading back keeps the tree; the simplifier folds it.
+    fn integer_power(&self, operand: Node, exponent: i64, span: Span) -> Result<Node, Error> {
+        if exponent == -1 {
+            self.unary(ExprKind::Inverse, span, operand)
+        } else {
+            self.unary(|base| ExprKind::Pow(base, exponent), span, operand)
         }
     }
 
@@ -1396,27 +1635,48 @@ impl Lowerer<'_> {
                 }
             }
             Rule::ones => self.node(ExprKind::Ones, span, 0),
+            Rule::eye => self.node(ExprKind::Identity, span, 0),
+            Rule::exp_e => {
+                let argument = pair.into_inner().next().ok_or_else(|| unexpected(span))?;
+                let argument = match argument.as_rule() {
+                    Rule::expr => self.expr(argument, nesting)?,
+                    Rule::exponent_number => {
+                        let value =
+                            parse_decimal(argument.as_str()).ok_or_else(|| unexpected(span))?;
+                        self.num(value, span_of(&argument))
+                    }
+                    _ => self.primary(argument, &HashMap::new(), nesting)?,
+                };
+                self.unary(|inner| ExprKind::Func(Func::Exp, inner), span, argument)
+            }
             Rule::norm => {
                 let mut argument = None;
                 let mut squared = false;
+                let mut kind = NormKind::Two;
                 for child in pair.into_inner() {
                     match child.as_rule() {
                         Rule::delimited_expr => argument = Some(self.expr(child, nesting)?),
                         Rule::paren_group => argument = Some(self.group(child, nesting)?),
                         Rule::norm_square => squared = true,
+                        Rule::norm_word if child.as_str().ends_with('1') => kind = NormKind::One,
+                        Rule::norm_subscript => kind = norm_kind(&child)?,
                         _ => {}
                     }
                 }
-                if !squared {
-                    return Err(Error::Unsupported {
-                        message: "unsupported: only the squared norm ‖x‖² is supported".to_string(),
-                        span,
-                        hint: Some("write sqrt(‖x‖²)".to_string()),
-                    });
-                }
-                match argument {
-                    Some(argument) => self.unary(ExprKind::NormSq, span, argument),
-                    None => Err(unexpected(span)),
+                let argument = argument.ok_or_else(|| unexpected(span))?;
+                match (kind, squared) {
+                    (NormKind::Two, true) => self.unary(ExprKind::NormSq, span, argument),
+                    (kind, false) => {
+                        self.unary(|inner| ExprKind::Norm(inner, kind), span, argument)
+                    }
+                    (NormKind::One, true) => {
+                        let norm = self.unary(
+                            |inner| ExprKind::Norm(inner, NormKind::One),
+                            span,
+                            argument,
+                        )?;
+                        self.unary(|inner| ExprKind::Pow(inner, 2), span, norm)
+                    }
                 }
             }
             Rule::logdet => {
@@ -1453,6 +1713,24 @@ impl Lowerer<'_> {
                     "diag" => Box::new(ExprKind::Diag),
                     "sum" => Box::new(ExprKind::Sum),
                     "inv" => Box::new(ExprKind::Inverse),
+                    "softmax" => Box::new(ExprKind::Softmax),
+                    "logsumexp" | "lse" => Box::new(ExprKind::LogSumExp),
+                    // matrixcalculus.org's words: vector(c) = c𝟙 and matrix(c) = c𝟙𝟙ᵀ.
+                    "vector" | "matrix" => {
+                        let ones = || Rc::new(Expr::new(ExprKind::Ones).with_span(span));
+                        let spread = if name == "vector" {
+                            ones()
+                        } else {
+                            let row =
+                                Rc::new(Expr::new(ExprKind::Transpose(ones())).with_span(span));
+                            Rc::new(Expr::new(ExprKind::Mul(ones(), row)).with_span(span))
+                        };
+                        return self.node(
+                            ExprKind::Mul(Rc::new(argument.expr), spread),
+                            span,
+                            argument.depth + 2,
+                        );
+                    }
                     other => {
                         let function =
                             elementwise_function(other).ok_or_else(|| unexpected(span))?;
@@ -1694,6 +1972,16 @@ fn elementwise_function(name: &str) -> Option<Func> {
         "softplus" => Func::Softplus,
         "sqrt" => Func::Sqrt,
         "step" => Func::Step,
+        "sin" => Func::Sin,
+        "cos" => Func::Cos,
+        "tan" => Func::Tan,
+        "arcsin" | "asin" => Func::Arcsin,
+        "arccos" | "acos" => Func::Arccos,
+        "arctan" | "atan" => Func::Arctan,
+        "sinh" => Func::Sinh,
+        "cosh" => Func::Cosh,
+        "abs" => Func::Abs,
+        "sign" => Func::Sign,
         _ => return None,
     })
 }
@@ -1741,13 +2029,125 @@ fn subscript_digit(digit: u32) -> char {
     char::from_u32(0x2080 + digit).unwrap_or('₀')
 }
 
-/// An exact decimal: `0.5` → 1/2.
+/// The most decimal digits a power of ten in scientific notation may shift (`1e-300`).
+const MAX_DECIMAL_EXPONENT: u32 = 300;
+
+/// An exact decimal, possibly in scientific notation: `0.5` → 1/2, `1e-3` → 1/1000.
 fn parse_decimal(text: &str) -> Option<Rational> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let (mantissa, power) = match text.find(['e', 'E']) {
+        Some(index) => {
+            let power = text[index + 1..].replace('−', "-");
+            let power: i64 = power.trim_start_matches('+').parse().ok()?;
+            (&text[..index], power)
+        }
+        None => (text, 0),
+    };
+    if power.unsigned_abs() > u64::from(MAX_DECIMAL_EXPONENT) {
+        return None;
+    }
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = format!("{whole}{fraction}");
     let numerator = BigInt::parse_bytes(digits.as_bytes(), 10)?;
     let denominator = num_traits::pow(BigInt::from(10), fraction.len());
-    Some(Rational::new(numerator, denominator))
+    let scale = Rational::from_integer(num_traits::pow(
+        BigInt::from(10),
+        power.unsigned_abs() as usize,
+    ));
+    let value = Rational::new(numerator, denominator);
+    Some(if power < 0 {
+        value / scale
+    } else {
+        value * scale
+    })
+}
+
+/// An exact exponent from its text: `3`, `−1`, `1/3`, `0.5`, `\frac{1}{2}`, `-\tfrac12`.
+fn exact_exponent(text: &str) -> Option<Rational> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let (negative, rest) = match compact.strip_prefix(['-', '−']) {
+        Some(rest) => (true, rest),
+        None => (false, compact.as_str()),
+    };
+    let value = if let Some(fraction) = ["\\frac", "\\dfrac", "\\tfrac"]
+        .iter()
+        .find_map(|command| rest.strip_prefix(command))
+    {
+        let digits: Vec<&str> = if fraction.starts_with('{') {
+            fraction
+                .split(['{', '}'])
+                .filter(|part| !part.is_empty())
+                .collect()
+        } else {
+            let (top, bottom) = fraction.split_at(fraction.len().min(1));
+            vec![top, bottom]
+        };
+        match digits.as_slice() {
+            [top, bottom] => {
+                let bottom = BigInt::parse_bytes(bottom.as_bytes(), 10)?;
+                if bottom.is_zero() {
+                    return None;
+                }
+                Rational::new(BigInt::parse_bytes(top.as_bytes(), 10)?, bottom)
+            }
+            _ => return None,
+        }
+    } else {
+        match rest.split_once('/') {
+            Some((top, bottom)) => {
+                let bottom = parse_decimal(bottom)?;
+                if bottom.is_zero() {
+                    return None;
+                }
+                parse_decimal(top)? / bottom
+            }
+            None => parse_decimal(rest)?,
+        }
+    };
+    Some(if negative { -value } else { value })
+}
+
+/// The letter a superscript letter stands for: `ᵏ` → `k`.
+fn superscript_letter(text: &str) -> &'static str {
+    match text {
+        "ᵏ" => "k",
+        "ⁿ" => "n",
+        "ᵐ" => "m",
+        "ᵖ" => "p",
+        "ⁱ" => "i",
+        "ʲ" => "j",
+        "ˡ" => "l",
+        _ => "r",
+    }
+}
+
+/// The norm a subscript names: `₂`, `_2`, `_F`, `_{\mathrm{F}}` are ‖·‖₂ (Frobenius for a
+/// matrix), `₁` and `_1` are ‖·‖₁; any other subscript is unsupported, with a clear error.
+fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<NormKind, Error> {
+    let text = subscript.as_str();
+    let inner: String = text
+        .trim_start_matches('_')
+        .replace("\\mathrm", "")
+        .replace("\\text", "")
+        .replace("\\mathsf", "")
+        .replace("\\mathit", "")
+        .chars()
+        .filter(|c| !matches!(c, '{' | '}' | ' '))
+        .map(|c| match c {
+            '₀'..='₉' => char::from_digit(c as u32 - '₀' as u32, 10).unwrap_or(c),
+            other => other,
+        })
+        .collect();
+    match inner.as_str() {
+        "2" | "F" | "f" | "fro" | "Fro" => Ok(NormKind::Two),
+        "1" => Ok(NormKind::One),
+        other => Err(Error::Unsupported {
+            message: format!(
+                "unsupported: the norm ‖·‖_{other}; matcalc knows ‖·‖₁, ‖·‖₂ and ‖·‖_F"
+            ),
+            span: span_of(subscript),
+            hint: Some("write ‖x‖₁, ‖x‖ (= ‖x‖₂) or ‖X‖_F (the Frobenius norm)".to_string()),
+        }),
+    }
 }
 
 /// An integer exponent from `⁻¹`, `-1`, `−12`, `²`.
@@ -1815,6 +2215,10 @@ fn lower_declaration(pair: Pair<'_, Rule>, decls: &mut Decls) -> Result<(), Erro
             Rule::ident => name = Some(ident_symbol(child)),
             Rule::function_type => is_function = true,
             Rule::scalar_type => shape = Some(Shape::scalar()),
+            Rule::integer_type => {
+                shape = Some(Shape::scalar());
+                props.integer = true;
+            }
             Rule::shape_type => {
                 let mut dims = vec![];
                 for dim in child.into_inner() {

@@ -64,6 +64,8 @@ pub enum Op {
     Divide,
     /// `a ⊙ b`.
     Hadamard,
+    /// `a ⊘ b`.
+    ElemDivide,
 }
 
 impl Op {
@@ -75,6 +77,7 @@ impl Op {
             Op::Subtract => format!("cannot subtract {rhs} from {lhs}"),
             Op::Divide => format!("cannot divide {lhs} by {rhs}"),
             Op::Hadamard => format!("cannot take the elementwise product of {lhs} and {rhs}"),
+            Op::ElemDivide => format!("cannot divide {lhs} elementwise by {rhs}"),
         }
     }
 }
@@ -87,6 +90,7 @@ impl fmt::Display for Op {
             Op::Subtract => "difference",
             Op::Divide => "division",
             Op::Hadamard => "elementwise product",
+            Op::ElemDivide => "elementwise division",
         };
         f.write_str(name)
     }
@@ -168,6 +172,24 @@ pub enum Error {
         /// What is wrong, as a phrase.
         what: String,
     },
+    /// A symbolic exponent (`Xᵏ`) whose symbol is not declared an integer (`k: int`).
+    NotAnInteger {
+        /// The exponent's symbol.
+        name: Symbol,
+        /// The power's span.
+        span: Option<Span>,
+    },
+    /// A vector function (`softmax`, `logsumexp`) of something that is not a vector.
+    NotAVector {
+        /// What needs the vector (`softmax`).
+        what: &'static str,
+        /// The argument as written.
+        operand: String,
+        /// The argument's span.
+        span: Option<Span>,
+        /// The argument's shape.
+        shape: Box<Shape>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -189,6 +211,15 @@ impl Error {
                 format!("`{name}` is declared as a variable, not a function")
             }
             Error::ProductSize { operand, what, .. } => format!("{operand}: {what}"),
+            Error::NotAnInteger { name, .. } => {
+                format!("the exponent `{name}` is not declared an integer")
+            }
+            Error::NotAVector {
+                what,
+                operand,
+                shape,
+                ..
+            } => format!("{what} needs a vector, but {operand} is {shape}"),
         }
     }
 
@@ -218,6 +249,12 @@ impl Error {
             Error::ProductSize { .. } => {
                 vec!["declare the factors' sizes (`A: m×n, B: p×q`)".to_string()]
             }
+            Error::NotAnInteger { name, .. } => {
+                vec![format!("declare it with `{name}: int`")]
+            }
+            Error::NotAVector { .. } => {
+                vec!["apply it to a column vector, or to each column separately".to_string()]
+            }
         }
     }
 
@@ -245,9 +282,15 @@ impl Error {
             }
             Error::UnknownFunction { span, .. }
             | Error::NotAFunction { span, .. }
-            | Error::ProductSize { span, .. } => {
+            | Error::ProductSize { span, .. }
+            | Error::NotAnInteger { span, .. } => {
                 if let Some(span) = span {
                     diagnostic = diagnostic.at(*span, "");
+                }
+            }
+            Error::NotAVector { span, shape, .. } => {
+                if let Some(span) = span {
+                    diagnostic = diagnostic.at(*span, shape.to_string());
                 }
             }
         }
@@ -667,7 +710,10 @@ impl<'a> Pass<'a> {
     fn walk(&mut self, expr: &Expr) -> Result<ShapedNode, Error> {
         let mut children = Vec::new();
         for child in expr.children() {
-            children.push(self.walk(child)?);
+            match self.walk(child) {
+                Ok(shaped) => children.push(shaped),
+                Err(error) => return Err(with_quotient_hint(expr, error)),
+            }
         }
         let child_dims: Vec<Dims> = children.iter().map(|child| child.dims).collect();
         let dims = self.node_dims(expr, &child_dims)?;
@@ -731,7 +777,48 @@ impl<'a> Pass<'a> {
                 };
                 self.elementwise(op, (a, child(0)), (b, child(1)))?
             }
-            Div(a, b) => self.elementwise(Op::Divide, (a, child(0)), (b, child(1)))?,
+            Div(a, b) => self.quotient((a, child(0)), (b, child(1)))?,
+            ElemDiv(a, b) => self.elementwise(Op::ElemDivide, (a, child(0)), (b, child(1)))?,
+            ElemPow(_, _) => child(0),
+            PowSym(a, k, _) => {
+                let is_integer = self
+                    .decls
+                    .vars
+                    .get(k)
+                    .is_some_and(|decl| decl.props.integer && decl.shape.is_scalar());
+                if !is_integer {
+                    return Err(Error::NotAnInteger {
+                        name: k.clone(),
+                        span: expr.span,
+                    });
+                }
+                self.require_square(a, child(0), "a matrix power", vec![])?;
+                child(0)
+            }
+            Softmax(a) | LogSumExp(a) => {
+                let dims = child(0);
+                let what = if matches!(expr.kind, Softmax(_)) {
+                    "softmax"
+                } else {
+                    "logsumexp"
+                };
+                let one = self.sizes.one();
+                if self.sizes.unify(dims.cols, one, false).is_err() {
+                    let names = self.names();
+                    return Err(Error::NotAVector {
+                        what,
+                        operand: show(a),
+                        span: a.span,
+                        shape: Box::new(names.shape(&self.sizes, dims)),
+                    });
+                }
+                if matches!(expr.kind, Softmax(_)) {
+                    dims
+                } else {
+                    self.scalar_dims()
+                }
+            }
+            Norm(_, _) => self.scalar_dims(),
             Mul(a, b) => self.product((a, child(0)), (b, child(1)))?,
             Inverse(a) => {
                 self.require_square(a, child(0), "the inverse", vec![])?;
@@ -816,6 +903,38 @@ impl<'a> Pass<'a> {
                 span,
             })
         }
+    }
+
+    /// `a / b`: the denominator must be a scalar (SPEC §2); elementwise quotients are
+    /// written `⊘`.
+    fn quotient(&mut self, lhs: (&Rc<Expr>, Dims), rhs: (&Rc<Expr>, Dims)) -> Result<Dims, Error> {
+        if self.is_scalar(rhs.1) {
+            return Ok(lhs.1);
+        }
+        let mut hints = vec![
+            "the denominator of / is the one factor after it, and must be a scalar".to_string(),
+        ];
+        let same_shape = !self.is_scalar(lhs.1)
+            && self.sizes.same(lhs.1.rows, rhs.1.rows)
+            && self.sizes.same(lhs.1.cols, rhs.1.cols);
+        if same_shape || self.is_scalar(lhs.1) {
+            hints.push(format!(
+                "for elementwise division write {}",
+                show(&Expr::new(ExprKind::ElemDiv(lhs.0.clone(), rhs.0.clone())))
+            ));
+        }
+        if let ExprKind::Var(name) = &rhs.0.kind {
+            if self.vars.get(name).is_some_and(|entry| !entry.declared) {
+                hints.push(format!(
+                    "if `{name}` is a scalar, declare it: `{name}: scalar`"
+                ));
+            }
+        }
+        let clash = Clash {
+            left: None,
+            right: None,
+        };
+        Err(self.mismatch(Op::Divide, lhs, rhs, clash, hints))
     }
 
     fn elementwise(
@@ -1177,6 +1296,46 @@ impl<'a> Pass<'a> {
     }
 }
 
+/// A non-scalar denominator that starts a product, `xᵀAx/xᵀx`, is read by SPEC §2 as
+/// `((xᵀAx)/xᵀ)x`; the error then offers the quotient of the whole product, rebuilt at
+/// each enclosing factor so that the outermost one wins: `(xᵀAx)/(xᵀx)`.
+fn with_quotient_hint(expr: &Expr, error: Error) -> Error {
+    let Error::Mismatch {
+        op: Op::Divide,
+        lhs,
+        rhs,
+        mut hints,
+    } = error
+    else {
+        return error;
+    };
+    let mut factors = vec![];
+    let mut node = expr;
+    while let ExprKind::Mul(left, right) = &node.kind {
+        factors.push(right.clone());
+        node = left;
+    }
+    if let (ExprKind::Div(numerator, denominator), false) = (&node.kind, factors.is_empty()) {
+        let whole = factors
+            .into_iter()
+            .rev()
+            .fold(denominator.clone(), |product, factor| {
+                Rc::new(Expr::new(ExprKind::Mul(product, factor)))
+            });
+        hints.retain(|hint| !hint.starts_with("did you mean ("));
+        hints.insert(
+            0,
+            format!("did you mean ({})/({})?", show(numerator), show(&whole)),
+        );
+    }
+    Error::Mismatch {
+        op: Op::Divide,
+        lhs,
+        rhs,
+        hints,
+    }
+}
+
 fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeNames) -> Expr {
     use ExprKind::*;
     let mut kids = shaped.children.iter();
@@ -1202,6 +1361,15 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
         Func(f, a) => Func(*f, next(a)),
         Apply(name, a) => Apply(name.clone(), next(a)),
         Grad(name, a) => Grad(name.clone(), next(a)),
+        Norm(a, kind) => Norm(next(a), *kind),
+        ElemPow(a, q) => ElemPow(next(a), q.clone()),
+        PowSym(a, k, offset) => PowSym(next(a), k.clone(), *offset),
+        Softmax(a) => Softmax(next(a)),
+        LogSumExp(a) => LogSumExp(next(a)),
+        ElemDiv(a, b) => {
+            let a = next(a);
+            ElemDiv(a, next(b))
+        }
         Add(a, b) => {
             let a = next(a);
             Add(a, next(b))

@@ -50,33 +50,14 @@ fn prepare(identity: &Identity) -> (Typed, Expr) {
 
 /// The tree with the variable `V` replaced by the differential of `wrt`.
 fn replace_placeholder(e: &Rc<Expr>, wrt: &str) -> Rc<Expr> {
-    use ExprKind as K;
-    let r = |x: &Rc<Expr>| replace_placeholder(x, wrt);
-    match &e.kind {
-        K::Var(v) if v == "V" => build::differential(wrt, e.shape.clone()),
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) => e.clone(),
-        K::Neg(a) => build::neg(r(a)),
-        K::Add(a, b) => build::add(r(a), r(b)),
-        K::Sub(a, b) => build::sub(r(a), r(b)),
-        K::Mul(a, b) => build::mul(r(a), r(b)),
-        K::Div(a, b) => build::div(r(a), r(b)),
-        K::Hadamard(a, b) => build::hadamard(r(a), r(b)),
-        K::Transpose(a) => build::transpose(r(a)),
-        K::Inverse(a) => build::inverse(r(a)),
-        K::Pow(a, k) => build::pow(r(a), *k),
-        K::Trace(a) => build::trace(r(a)),
-        K::Det(a) => build::det(r(a)),
-        K::LogDet(a) => build::logdet(r(a)),
-        K::NormSq(a) => build::norm_sq(r(a)),
-        K::Diag(a) => build::diag(r(a)),
-        K::Sum(a) => build::sum(r(a)),
-        K::Func(f, a) => build::func(*f, r(a)),
-        K::Apply(name, a) => build::apply(name, r(a)),
-        K::Grad(name, a) => build::grad(name, r(a)),
-        K::Kron(a, b) => build::kron(r(a), r(b)),
-        K::Vectorize(a) => build::vec(r(a)),
-        K::Commutation(..) => e.clone(),
+    if matches!(&e.kind, ExprKind::Var(v) if v == "V") {
+        return build::differential(wrt, e.shape.clone());
     }
+    let mut node = (**e).clone();
+    for child in node.children_mut() {
+        *child = replace_placeholder(child, wrt);
+    }
+    Rc::new(node)
 }
 
 fn describe(verdict: &Verdict) -> String {

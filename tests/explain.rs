@@ -97,7 +97,7 @@ fn more_losses() -> Vec<Explanation> {
         explained("‖tanh(Wx) ⊙ exp(Wx)‖² + log|XᵀX|", "", "W,X", &[]),
         explained("tr(A²X) + det(X) + xᵀX⁻²x", "X: n×n", "X", &[]),
         explained(
-            "sum(softplus(Ax) / (1 + x ⊙ x)) + ‖diag(Bx)‖²",
+            "sum(softplus(Ax) ⊘ (1 + x ⊙ x)) + ‖diag(Bx)‖²",
             "",
             "x",
             &[],

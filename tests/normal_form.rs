@@ -31,6 +31,7 @@ fn vars() -> BTreeMap<String, VarDecl> {
         props: Props {
             symmetric,
             positive_definite: false,
+            integer: false,
         },
     };
     BTreeMap::from([

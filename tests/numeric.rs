@@ -46,6 +46,7 @@ fn symmetric() -> Props {
     Props {
         symmetric: true,
         positive_definite: false,
+        integer: false,
     }
 }
 
@@ -53,6 +54,7 @@ fn spd() -> Props {
     Props {
         symmetric: true,
         positive_definite: true,
+        integer: false,
     }
 }
 

@@ -48,6 +48,12 @@ fn sexpr(expr: &Expr) -> String {
         ExprKind::Kron(..) => node("kron"),
         ExprKind::Vectorize(_) => node("vec"),
         ExprKind::Commutation(m, n) => format!("(K {m} {n})"),
+        ExprKind::Norm(_, kind) => node(&format!("norm {kind:?}")),
+        ExprKind::ElemDiv(..) => node("ediv"),
+        ExprKind::ElemPow(_, q) => node(&format!("epow {q}")),
+        ExprKind::PowSym(_, k, offset) => node(&format!("powsym {k} {offset}")),
+        ExprKind::Softmax(_) => node("softmax"),
+        ExprKind::LogSumExp(_) => node("logsumexp"),
     }
 }
 
@@ -367,8 +373,8 @@ fn parse_unbraced_exponents_are_whole_integers() {
     }
     let error = check_error("tr(A^1000000)");
     assert_eq!(error.span(), Some(Span::new(4, 12)));
-    // `‖x‖^23` is no square norm: the exponent is 23.
-    assert!(matches!(check_error("‖x‖^23"), Error::Unsupported { .. }));
+    // `‖x‖^23` is no square norm: the exponent is 23, of the norm.
+    check_sexpr("‖x‖^23", "(pow 23 (norm Two x))");
 }
 
 #[test]
@@ -494,18 +500,21 @@ fn parse_errors_name_things_in_human_terms() {
         Error::UnknownFunction {
             name: "sigmod".to_string(),
             span: Span::new(0, 6),
-            suggestion: Some("sigma".to_string()),
+            suggestion: Some("sigmoid".to_string()),
         }
     );
-    let error = check_error("‖x‖");
-    assert!(error
-        .to_string()
-        .starts_with("unsupported: only the squared norm"));
-    assert_eq!(
-        error.diagnostic().hints,
-        vec!["write sqrt(‖x‖²)".to_string()]
-    );
-    assert!(matches!(check_error("‖x‖³"), Error::Unsupported { .. }));
+    // Norms other than ‖·‖₁, ‖·‖₂ and ‖·‖_F are refused in words, never misread.
+    for text in ["‖x‖₃", r"\|x\|_3", r"\|x\|_\infty", "||x||_p^2"] {
+        let error = check_error(text);
+        assert!(
+            error.to_string().starts_with("unsupported: the norm"),
+            "{text}: {error}"
+        );
+        assert_eq!(
+            error.diagnostic().hints,
+            vec!["write ‖x‖₁, ‖x‖ (= ‖x‖₂) or ‖X‖_F (the Frobenius norm)".to_string()]
+        );
+    }
     let error = check_error("(a + b");
     assert!(error.to_string().contains("')'"), "{error}");
     assert!(matches!(
@@ -530,8 +539,10 @@ fn parse_did_you_mean_suggests_close_names() {
 #[test]
 fn parse_unknown_function_check_leaves_products_alone() {
     check_sexpr("xexp(y)", "(mul x (exp y))");
-    check_sexpr("abc(x)", "(mul (mul (mul a b) c) x)");
+    check_sexpr("abc·(x)", "(mul (mul (mul a b) c) x)");
+    check_sexpr("Wx(y)", "(mul (mul W x) y)");
     check_sexpr("alpha(x)", "(mul α x)");
+    check_sexpr("alphax(y)", "(mul (mul α x) y)");
     assert!(matches!(
         check_error("ReLU(z)"),
         Error::UnknownFunction { .. }
@@ -549,7 +560,7 @@ fn parse_unknown_function_check_reads_the_end_of_a_letter_run() {
     for (text, name, start, suggestion) in [
         ("dletiag(I)", "tiag", 3, "diag"),
         ("xdaig(v)", "daig", 1, "diag"),
-        ("xsigmod(z)", "sigmod", 1, "sigma"),
+        ("xsigmod(z)", "sigmod", 1, "sigmoid"),
         ("Wxtanhh(z)", "tanhh", 2, "tanh"),
         ("xTrace(A)", "Trace", 1, "trace"),
     ] {
@@ -563,12 +574,22 @@ fn parse_unknown_function_check_reads_the_end_of_a_letter_run() {
             "{text}"
         );
     }
-    // A run that ends with a known name is a product ending in a call; short runs and
-    // runs with no near miss at the end are products.
+    // A run that ends with a known name is a product ending in a call; any other run of
+    // lower-case letters before `(` is an unknown function, never a product (SPEC §2).
     check_sexpr("xdiag(I)", "(mul x (diag I))");
     check_sexpr("atr(A)", "(mul a (tr A))");
     check_sexpr("alogdet(A)", "(mul a (logdet A))");
-    check_sexpr("abcd(x)", "(mul (mul (mul (mul a b) c) d) x)");
+    for (text, name) in [("abcd(x)", "abcd"), ("foo(x)", "foo"), ("xy(z)", "xy")] {
+        assert_eq!(
+            check_error(text),
+            Error::UnknownFunction {
+                name: name.to_string(),
+                span: Span::new(0, name.len()),
+                suggestion: None,
+            },
+            "{text}"
+        );
+    }
     check_sexpr(
         "dletiag·(x)",
         "(mul (mul (mul (mul (mul (mul (mul d l) e) t) i) a) g) x)",

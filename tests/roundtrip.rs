@@ -443,7 +443,8 @@ fn roundtrip_letter_runs_before_a_call() {
         ("dletiag·(x + y)", options()),
         ("d l e t i a g (x + y)", options()),
         ("xdiag(x + y)", options()),
-        ("abcd(x + y)", options()),
+        ("abcd·(x + y)", options()),
+        ("a b c d (x + y)", options()),
         ("tia g(x)", with_g.clone()),
     ] {
         let expr = parse_with(text, &options).unwrap_or_else(|error| {

@@ -118,6 +118,7 @@ fn draw(ast: &RecExpr<ENodeOrVar<Mat>>, rng: &mut ChaCha8Rng) -> Option<Problem>
         let props = Props {
             symmetric: kind >= 1,
             positive_definite: kind == 2,
+            integer: false,
         };
         let shape = Shape::new(Dim::Known(rows as u64), Dim::Known(cols as u64));
         vars.insert(name.clone(), VarDecl { shape, props });
@@ -310,6 +311,7 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
             let props = Props {
                 symmetric,
                 positive_definite: false,
+                integer: false,
             };
             vars.insert(name.clone(), VarDecl { shape, props });
             leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));

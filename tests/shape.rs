@@ -416,10 +416,12 @@ fn shape_properties_are_carried_into_vars() {
     let symmetric = Props {
         symmetric: true,
         positive_definite: false,
+        integer: false,
     };
     let spd = Props {
         symmetric: true,
         positive_definite: true,
+        integer: false,
     };
     let declared = decls(
         &[
@@ -568,15 +570,16 @@ fn shape_vector_scaled_by_scalar_products() {
 
 #[test]
 fn shape_elementwise_division_and_hadamard_unify() {
-    // A scalar numerator broadcasts: 1/x is the elementwise reciprocal.
+    // A scalar numerator broadcasts: 1 ⊘ x is the elementwise reciprocal.
+    let elem_div = |a: Rc<Expr>, b: Rc<Expr>| Rc::new(Expr::new(ExprKind::ElemDiv(a, b)));
     check_shapes(
-        &div(num(1), var("x")),
+        &elem_div(num(1), var("x")),
         &Decls::new(),
         "n×1",
         &[("x", "n×1")],
     );
     check_shapes(
-        &div(var("x"), var("y")),
+        &elem_div(var("x"), var("y")),
         &Decls::new(),
         "n×1",
         &[("y", "n×1")],
@@ -888,9 +891,18 @@ fn assert_consistent(expr: &Expr) {
         let shape = &node.shape;
         let child = |index: usize| &node.children()[index].shape;
         let ok = match &node.kind {
-            Num(_) | Trace(_) | Det(_) | LogDet(_) | NormSq(_) | Sum(_) | Apply(_, _) => {
-                shape.is_scalar()
-            }
+            Num(_)
+            | Trace(_)
+            | Det(_)
+            | LogDet(_)
+            | NormSq(_)
+            | Sum(_)
+            | Apply(_, _)
+            | Norm(_, _)
+            | LogSumExp(_) => shape.is_scalar(),
+            ElemPow(_, _) => shape == child(0),
+            Softmax(_) => shape == child(0) && shape.cols.is_one(),
+            PowSym(_, _, _) => shape == child(0) && shape.is_square(),
             Var(_) | Differential(_) => true,
             Identity => shape.is_square(),
             Ones => shape.cols.is_one(),
@@ -905,7 +917,8 @@ fn assert_consistent(expr: &Expr) {
                     arg.is_square() && shape.rows == arg.rows && shape.cols.is_one()
                 }
             }
-            Add(_, _) | Sub(_, _) | Hadamard(_, _) | Div(_, _) => {
+            Div(_, _) => child(1).is_scalar() && shape == child(0),
+            Add(_, _) | Sub(_, _) | Hadamard(_, _) | ElemDiv(_, _) => {
                 let (a, b) = (child(0), child(1));
                 (a.is_scalar() && shape == b)
                     || (b.is_scalar() && shape == a)

@@ -165,7 +165,8 @@ impl FlopCounter {
             ExprKind::Add(a, b)
             | ExprKind::Sub(a, b)
             | ExprKind::Hadamard(a, b)
-            | ExprKind::Div(a, b) => self.entries(&a.shape).max(self.entries(&b.shape)),
+            | ExprKind::Div(a, b)
+            | ExprKind::ElemDiv(a, b) => self.entries(&a.shape).max(self.entries(&b.shape)),
             ExprKind::Neg(a) | ExprKind::Sum(a) => self.entries(&a.shape),
             ExprKind::NormSq(a) => 2.0 * self.entries(&a.shape),
             ExprKind::Inverse(a) | ExprKind::Det(a) | ExprKind::LogDet(a) => {
@@ -178,6 +179,10 @@ impl FlopCounter {
             ExprKind::Trace(a) | ExprKind::Diag(a) => self.dim(&a.shape.rows),
             ExprKind::Func(_, a) => 4.0 * self.entries(&a.shape),
             ExprKind::Apply(_, a) | ExprKind::Grad(_, a) => 10.0 * self.entries(&a.shape),
+            ExprKind::Norm(a, _) => 2.0 * self.entries(&a.shape) + 4.0,
+            ExprKind::ElemPow(a, _) => 4.0 * self.entries(&a.shape),
+            ExprKind::PowSym(a, _, _) => self.dim(&a.shape.rows).powi(3) * 6.0,
+            ExprKind::Softmax(a) | ExprKind::LogSumExp(a) => 6.0 * self.entries(&a.shape),
         };
         children + own
     }

@@ -210,7 +210,20 @@ fn func_name(f: Func, style: Style) -> String {
     match (f, style) {
         (Func::Sigma, Style::Unicode) => "σ".into(),
         (Func::Sigma, Style::Latex) => "\\sigma".into(),
-        (Func::Exp | Func::Log | Func::Tanh, Style::Latex) => format!("\\{}", f.name()),
+        (
+            Func::Exp
+            | Func::Log
+            | Func::Tanh
+            | Func::Sin
+            | Func::Cos
+            | Func::Tan
+            | Func::Arcsin
+            | Func::Arccos
+            | Func::Arctan
+            | Func::Sinh
+            | Func::Cosh,
+            Style::Latex,
+        ) => format!("\\{}", f.name()),
         (_, Style::Latex) => format!("\\operatorname{{{}}}", f.name()),
         (_, Style::Unicode) => f.name().into(),
     }
@@ -377,6 +390,59 @@ fn node(e: &Expr, style: Style) -> (String, u8) {
             };
             (crate::print::render(e, spelling), level)
         }
+        Norm(a, kind) => {
+            let inner = node(a, style).0;
+            let one = *kind == crate::expr::NormKind::One;
+            match (uni, one) {
+                (true, false) => (format!("‖{inner}‖"), ATOM),
+                (true, true) => (format!("‖{inner}‖₁"), ATOM),
+                (false, false) => (format!("\\left\\|{inner}\\right\\|"), ATOM),
+                (false, true) => (format!("\\left\\|{inner}\\right\\|_1"), ATOM),
+            }
+        }
+        ElemDiv(a, b) => (
+            format!(
+                "{} {} {}",
+                at(a, HADAMARD, style),
+                if uni { "⊘" } else { "\\oslash" },
+                at(b, PRODUCT, style)
+            ),
+            HADAMARD,
+        ),
+        ElemPow(a, q) => {
+            let sup = if uni {
+                format!("^{{∘{q}}}")
+            } else {
+                format!("^{{\\circ {q}}}")
+            };
+            postfix(a, &sup, style)
+        }
+        PowSym(a, k, offset) => {
+            let exponent = match offset {
+                0 => k.clone(),
+                o if *o > 0 => format!("{k}+{o}"),
+                o => format!("{k}-{}", -o),
+            };
+            postfix(a, &format!("^{{{exponent}}}"), style)
+        }
+        Softmax(a) => call(
+            if uni {
+                "softmax"
+            } else {
+                "\\operatorname{softmax}"
+            },
+            a,
+            style,
+        ),
+        LogSumExp(a) => call(
+            if uni {
+                "logsumexp"
+            } else {
+                "\\operatorname{logsumexp}"
+            },
+            a,
+            style,
+        ),
     }
 }
 

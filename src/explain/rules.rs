@@ -161,9 +161,9 @@ pub(super) fn quotient_denominator() -> Rule {
 
 pub(super) fn elementwise_quotient_numerator() -> Rule {
     rule(
-        "elementwise quotient C = A/B: ∂L/∂A = (∂L/∂C)/B",
+        "elementwise quotient C = A ⊘ B: ∂L/∂A = (∂L/∂C) ⊘ B",
         format!(
-            "\\text{{elementwise quotient }} C = A/B\\text{{: }} {} = {}/B",
+            "\\text{{elementwise quotient }} C = A \\oslash B\\text{{: }} {} = {} \\oslash B",
             dl("A"),
             dl("C")
         ),
@@ -172,9 +172,9 @@ pub(super) fn elementwise_quotient_numerator() -> Rule {
 
 pub(super) fn elementwise_quotient_denominator() -> Rule {
     rule(
-        "elementwise quotient C = A/B: ∂L/∂B = −(∂L/∂C) ⊙ A/(B ⊙ B)",
+        "elementwise quotient C = A ⊘ B: ∂L/∂B = −(∂L/∂C) ⊙ A ⊘ (B ⊙ B)",
         format!(
-            "\\text{{elementwise quotient }} C = A/B\\text{{: }} {} = -{} \\odot A/(B \\odot B)",
+            "\\text{{elementwise quotient }} C = A \\oslash B\\text{{: }} {} = -{} \\odot A \\oslash (B \\odot B)",
             dl("B"),
             dl("C")
         ),
@@ -325,6 +325,31 @@ pub(super) fn elementwise(f: Func) -> Rule {
             "1/(2\\sqrt{A})",
         ),
         Func::Step => ("elementwise step: flat, no adjoint flows", "0"),
+        Func::Sin => ("elementwise sin: ∂L/∂A = (∂L/∂C) ⊙ cos(A)", "\\cos(A)"),
+        Func::Cos => ("elementwise cos: ∂L/∂A = −(∂L/∂C) ⊙ sin(A)", "(-\\sin(A))"),
+        Func::Tan => (
+            "elementwise tan: ∂L/∂A = (∂L/∂C) ⊙ (1 + tan(A) ⊙ tan(A))",
+            "(1 + \\tan(A) \\odot \\tan(A))",
+        ),
+        Func::Arcsin => (
+            "elementwise arcsin: ∂L/∂A = (∂L/∂C) ⊘ sqrt(1 − A ⊙ A)",
+            "1 \\oslash \\sqrt{1 - A \\odot A}",
+        ),
+        Func::Arccos => (
+            "elementwise arccos: ∂L/∂A = −(∂L/∂C) ⊘ sqrt(1 − A ⊙ A)",
+            "(-1) \\oslash \\sqrt{1 - A \\odot A}",
+        ),
+        Func::Arctan => (
+            "elementwise arctan: ∂L/∂A = (∂L/∂C) ⊘ (1 + A ⊙ A)",
+            "1 \\oslash (1 + A \\odot A)",
+        ),
+        Func::Sinh => ("elementwise sinh: ∂L/∂A = (∂L/∂C) ⊙ cosh(A)", "\\cosh(A)"),
+        Func::Cosh => ("elementwise cosh: ∂L/∂A = (∂L/∂C) ⊙ sinh(A)", "\\sinh(A)"),
+        Func::Abs => (
+            "elementwise abs: ∂L/∂A = (∂L/∂C) ⊙ sign(A), away from 0",
+            "\\operatorname{sign}(A)",
+        ),
+        Func::Sign => ("elementwise sign: flat away from 0, no adjoint flows", "0"),
     };
     let name = match f {
         Func::Sigma => "\\sigma".to_string(),
@@ -338,4 +363,70 @@ pub(super) fn elementwise(f: Func) -> Rule {
             dl("C")
         ),
     }
+}
+
+pub(super) fn norm() -> Rule {
+    rule(
+        "norm C = ‖A‖: ∂L/∂A = (∂L/∂C) A/‖A‖, away from A = 0",
+        format!(
+            "\\text{{norm }} C = \\|A\\|\\text{{: }} {} = {} A / \\|A\\|",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn norm_one() -> Rule {
+    rule(
+        "1-norm C = ‖A‖₁: ∂L/∂A = (∂L/∂C) sign(A), away from zero entries",
+        format!(
+            "\\text{{1-norm }} C = \\|A\\|_1\\text{{: }} {} = {} \\operatorname{{sign}}(A)",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn elementwise_power() -> Rule {
+    rule(
+        "elementwise power C = A^{∘q}: ∂L/∂A = q (∂L/∂C) ⊙ A^{∘(q−1)}",
+        format!(
+            "\\text{{elementwise power }} C = A^{{\\circ q}}\\text{{: }} {} = q {} \\odot A^{{\\circ (q-1)}}",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn symbolic_power() -> Rule {
+    rule(
+        "power C = Aᵏ (k an integer symbol, under a trace): ∂L/∂A = k (Aᵏ⁻¹)ᵀ (∂L/∂C)",
+        format!(
+            "\\text{{power }} C = A^{{k}}\\text{{: }} {} = k \\left(A^{{k-1}}\\right)^\\top {}",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn softmax() -> Rule {
+    rule(
+        "softmax C = softmax(A): ∂L/∂A = C ⊙ (∂L/∂C) − C Cᵀ(∂L/∂C), the Jacobian diag(C) − CCᵀ",
+        format!(
+            "\\text{{softmax }} C = \\operatorname{{softmax}}(A)\\text{{: }} {} = \\left(\\operatorname{{diag}}(C) - C C^\\top\\right) {}",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn logsumexp() -> Rule {
+    rule(
+        "logsumexp C = logsumexp(A): ∂L/∂A = (∂L/∂C) softmax(A)",
+        format!(
+            "\\text{{logsumexp }} C = \\operatorname{{logsumexp}}(A)\\text{{: }} {} = {} \\operatorname{{softmax}}(A)",
+            dl("A"),
+            dl("C")
+        ),
+    )
 }

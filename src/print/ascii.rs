@@ -1,7 +1,7 @@
 //! The ASCII spelling: `1/2*norm(W'*W*x - x)^2`, `W*(z*x' + x*z')`, `alpha*X*X'`.
 
 use super::Spelling;
-use crate::expr::Func;
+use crate::expr::{Func, Rational};
 use crate::parse::GREEK_LETTERS;
 
 #[rustfmt::skip]
@@ -28,6 +28,13 @@ pub(super) const SPELLING: Spelling = Spelling {
     logdet_close:      ")",
     norm_open:         "norm(",
     norm_close:        ")^2",
+    elem_div:          " ./ ",
+    norm2_open:        "norm(",
+    norm2_close:       ")",
+    norm1_open:        "norm1(",
+    norm1_close:       ")",
+    softmax:           "softmax",
+    logsumexp:         "logsumexp",
     delimiters_are_bars: false,
 };
 
@@ -47,6 +54,16 @@ pub(super) fn function_name(function: Func) -> &'static str {
         Func::Softplus => "softplus",
         Func::Sqrt     => "sqrt",
         Func::Step     => "step",
+        Func::Sin      => "sin",
+        Func::Cos      => "cos",
+        Func::Tan      => "tan",
+        Func::Arcsin   => "arcsin",
+        Func::Arccos   => "arccos",
+        Func::Arctan   => "arctan",
+        Func::Sinh     => "sinh",
+        Func::Cosh     => "cosh",
+        Func::Abs      => "abs",
+        Func::Sign     => "sign",
     }
 }
 
@@ -57,6 +74,25 @@ pub(super) fn power(exponent: i64) -> String {
         format!("^{exponent}")
     } else {
         format!("^({exponent})")
+    }
+}
+
+/// An elementwise or rational power: `.^3`, `.^(1/3)`, `.^(-1)`, `^(1/3)` (a scalar's).
+pub(super) fn rational_power(exponent: &Rational, elementwise: bool) -> String {
+    let caret = if elementwise { ".^" } else { "^" };
+    if exponent.is_integer() && exponent >= &Rational::from_integer(0.into()) {
+        format!("{caret}{exponent}")
+    } else {
+        format!("{caret}({exponent})")
+    }
+}
+
+/// A power with an integer symbol: `^k`, `^(k-1)`, `^(k+1)`.
+pub(super) fn symbolic_power(symbol: &str, offset: i64) -> String {
+    match offset {
+        0 => format!("^{symbol}"),
+        o if o > 0 => format!("^({symbol}+{o})"),
+        o => format!("^({symbol}-{})", -o),
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::ascii::subscript_digit_value;
 use super::Spelling;
-use crate::expr::Func;
+use crate::expr::{Func, Rational};
 use crate::parse::GREEK_LETTERS;
 
 #[rustfmt::skip]
@@ -29,6 +29,13 @@ pub(super) const SPELLING: Spelling = Spelling {
     logdet_close:      "\\right|",
     norm_open:         "\\|",
     norm_close:        "\\|^2",
+    elem_div:          " \\oslash ",
+    norm2_open:        "\\|",
+    norm2_close:       "\\|",
+    norm1_open:        "\\|",
+    norm1_close:       "\\|_1",
+    softmax:           "\\operatorname{softmax}",
+    logsumexp:         "\\operatorname{logsumexp}",
     delimiters_are_bars: true,
 };
 
@@ -45,12 +52,37 @@ pub(super) fn function_name(function: Func) -> &'static str {
         Func::Softplus => "\\operatorname{softplus}",
         Func::Sqrt     => "\\sqrt",
         Func::Step     => "\\operatorname{step}",
+        Func::Sin      => "\\sin",
+        Func::Cos      => "\\cos",
+        Func::Tan      => "\\tan",
+        Func::Arcsin   => "\\arcsin",
+        Func::Arccos   => "\\arccos",
+        Func::Arctan   => "\\arctan",
+        Func::Sinh     => "\\sinh",
+        Func::Cosh     => "\\cosh",
+        Func::Abs      => "\\operatorname{abs}",
+        Func::Sign     => "\\operatorname{sign}",
     }
 }
 
 /// A power: `^{2}`, `^{-2}`.
 pub(super) fn power(exponent: i64) -> String {
     format!("^{{{exponent}}}")
+}
+
+/// An elementwise or rational power: `^{\circ 3}`, `^{\circ 1/3}`, `^{1/3}` (a scalar's).
+pub(super) fn rational_power(exponent: &Rational, elementwise: bool) -> String {
+    let circle = if elementwise { "\\circ " } else { "" };
+    format!("^{{{circle}{exponent}}}")
+}
+
+/// A power with an integer symbol: `^{k}`, `^{k-1}`.
+pub(super) fn symbolic_power(symbol: &str, offset: i64) -> String {
+    match offset {
+        0 => format!("^{{{symbol}}}"),
+        o if o > 0 => format!("^{{{symbol}+{o}}}"),
+        o => format!("^{{{symbol}-{}}}", -o),
+    }
 }
 
 /// What goes between two juxtaposed factors: a space (`W x`), nothing before a

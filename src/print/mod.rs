@@ -34,7 +34,7 @@ pub use latex::latex_name;
 
 use num_traits::Signed;
 
-use crate::expr::{Expr, ExprKind, Func, Rational};
+use crate::expr::{Expr, ExprKind, Func, NormKind, Rational};
 
 /// Which of the three spellings of SPEC §2 to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -119,6 +119,16 @@ struct Spelling {
     norm_open: &'static str,
     norm_close: &'static str,
     delimiters_are_bars: bool,
+    /// The elementwise quotient, with its spaces.
+    elem_div: &'static str,
+    /// The delimiters of the unsquared norms `‖x‖` and `‖x‖₁`.
+    norm2_open: &'static str,
+    norm2_close: &'static str,
+    norm1_open: &'static str,
+    norm1_close: &'static str,
+    /// The vector functions' names.
+    softmax: &'static str,
+    logsumexp: &'static str,
 }
 
 /// How tightly a printed node binds, loosest first. A child printed where a tighter level
@@ -208,9 +218,12 @@ impl Printer {
             // ASCII writes the Kronecker product as a call, `kron(A, B)`.
             Kron(..) if self.style == Style::Ascii => Level::Atom,
             Kron(..) => Level::Hadamard,
+            // A power on `‖x‖` needs parentheses, `(‖x‖)³`: `‖x‖²` reads as a squared norm.
+            ElemPow(..) | PowSym(..) | Norm(..) => Level::Postfix,
+            ElemDiv(..) => Level::Hadamard,
             Var(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_) | LogDet(_)
             | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
-            | Commutation(..) => Level::Atom,
+            | Commutation(..) | Softmax(_) | LogSumExp(_) => Level::Atom,
         }
     }
 
@@ -331,6 +344,42 @@ impl Printer {
                 let text = self.commutation(m, n);
                 self.out.push_str(&text);
             }
+            Norm(argument, NormKind::Two) => self.delimited(
+                spelling.norm2_open,
+                argument,
+                spelling.norm2_close,
+                spelling.delimiters_are_bars,
+            ),
+            Norm(argument, NormKind::One) => self.delimited(
+                spelling.norm1_open,
+                argument,
+                spelling.norm1_close,
+                spelling.delimiters_are_bars,
+            ),
+            ElemDiv(left, right) => {
+                self.infix(left, spelling.elem_div, right, Level::Hadamard, context)
+            }
+            ElemPow(operand, exponent) => {
+                // A scalar's fractional power is the ordinary one, `(cᵀx)^{1/3}`; every
+                // other elementwise power is marked, `x^{∘3}`, so that it reads back the same.
+                let elementwise = !operand.shape.is_scalar() || exponent.is_integer();
+                let text = match self.style {
+                    Style::Unicode => unicode::rational_power(exponent, elementwise),
+                    Style::Ascii => ascii::rational_power(exponent, elementwise),
+                    Style::Latex => latex::rational_power(exponent, elementwise),
+                };
+                self.postfix(operand, &text, context)
+            }
+            PowSym(operand, symbol, offset) => {
+                let text = match self.style {
+                    Style::Unicode => unicode::symbolic_power(symbol, *offset),
+                    Style::Ascii => ascii::symbolic_power(&ascii_name(symbol), *offset),
+                    Style::Latex => latex::symbolic_power(&latex_name(symbol), *offset),
+                };
+                self.postfix(operand, &text, context)
+            }
+            Softmax(argument) => self.call(spelling.softmax, argument),
+            LogSumExp(argument) => self.call(spelling.logsumexp, argument),
         }
     }
 
@@ -558,7 +607,7 @@ fn letters_call_a_misspelt_function(left: &str, right: &str) -> bool {
     if left_run.is_empty() || !rest.starts_with('(') {
         return false;
     }
-    crate::parse::misspelt_function(&format!("{left_run}{right_run}")).is_some()
+    crate::parse::unknown_function(&format!("{left_run}{right_run}")).is_some()
 }
 
 #[cfg(test)]
@@ -667,7 +716,8 @@ mod tests {
         assert_eq!(unicode(&expr), "dle·tiag·(x + y)");
         assert!(letters_call_a_misspelt_function("tia", "g(x)"));
         assert!(!letters_call_a_misspelt_function("x", "diag(x)"));
-        assert!(!letters_call_a_misspelt_function("abc", "(x)"));
+        assert!(letters_call_a_misspelt_function("abc", "(x)"));
+        assert!(!letters_call_a_misspelt_function("Wx", "(x)"));
     }
 
     #[test]

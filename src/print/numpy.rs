@@ -408,6 +408,16 @@ impl<'a> Emitter<'a> {
                     crate::expr::Func::Softplus => format!("np.logaddexp(0.0, {z})"),
                     crate::expr::Func::Sqrt => format!("np.sqrt({z})"),
                     crate::expr::Func::Step => format!("np.heaviside({z}, 0.0)"),
+                    crate::expr::Func::Sin => format!("np.sin({z})"),
+                    crate::expr::Func::Cos => format!("np.cos({z})"),
+                    crate::expr::Func::Tan => format!("np.tan({z})"),
+                    crate::expr::Func::Arcsin => format!("np.arcsin({z})"),
+                    crate::expr::Func::Arccos => format!("np.arccos({z})"),
+                    crate::expr::Func::Arctan => format!("np.arctan({z})"),
+                    crate::expr::Func::Sinh => format!("np.sinh({z})"),
+                    crate::expr::Func::Cosh => format!("np.cosh({z})"),
+                    crate::expr::Func::Abs => format!("np.abs({z})"),
+                    crate::expr::Func::Sign => format!("np.sign({z})"),
                 }
             }
             Apply(name, a) => format!("{}({})", python_name(name), self.emit(a)?),
@@ -442,6 +452,38 @@ impl<'a> Emitter<'a> {
                     "np.eye({m} * {n})[np.arange({m} * {n}).reshape(({m}, {n}), order=\"F\").ravel()]"
                 )
             }
+            Norm(a, crate::expr::NormKind::Two) => format!("np.linalg.norm({})", self.emit(a)?),
+            Norm(a, crate::expr::NormKind::One) => {
+                format!("np.sum(np.abs({}))", self.emit(a)?)
+            }
+            ElemDiv(a, b) => format!("({} / {})", self.emit(a)?, self.emit(b)?),
+            ElemPow(a, q) => {
+                let exponent = if q.is_integer() {
+                    q.numer().to_string()
+                } else {
+                    format!("({} / {})", q.numer(), q.denom())
+                };
+                format!("({} ** {exponent})", self.emit(a)?)
+            }
+            PowSym(a, k, offset) => {
+                let inner = self.emit(a)?;
+                let exponent = match offset {
+                    0 => format!("int({})", python_name(k)),
+                    o if *o > 0 => format!("int({} + {o})", python_name(k)),
+                    o => format!("int({} - {})", python_name(k), -o),
+                };
+                if a.shape.is_scalar() {
+                    format!("({inner} ** {exponent})")
+                } else {
+                    format!("np.linalg.matrix_power({inner}, {exponent})")
+                }
+            }
+            // The shift by logsumexp keeps exp finite; the lambda evaluates z once.
+            Softmax(a) => format!(
+                "(lambda t: np.exp(t - np.logaddexp.reduce(t)))({})",
+                self.emit(a)?
+            ),
+            LogSumExp(a) => format!("np.logaddexp.reduce({})", self.emit(a)?),
         })
     }
 }

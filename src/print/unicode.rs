@@ -29,6 +29,13 @@ pub(super) const SPELLING: Spelling = Spelling {
     logdet_close:      "|",
     norm_open:         "‖",
     norm_close:        "‖²",
+    elem_div:          " ⊘ ",
+    norm2_open:        "‖",
+    norm2_close:       "‖",
+    norm1_open:        "‖",
+    norm1_close:       "‖₁",
+    softmax:           "softmax",
+    logsumexp:         "logsumexp",
     delimiters_are_bars: true,
 };
 
@@ -76,6 +83,16 @@ pub(super) fn function_name(function: Func) -> &'static str {
         Func::Softplus => "softplus",
         Func::Sqrt     => "sqrt",
         Func::Step     => "step",
+        Func::Sin      => "sin",
+        Func::Cos      => "cos",
+        Func::Tan      => "tan",
+        Func::Arcsin   => "arcsin",
+        Func::Arccos   => "arccos",
+        Func::Arctan   => "arctan",
+        Func::Sinh     => "sinh",
+        Func::Cosh     => "cosh",
+        Func::Abs      => "abs",
+        Func::Sign     => "sign",
     }
 }
 
@@ -109,6 +126,49 @@ pub(super) fn power(exponent: i64) -> String {
         res.push(DIGITS[usize::from(digit - b'0')]);
     }
     res
+}
+
+/// An elementwise or rational power: `^{∘3}`, `^{∘1/3}`, `^{1/3}` (a scalar's).
+pub(super) fn rational_power(exponent: &Rational, elementwise: bool) -> String {
+    let circle = if elementwise { "∘" } else { "" };
+    let sign = if exponent < &Rational::from_integer(0.into()) {
+        "−"
+    } else {
+        ""
+    };
+    let magnitude = num_traits::Signed::abs(exponent);
+    format!("^{{{circle}{sign}{magnitude}}}")
+}
+
+/// A power with an integer symbol: `ᵏ`, `ᵏ⁻¹`, or `^{q−1}` for a letter without a
+/// superscript form.
+pub(super) fn symbolic_power(symbol: &str, offset: i64) -> String {
+    const LETTERS: [(&str, &str); 8] = [
+        ("k", "ᵏ"),
+        ("n", "ⁿ"),
+        ("m", "ᵐ"),
+        ("p", "ᵖ"),
+        ("i", "ⁱ"),
+        ("j", "ʲ"),
+        ("l", "ˡ"),
+        ("r", "ʳ"),
+    ];
+    let superscript = LETTERS.iter().find(|(letter, _)| *letter == symbol);
+    match superscript {
+        Some((_, letter)) => {
+            let tail = match offset {
+                0 => String::new(),
+                o if o > 0 => format!("⁺{}", power(o)),
+                o => power(o),
+            };
+            format!("{letter}{tail}")
+        }
+        None => match offset {
+            0 => format!("^{{{symbol}}}"),
+            o if o > 0 => format!("^{{{symbol}+{o}}}"),
+            o => format!("^{{{symbol}−{}}}", -o),
+        },
+    }
 }
 
 /// What goes between two juxtaposed factors printed as `left` and `right`: nothing

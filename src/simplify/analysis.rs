@@ -240,6 +240,12 @@ pub fn node_shape(
             }
             _ => (Shape::new(Dim::Unknown, Dim::Unknown), false),
         },
+        Mat::Norm2(_) | Mat::Norm1(_) => (Shape::scalar(), true),
+        Mat::ElemDiv([a, b]) => elementwise(a, b),
+        Mat::ElemPow([a, _]) => (shape(a), true),
+        Mat::PowSym([a, _, _]) => square(a),
+        Mat::Softmax(a) => (shape(a), shape(a).cols.is_one()),
+        Mat::LogSumExp(a) => (Shape::scalar(), shape(a).cols.is_one()),
         Mat::Diag(a) => {
             let inner = shape(a);
             if inner.cols.is_one() {
@@ -272,7 +278,8 @@ fn symmetric_of_node(egraph: &EGraph, enode: &Mat) -> bool {
             .is_some_and(|decl| decl.props.symmetric || decl.props.positive_definite),
         Mat::Identity(_) | Mat::Num(_) => true,
         Mat::Add([a, b]) | Mat::Sub([a, b]) | Mat::Had([a, b]) => sym(a) && sym(b),
-        Mat::Div([a, b]) => sym(a) && sym(b),
+        Mat::Div([a, b]) | Mat::ElemDiv([a, b]) => sym(a) && sym(b),
+        Mat::ElemPow([a, _]) | Mat::PowSym([a, _, _]) => sym(a),
         Mat::Neg(a) | Mat::Inverse(a) | Mat::Pow([a, _]) | Mat::Transpose(a) => sym(a),
         Mat::Mul([a, b]) => {
             (scalar(a) && sym(b))
@@ -392,6 +399,7 @@ pub fn is_value(egraph: &EGraph, id: Id) -> bool {
 /// The properties of a class as a declaration would state them.
 pub fn props_of(data: &Data) -> Props {
     Props {
+        integer: false,
         symmetric: data.symmetric,
         positive_definite: data.spd,
     }

@@ -136,7 +136,7 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                     TopKind::Scaled => 12,
                 }
             }
-            Mat::Div(_) => 12,
+            Mat::Div(_) | Mat::ElemDiv(_) => 12,
             Mat::Neg(_) => 8,
             // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
             Mat::Transpose(a) => {
@@ -225,6 +225,11 @@ impl<'a> FlopCost<'a> {
             }
             Mat::Neg(a) | Mat::Sum(a) => self.entries(shape(a)),
             Mat::NormSq(a) => 2.0 * self.entries(shape(a)),
+            Mat::Norm2(a) | Mat::Norm1(a) => 2.0 * self.entries(shape(a)) + 4.0,
+            Mat::ElemDiv([a, b]) => broadcast(a, b),
+            Mat::ElemPow([a, _]) => 4.0 * self.entries(shape(a)),
+            Mat::PowSym([a, _, _]) => side(a).powi(3) * 6.0,
+            Mat::Softmax(a) | Mat::LogSumExp(a) => 6.0 * self.entries(shape(a)),
             Mat::Inverse(a) | Mat::Det(a) | Mat::LogDet(a) => side(a).powi(3),
             Mat::Pow([a, k]) => {
                 let exponent = self.egraph[*k]

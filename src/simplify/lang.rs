@@ -19,7 +19,7 @@ use egg::{Id, RecExpr};
 use num_bigint::BigInt;
 use num_traits::{Signed, ToPrimitive, Zero};
 
-use crate::expr::{build, Dim, Expr, ExprKind, Func, Rational, Shape};
+use crate::expr::{build, Dim, Expr, ExprKind, Func, NormKind, Rational, Shape};
 
 /// Shapes of the variables (and of `let` and `where` names) the converters may meet.
 pub type VarShapes = BTreeMap<String, Shape>;
@@ -130,8 +130,10 @@ mod language {
     egg::define_language! {
         /// Matrix expressions as e-nodes, one variant per [`crate::expr::ExprKind`]; each
         /// operator string is the node's s-expression spelling (`add`, `mul`, `T`, `ew-sigma`, …).
-        /// `pow` has an integer `Num` as second child; `apply` and `grad` a function
-        /// name; `d` a variable name; `I` and `ones` a size leaf.
+        /// `pow` has an integer `Num` as second child, `epow` a rational one; `powsym`
+        /// has the integer symbol and an integer offset `Num` as second and third child;
+        /// `apply` and `grad` a function name; `d` a variable name; `I` and `ones` a
+        /// size leaf.
         pub enum Mat {
             "add" = Add([Id; 2]),
             "sub" = Sub([Id; 2]),
@@ -157,6 +159,25 @@ mod language {
             "ew-softplus" = Softplus(Id),
             "ew-sqrt" = Sqrt(Id),
             "ew-step" = Step(Id),
+            // The language of issue 12: more elementwise functions, norms, elementwise
+            // quotients and powers, symbolic integer powers and the vector functions.
+            "ew-sin" = Sin(Id),
+            "ew-cos" = Cos(Id),
+            "ew-tan" = Tan(Id),
+            "ew-arcsin" = Arcsin(Id),
+            "ew-arccos" = Arccos(Id),
+            "ew-arctan" = Arctan(Id),
+            "ew-sinh" = Sinh(Id),
+            "ew-cosh" = Cosh(Id),
+            "ew-abs" = Abs(Id),
+            "ew-sign" = Sign(Id),
+            "norm2" = Norm2(Id),
+            "norm1" = Norm1(Id),
+            "ediv" = ElemDiv([Id; 2]),
+            "epow" = ElemPow([Id; 2]),
+            "powsym" = PowSym([Id; 3]),
+            "softmax" = Softmax(Id),
+            "logsumexp" = LogSumExp(Id),
             "apply" = Apply([Id; 2]),
             "grad" = Grad([Id; 2]),
             "d" = Differential(Id),
@@ -187,6 +208,16 @@ impl Mat {
             Mat::Softplus(a) => (Func::Softplus, a),
             Mat::Sqrt(a) => (Func::Sqrt, a),
             Mat::Step(a) => (Func::Step, a),
+            Mat::Sin(a) => (Func::Sin, a),
+            Mat::Cos(a) => (Func::Cos, a),
+            Mat::Tan(a) => (Func::Tan, a),
+            Mat::Arcsin(a) => (Func::Arcsin, a),
+            Mat::Arccos(a) => (Func::Arccos, a),
+            Mat::Arctan(a) => (Func::Arctan, a),
+            Mat::Sinh(a) => (Func::Sinh, a),
+            Mat::Cosh(a) => (Func::Cosh, a),
+            Mat::Abs(a) => (Func::Abs, a),
+            Mat::Sign(a) => (Func::Sign, a),
             _ => return None,
         };
         Some(res)
@@ -204,6 +235,16 @@ impl Mat {
             Func::Softplus => Mat::Softplus(a),
             Func::Sqrt => Mat::Sqrt(a),
             Func::Step => Mat::Step(a),
+            Func::Sin => Mat::Sin(a),
+            Func::Cos => Mat::Cos(a),
+            Func::Tan => Mat::Tan(a),
+            Func::Arcsin => Mat::Arcsin(a),
+            Func::Arccos => Mat::Arccos(a),
+            Func::Arctan => Mat::Arctan(a),
+            Func::Sinh => Mat::Sinh(a),
+            Func::Cosh => Mat::Cosh(a),
+            Func::Abs => Mat::Abs(a),
+            Func::Sign => Mat::Sign(a),
         }
     }
 }
@@ -273,6 +314,22 @@ fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const Expr,
             let n = rec.add(Mat::Dim(DimLeaf(n.clone())));
             Mat::Commutation([m, n])
         }
+        ExprKind::Norm(a, NormKind::Two) => Mat::Norm2(child(a, rec)),
+        ExprKind::Norm(a, NormKind::One) => Mat::Norm1(child(a, rec)),
+        ExprKind::ElemDiv(a, b) => Mat::ElemDiv([child(a, rec), child(b, rec)]),
+        ExprKind::ElemPow(a, k) => {
+            let base = child(a, rec);
+            let exponent = rec.add(Mat::Num(Num(k.clone())));
+            Mat::ElemPow([base, exponent])
+        }
+        ExprKind::PowSym(a, k, offset) => {
+            let base = child(a, rec);
+            let symbol = rec.add(Mat::Symbol(egg::Symbol::from(k.as_str())));
+            let offset = rec.add(Mat::Num(Num::int(*offset)));
+            Mat::PowSym([base, symbol, offset])
+        }
+        ExprKind::Softmax(a) => Mat::Softmax(child(a, rec)),
+        ExprKind::LogSumExp(a) => Mat::LogSumExp(child(a, rec)),
     };
     let id = rec.add(node);
     memo.insert(key, id);
@@ -378,6 +435,26 @@ fn node_to_expr(
                 .ok_or_else(|| format!("unknown variable {x}"))?;
             build::differential(&x, shape)
         }
+        Mat::Norm2(a) => build::norm(get(*a)?, NormKind::Two),
+        Mat::Norm1(a) => build::norm(get(*a)?, NormKind::One),
+        Mat::ElemDiv([a, b]) => build::elem_div(get(*a)?, get(*b)?),
+        Mat::ElemPow([a, k]) => {
+            let exponent = match nodes.get(usize::from(*k)) {
+                Some(Mat::Num(q)) => q.0.clone(),
+                _ => return Err("an elementwise power needs a number as exponent".to_string()),
+            };
+            build::elem_pow(get(*a)?, exponent)
+        }
+        Mat::PowSym([a, k, offset]) => {
+            let offset = match nodes.get(usize::from(*offset)) {
+                Some(Mat::Num(q)) => q.as_i64(),
+                _ => None,
+            }
+            .ok_or_else(|| "a symbolic power needs an integer offset".to_string())?;
+            build::pow_sym(get(*a)?, &name(*k)?, offset)
+        }
+        Mat::Softmax(a) => build::softmax(get(*a)?),
+        Mat::LogSumExp(a) => build::logsumexp(get(*a)?),
         other => match other.func() {
             Some((f, a)) => build::func(f, get(a)?),
             None => return Err(format!("no expression for {other}")),
