@@ -1368,6 +1368,7 @@ impl Lowerer<'_> {
         let mut flat: Vec<Pair<'i, Rule>> = vec![];
         self.flatten(pairs, &mut flat, nesting)?;
         let applications = self.merge_applications(&mut flat);
+        check_glued_denominators(&flat)?;
         if flat.is_empty() {
             return Err(Error::Syntax {
                 message: "expected a variable, a number or '('".to_string(),
@@ -1941,6 +1942,69 @@ fn commutation_size(text: &str) -> Option<Dim> {
         }
     }
     (dim != Dim::Known(0)).then_some(dim)
+}
+
+/// SPEC §2: a number after `/` glued to a letter (`‖x − μ‖²/2σ²`, `1/2x`) is read two ways
+/// by people, so it is an error offering both readings. With a space, a bracket, a bar, a
+/// norm or a function after the number (`D/2 log|K|`, `λ/2‖w‖²`, `1/2 xᵀAx`), the number
+/// alone is the denominator.
+fn check_glued_denominators(flat: &[Pair<'_, Rule>]) -> Result<(), Error> {
+    for (index, token) in flat.iter().enumerate() {
+        if token.as_rule() != Rule::div {
+            continue;
+        }
+        let (Some(number), Some(joint), Some(factor)) = (
+            flat.get(index + 1),
+            flat.get(index + 2),
+            flat.get(index + 3),
+        ) else {
+            continue;
+        };
+        let glued = number.as_rule() == Rule::number
+            && matches!(joint.as_rule(), Rule::juxt | Rule::delimited_juxt)
+            && matches!(factor.as_rule(), Rule::ident | Rule::styled_ident)
+            && number.as_span().end() == factor.as_span().start();
+        if !glued {
+            continue;
+        }
+        let source = token.get_input();
+        // The numerator is the product before `/`: back to the last sum, ⊙ or sign.
+        let mut first = index;
+        while first > 0
+            && !matches!(
+                flat[first - 1].as_rule(),
+                Rule::add | Rule::sub | Rule::neg | Rule::hadamard | Rule::elem_div | Rule::kron
+            )
+        {
+            first -= 1;
+        }
+        let mut end = factor.as_span().end();
+        for next in &flat[index + 4..] {
+            match next.as_rule() {
+                Rule::transpose
+                | Rule::inverse_transpose
+                | Rule::power
+                | Rule::elem_power
+                | Rule::rational_power
+                | Rule::symbolic_power => end = next.as_span().end(),
+                _ => break,
+            }
+        }
+        let numerator = source[flat[first].as_span().start()..token.as_span().start()].trim();
+        let denominator = &source[number.as_span().start()..end];
+        let rest = &source[factor.as_span().start()..end];
+        let number = number.as_str();
+        return Err(Error::Syntax {
+            message: format!(
+                "ambiguous: is the denominator of `/{denominator}` {number} or {denominator}?"
+            ),
+            span: Span::new(token.as_span().start(), end),
+            hints: vec![format!(
+                "write {numerator}/({denominator}) or ({numerator}/{number}){rest}"
+            )],
+        });
+    }
+    Ok(())
 }
 
 fn is_expr(rule: Rule) -> bool {

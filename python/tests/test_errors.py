@@ -28,7 +28,8 @@ def test_a_parse_error_points_at_the_bad_token():
 def test_a_misspelt_function_is_a_parse_error_with_a_suggestion():
     with pytest.raises(matcalc.ParseError) as caught:
         matcalc.diff("sum(sigmod(x))", wrt="x")
-    assert any("sigma" in hint for hint in caught.value.hints) or "sigma" in str(caught.value)
+    assert any("`sigmoid`" in hint for hint in caught.value.hints)
+    assert "unknown function `sigmod`" in str(caught.value)
     start, end = caught.value.span
     assert caught.value.source[start:end] == "sigmod"
 
