@@ -74,6 +74,10 @@ pub enum Format {
     Latex,
     /// Self-contained Python with numpy.
     Numpy,
+    /// The same over `jax.numpy`, traceable by `jax.jit`.
+    Jax,
+    /// The same over `torch` tensors.
+    Torch,
     /// One JSON object.
     Json,
 }
@@ -406,10 +410,15 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
     };
     let out = match args.common.format {
         Format::Json => format!("{}\n", crate::report::results_json(&results)),
-        Format::Numpy => {
-            let mut out =
-                crate::print::numpy::derivative_module(&session, text, &results, &options)
-                    .map_err(Error::Usage)?;
+        Format::Numpy | Format::Jax | Format::Torch => {
+            let mut out = crate::print::numpy::derivative_module(
+                &session,
+                text,
+                &results,
+                &options,
+                backend_of(args.common.format),
+            )
+            .map_err(Error::Usage)?;
             out += &crate::report::check_comments(&results, "# ");
             out
         }
@@ -417,6 +426,15 @@ fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {
         format => crate::report::derivative_text(&results, style_of(format)),
     };
     Ok((out, status))
+}
+
+fn backend_of(format: Format) -> crate::print::numpy::Backend {
+    use crate::print::numpy::Backend;
+    match format {
+        Format::Jax => Backend::Jax,
+        Format::Torch => Backend::Torch,
+        _ => Backend::Numpy,
+    }
 }
 
 fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
@@ -433,8 +451,14 @@ fn run_simplify(args: CommonArgs) -> Result<(String, i32), Error> {
     let result = session.simplify(text, &options)?;
     let out = match args.format {
         Format::Json => format!("{}\n", result.to_json()),
-        Format::Numpy => crate::print::numpy::value_module(&session, text, &result, &options)
-            .map_err(Error::Usage)?,
+        Format::Numpy | Format::Jax | Format::Torch => crate::print::numpy::value_module(
+            &session,
+            text,
+            &result,
+            &options,
+            backend_of(args.format),
+        )
+        .map_err(Error::Usage)?,
         format => crate::report::simplified_text(&result, style_of(format)),
     };
     Ok((out, EXIT_OK))

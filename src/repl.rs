@@ -218,6 +218,7 @@ impl Repl {
                         &last.text,
                         &last.results,
                         &options,
+                        crate::print::numpy::Backend::Numpy,
                     )
                 })
             }

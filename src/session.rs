@@ -289,10 +289,16 @@ impl DerivativeResult {
     /// Self-contained Python (numpy only) defining `value(...)` and `derivative(...)`, as
     /// `--format numpy` prints it for this one variable.
     pub fn numpy_source(&self) -> Result<String, String> {
+        self.source(print::numpy::Backend::Numpy)
+    }
+
+    /// The same module for `backend`: `--format numpy|jax|torch` for this one variable.
+    pub fn source(&self, backend: print::numpy::Backend) -> Result<String, String> {
         print::numpy::derivative_source(
             &self.problem.text,
             &self.problem.typed,
             std::slice::from_ref(self),
+            backend,
         )
     }
 
@@ -487,7 +493,12 @@ impl SimplifyResult {
 
     /// Self-contained Python (numpy only) defining `value(...)` from the compute form.
     pub fn numpy_source(&self) -> Result<String, String> {
-        print::numpy::value_source(&self.problem.text, &self.problem.typed, self)
+        print::numpy::value_source(
+            &self.problem.text,
+            &self.problem.typed,
+            self,
+            print::numpy::Backend::Numpy,
+        )
     }
 
     /// The JSON object of SPEC §5 for `simplify`.
@@ -1422,7 +1433,9 @@ pub fn render_symbol(name: &str, style: Style) -> String {
     }
 }
 
-fn kind_name(kind: DerivativeKind) -> &'static str {
+/// The kind's name in JSON: `gradient`, `jacobian`, `differential`, `hessian`,
+/// `second differential`.
+pub fn kind_name(kind: DerivativeKind) -> &'static str {
     match kind {
         DerivativeKind::Gradient => "gradient",
         DerivativeKind::Jacobian => "jacobian",

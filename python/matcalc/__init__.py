@@ -160,10 +160,14 @@ def _load(source: str, name: str) -> types.ModuleType:
     return module
 
 
+_NUMERIC = ("value", "derivative", "value_and_derivative")
+_PUBLIC = _NUMERIC + ("random_inputs", "check_gradient")
+
+
 def _function(module: types.ModuleType, which: str) -> Callable[..., Any]:
     function = getattr(module, which, None)
-    if not callable(function) or which.startswith("_"):
-        names = [n for n in ("value", "derivative", "value_and_derivative") if hasattr(module, n)]
+    if not callable(function) or which not in _PUBLIC:
+        names = [n for n in _PUBLIC if hasattr(module, n)]
         raise ValueError(f"the generated code defines {', '.join(names)}, not {which!r}")
     return function
 
@@ -280,8 +284,13 @@ class Derivative:
             generated code computes.
         check: the :class:`Verdict` of the numeric check when ``check=True``, else None.
         json: the object ``matcalc diff --format json`` prints.
-        numpy_source: self-contained Python (numpy only) defining ``value(...)`` and
-            ``derivative(...)``, as ``--format numpy`` prints it.
+        numpy_source: self-contained Python (numpy only) defining ``value(...)``,
+            ``derivative(...)``, ``value_and_derivative(...)``, ``random_inputs(seed)``
+            and the self-test ``check_gradient()``, as ``--format numpy`` prints it.
+        jax_source: the same over ``jax.numpy``, traceable by ``jax.jit``
+            (``--format jax``); its ``check_gradient()`` compares with ``jax.grad``.
+        torch_source: the same over ``torch`` tensors (``--format torch``); its
+            ``check_gradient()`` compares with ``torch.func``.
         symmetric: True for the symmetric gradient of a ``sym``/``spd`` variable.
     """
 
@@ -298,6 +307,8 @@ class Derivative:
         self.check: Optional[Verdict] = Verdict(data["check"]) if data["check"] else None
         self.json: Dict[str, Any] = data["json"]
         self.numpy_source: str = data["numpy_source"]
+        self.jax_source: str = data["jax_source"]
+        self.torch_source: str = data["torch_source"]
         self.symmetric: bool = bool(data["symmetric"])
         self._display: str = data["display"]
         self._latex_block: str = data["latex_block"]
@@ -310,13 +321,33 @@ class Derivative:
         return self._modules[backend]
 
     def numpy_fn(self, which: str = "derivative") -> Callable[..., Any]:
-        """The generated NumPy function ``which`` (``"derivative"`` or ``"value"``).
+        """The generated NumPy function ``which``: ``"derivative"``, ``"value"``,
+        ``"value_and_derivative"``, ``"random_inputs"`` or ``"check_gradient"``.
 
         Its parameters are the expression's variables by ASCII name (``α`` → ``alpha``,
         ``W₁`` → ``W1``), in sorted order, and may be given by keyword; vectors are 1-D
-        arrays, scalars floats. ``derivative`` returns an array shaped like the variable.
+        arrays, scalars floats. ``derivative`` returns an array shaped like the variable
+        (a tuple of them for several variables). Inputs of the wrong shape raise
+        ValueError.
         """
         return _function(self._module("numpy"), which)
+
+    def jax_fn(self, which: str = "derivative", jit: bool = True) -> Callable[..., Any]:
+        """The generated JAX function ``which`` (see :meth:`numpy_fn`), compiled with
+        ``jax.jit`` unless ``jit=False`` (``random_inputs`` and ``check_gradient`` are
+        never compiled). Needs jax."""
+        function = _function(self._module("jax"), which)
+        if jit and which in _NUMERIC:
+            import jax
+
+            return jax.jit(function)
+        return function
+
+    def torch_fn(self, which: str = "derivative") -> Callable[..., Any]:
+        """The generated PyTorch function ``which`` (see :meth:`numpy_fn`): inputs may be
+        tensors, arrays or floats, and constants take the first tensor's dtype and
+        device. Needs torch."""
+        return _function(self._module("torch"), which)
 
     def _repr_latex_(self) -> str:
         return "$$" + self._latex_block.strip() + "$$"
@@ -337,13 +368,16 @@ class Derivatives(List[Derivative]):
     Attributes:
         text: every equation, then the shared ``where`` lines once.
         numpy_source: one module whose ``derivative(...)`` returns a tuple, one array per
-            variable, computing the shared subexpressions once.
+            variable, computing the shared subexpressions once; ``jax_source`` and
+            ``torch_source`` the same for JAX and PyTorch.
     """
 
     def __init__(self, data: Dict[str, Any]) -> None:
         super().__init__(Derivative(result) for result in data["results"])
         self.text: str = data["display"]
         self.numpy_source: str = data["numpy_source"]
+        self.jax_source: str = data["jax_source"]
+        self.torch_source: str = data["torch_source"]
         self._latex_block: str = data["latex_block"]
         self._modules: Dict[str, types.ModuleType] = {}
 
@@ -354,8 +388,33 @@ class Derivatives(List[Derivative]):
         return self._modules[backend]
 
     def numpy_fn(self, which: str = "derivative") -> Callable[..., Any]:
-        """The generated NumPy function ``which``; ``derivative`` returns a tuple."""
+        """The generated NumPy function ``which``: ``"derivative"``, ``"value"``,
+        ``"value_and_derivative"``, ``"random_inputs"`` or ``"check_gradient"``.
+
+        Its parameters are the expression's variables by ASCII name (``α`` → ``alpha``,
+        ``W₁`` → ``W1``), in sorted order, and may be given by keyword; vectors are 1-D
+        arrays, scalars floats. ``derivative`` returns an array shaped like the variable
+        (here a tuple, one per variable). Inputs of the wrong shape raise
+        ValueError.
+        """
         return _function(self._module("numpy"), which)
+
+    def jax_fn(self, which: str = "derivative", jit: bool = True) -> Callable[..., Any]:
+        """The generated JAX function ``which`` (see :meth:`numpy_fn`), compiled with
+        ``jax.jit`` unless ``jit=False`` (``random_inputs`` and ``check_gradient`` are
+        never compiled). Needs jax."""
+        function = _function(self._module("jax"), which)
+        if jit and which in _NUMERIC:
+            import jax
+
+            return jax.jit(function)
+        return function
+
+    def torch_fn(self, which: str = "derivative") -> Callable[..., Any]:
+        """The generated PyTorch function ``which`` (see :meth:`numpy_fn`): inputs may be
+        tensors, arrays or floats, and constants take the first tensor's dtype and
+        device. Needs torch."""
+        return _function(self._module("torch"), which)
 
     def _repr_latex_(self) -> str:
         return "$$" + self._latex_block.strip() + "$$"

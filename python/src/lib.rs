@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use matcalc::numeric::{Counterexample, Verdict};
+use matcalc::print::numpy::Backend;
 use matcalc::print::Style;
 use matcalc::report::{claim_text, verdict_line};
 use matcalc::session::{self, DerivativeResult, Error, Options, Session};
@@ -121,7 +122,9 @@ fn result_json(result: &DerivativeResult) -> Result<Value, Error> {
         "latex_block": result.to_latex(),
         "check": result.check.as_ref().map(verdict_json),
         "json": result.json(),
-        "numpy_source": result.numpy_source().map_err(code_error)?,
+        "numpy_source": result.source(Backend::Numpy).map_err(code_error)?,
+        "jax_source": result.source(Backend::Jax).map_err(code_error)?,
+        "torch_source": result.source(Backend::Torch).map_err(code_error)?,
     }))
 }
 
@@ -208,14 +211,22 @@ fn diff(
             .map(result_json)
             .collect::<Result<Vec<_>, _>>()?;
         let problem = &results[0].problem;
-        let together =
-            matcalc::print::numpy::derivative_source(&problem.text, &problem.typed, &results)
-                .map_err(code_error)?;
+        let together = |backend| {
+            matcalc::print::numpy::derivative_source(
+                &problem.text,
+                &problem.typed,
+                &results,
+                backend,
+            )
+            .map_err(code_error)
+        };
         Ok(json!({
             "results": each,
             "display": session::results_text(&results, Style::Unicode),
             "latex_block": session::results_latex(&results),
-            "numpy_source": together,
+            "numpy_source": together(Backend::Numpy)?,
+            "jax_source": together(Backend::Jax)?,
+            "torch_source": together(Backend::Torch)?,
         }))
     })
 }

@@ -2,6 +2,15 @@
 //! `derivative(...)` from the compute form, with every repeated subexpression computed
 //! once. Column and row vectors are 1-D arrays and scalars are floats, so products are
 //! chosen by shape: `np.outer` for a column times a row, `@` otherwise.
+//!
+//! The same printer writes the code over `jax.numpy` (`--format jax`) and over `torch`
+//! tensors (`--format torch`), a [`Backend`] apart. Every choice the shapes dictate is
+//! made here, at generation time, so the generated functions never branch on shapes in
+//! Python and `jax.jit` traces them as they are. A derivative module also defines
+//! `value_and_derivative(...)` (one pass, shared subexpressions computed once), checks its
+//! inputs' shapes against `SHAPES`, and carries `random_inputs(seed)` and a
+//! `check_gradient()` self-test: finite differences for NumPy, automatic differentiation
+//! for JAX and PyTorch.
 
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
@@ -40,6 +49,97 @@ pub fn python_name(symbol: &str) -> String {
     }
 }
 
+/// The array library generated code is written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// `numpy`, as `np`: `--format numpy`.
+    Numpy,
+    /// `jax.numpy`, as `jnp`, traceable by `jax.jit`: `--format jax`.
+    Jax,
+    /// `torch` tensors: `--format torch`.
+    Torch,
+}
+
+impl Backend {
+    /// The name the generated code calls the library by.
+    fn np(self) -> &'static str {
+        match self {
+            Backend::Numpy => "np",
+            Backend::Jax => "jnp",
+            Backend::Torch => "torch",
+        }
+    }
+
+    fn imports(self) -> &'static str {
+        match self {
+            Backend::Numpy => "import numpy as np\n",
+            Backend::Jax => "import jax\nimport jax.numpy as jnp\n",
+            Backend::Torch => "import torch\n",
+        }
+    }
+
+    /// Helpers every module of this backend defines: `_shape`, and for torch the dtype
+    /// and device that constants take from the inputs.
+    fn helpers(self) -> &'static str {
+        match self {
+            Backend::Numpy => "_shape = np.shape\n\n\n",
+            Backend::Jax => "_shape = jnp.shape\n\n\n",
+            Backend::Torch => concat!(
+                "def _shape(x):\n    return tuple(x.shape)\n\n\n",
+                "def _options(*inputs):\n",
+                "    \"\"\"The dtype and device of the first tensor input (float64 without one).\"\"\"\n",
+                "    for x in inputs:\n",
+                "        if isinstance(x, torch.Tensor) and x.is_floating_point():\n",
+                "            return {\"dtype\": x.dtype, \"device\": x.device}\n",
+                "    return {\"dtype\": torch.float64}\n\n\n",
+            ),
+        }
+    }
+
+    /// The self-test's backend half: how it draws inputs and what it compares with.
+    fn checks(self) -> &'static str {
+        match self {
+            Backend::Numpy => include_str!("python/checks_numpy.py"),
+            Backend::Jax => include_str!("python/checks_jax.py"),
+            Backend::Torch => include_str!("python/checks_torch.py"),
+        }
+    }
+
+    fn reference_text(self) -> &'static str {
+        match self {
+            Backend::Numpy => "central finite differences",
+            Backend::Jax => "jax.grad, jax.jacfwd, jax.hessian and jax.jvp",
+            Backend::Torch => "torch.func.grad, jacfwd, hessian and jvp",
+        }
+    }
+
+    fn tolerance_text(self) -> &'static str {
+        match self {
+            Backend::Numpy => "1e-6, 1e-5 for second derivatives",
+            Backend::Jax | Backend::Torch => "1e-8 in float64, 1e-3 in float32",
+        }
+    }
+
+    /// Keyword arguments that give a constant the inputs' dtype and device.
+    fn like(self) -> &'static str {
+        match self {
+            Backend::Torch => ", **_like",
+            _ => "",
+        }
+    }
+
+    /// An array of `dims` filled with `value`.
+    fn full(self, dims: &[String], value: &str) -> String {
+        let np = self.np();
+        let like = self.like();
+        match (self, dims) {
+            (Backend::Torch, [n]) => format!("torch.full(({n},), {value}{like})"),
+            (_, [n]) => format!("{np}.full({n}, {value}{like})"),
+            (_, dims) => format!("{np}.full(({}), {value}{like})", dims.join(", ")),
+        }
+    }
+}
+
 /// A module with `value` and `derivative` for the derivatives of `text`, read within
 /// the limits of `options`.
 pub fn derivative_module(
@@ -47,22 +147,45 @@ pub fn derivative_module(
     text: &str,
     results: &[DerivativeResult],
     options: &Options,
+    backend: Backend,
 ) -> Result<String, String> {
     let typed = session
         .typed_with(text, options)
         .map_err(|error| error.to_string())?;
-    derivative_source(text, &typed, results)
+    derivative_source(text, &typed, results, backend)
 }
 
-/// A module with `value` and `derivative` for `results`, derivatives of `typed` (the
-/// expression `text` with its definitions expanded, shape-checked).
+/// A module with `value`, `derivative`, `value_and_derivative`, `random_inputs` and
+/// `check_gradient` for `results`, derivatives of `typed` (the expression `text` with its
+/// definitions expanded, shape-checked).
 pub fn derivative_source(
     text: &str,
     typed: &Typed,
     results: &[DerivativeResult],
+    backend: Backend,
 ) -> Result<String, String> {
-    let mut module = header(text, typed);
-    module += &function("value", typed, &typed.expr, &[], None)?;
+    let printer = Printer { typed, backend };
+    let mut module = header(text, typed, backend);
+    module += "# What `derivative` returns, in order: (variable, kind).\nDERIVATIVES = [";
+    let listed: Vec<String> = results
+        .iter()
+        .map(|result| {
+            format!(
+                "(\"{}\", \"{}\")",
+                python_name(&result.wrt),
+                crate::session::kind_name(result.kind)
+            )
+        })
+        .collect();
+    module += &listed.join(", ");
+    module += "]\n\n\n";
+    module += &printer.function(
+        "value",
+        std::slice::from_ref(&typed.expr),
+        &[],
+        None,
+        Returns::Each,
+    )?;
     module += "\n\n";
     let mut exprs = Vec::new();
     let mut extra_params = Vec::new();
@@ -87,7 +210,29 @@ pub fn derivative_source(
         })
         .collect::<Vec<_>>()
         .join("; ");
-    module += &function_many("derivative", typed, &exprs, &extra_params, Some(&doc))?;
+    module += &printer.function(
+        "derivative",
+        &exprs,
+        &extra_params,
+        Some(&doc),
+        Returns::Each,
+    )?;
+    module += "\n\n";
+    let mut both = vec![typed.expr.clone()];
+    both.extend(exprs);
+    module += &printer.function(
+        "value_and_derivative",
+        &both,
+        &extra_params,
+        Some("value(...) and derivative(...) in one pass, sharing what they have in common"),
+        Returns::ValueAnd,
+    )?;
+    module += &backend
+        .checks()
+        .replace("_REFERENCE_TEXT", backend.reference_text());
+    module += &include_str!("python/checks.py")
+        .replace("_REFERENCE_TEXT", backend.reference_text())
+        .replace("_TOLERANCE_TEXT", backend.tolerance_text());
     Ok(module)
 }
 
@@ -98,26 +243,33 @@ pub fn value_module(
     text: &str,
     result: &SimplifyResult,
     options: &Options,
+    backend: Backend,
 ) -> Result<String, String> {
     let typed = session
         .typed_with(text, options)
         .map_err(|error| error.to_string())?;
-    value_source(text, &typed, result)
+    value_source(text, &typed, result, backend)
 }
 
 /// A module with `value` for `result`, the simplification of `typed` (the expression
 /// `text` with its definitions expanded, shape-checked).
-pub fn value_source(text: &str, typed: &Typed, result: &SimplifyResult) -> Result<String, String> {
+pub fn value_source(
+    text: &str,
+    typed: &Typed,
+    result: &SimplifyResult,
+    backend: Backend,
+) -> Result<String, String> {
     let body = result.form.compute_expanded();
-    let mut module = header(text, typed);
-    module += &function("value", typed, &body, &[], None)?;
+    let mut module = header(text, typed, backend);
+    module += &Printer { typed, backend }.function("value", &[body], &[], None, Returns::Each)?;
     Ok(module)
 }
 
-fn header(text: &str, typed: &Typed) -> String {
+fn header(text: &str, typed: &Typed, backend: Backend) -> String {
     let mut out = format!(
-        "\"\"\"Generated by matcalc from: {}\"\"\"\nimport numpy as np\n\n",
-        text.replace('\\', "\\\\").replace('"', "'")
+        "\"\"\"Generated by matcalc from: {}\"\"\"\n{}\n",
+        text.replace('\\', "\\\\").replace('"', "'"),
+        backend.imports()
     );
     out += "# Shapes of the inputs: sizes by name; () is a scalar, (n,) a vector.\nSHAPES = {";
     let entries: Vec<String> = typed
@@ -152,8 +304,48 @@ fn header(text: &str, typed: &Typed) -> String {
         .map(|size| format!("\"{}\"", python_name(size)))
         .collect();
     out += &sizes.join(", ");
-    out += "]\n\n\ndef _sigma(z):\n    return 0.5 * (1.0 + np.tanh(0.5 * z))\n\n\n";
+    out += "]\n\n\n";
+    out += backend.helpers();
+    out += &format!(
+        "def _sigma(z):\n    return 0.5 * (1.0 + {}.tanh(0.5 * z))\n\n\n",
+        backend.np()
+    );
+    out += CHECK_SHAPES;
     out
+}
+
+/// Every generated function checks its inputs first, so that a wrong shape is a clear
+/// error rather than a broadcast. Shapes are static under `jax.jit`: this runs while
+/// tracing, never on values.
+const CHECK_SHAPES: &str = r#"def _check_shapes(**inputs):
+    """Raises ValueError unless every input has the shape SHAPES gives it, each size the
+    same wherever it occurs."""
+    sizes = {}
+    for name, x in inputs.items():
+        shape, expected = tuple(_shape(x)), SHAPES[name]
+        if len(shape) != len(expected):
+            raise ValueError(f"{name} has shape {shape}; matcalc's {name} has shape {expected}")
+        for dim, size in zip(expected, shape):
+            known = int(dim) if dim.isdigit() else sizes.setdefault(dim, size)
+            if size != known:
+                raise ValueError(f"{name} has shape {shape}, but {dim} is {known} elsewhere")
+
+
+"#;
+
+/// How a generated function returns its bodies' values.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Returns {
+    /// One value, or a tuple of them.
+    Each,
+    /// The first is the value, the others the derivatives: `(v, d)` or `(v, (d₁, d₂))`.
+    ValueAnd,
+}
+
+/// Writes the functions of one module.
+struct Printer<'a> {
+    typed: &'a Typed,
+    backend: Backend,
 }
 
 fn shape_tuple(shape: &Shape) -> String {
@@ -169,62 +361,94 @@ fn shape_tuple(shape: &Shape) -> String {
     }
 }
 
-fn function(
-    name: &str,
-    typed: &Typed,
-    body: &Expr,
-    extra_params: &[String],
-    doc: Option<&str>,
-) -> Result<String, String> {
-    function_many(name, typed, std::slice::from_ref(body), extra_params, doc)
-}
+impl Printer<'_> {
+    fn function(
+        &self,
+        name: &str,
+        bodies: &[Expr],
+        extra_params: &[String],
+        doc: Option<&str>,
+        returns: Returns,
+    ) -> Result<String, String> {
+        let typed = self.typed;
+        let mut params: BTreeSet<String> = typed
+            .expr
+            .free_vars()
+            .iter()
+            .map(|symbol| python_name(symbol))
+            .collect();
+        let mut fns = BTreeSet::new();
+        collect_fns(&typed.expr, &mut fns);
+        for body in bodies {
+            collect_fns(body, &mut fns);
+        }
+        for function_name in &fns {
+            params.insert(python_name(function_name));
+            params.insert(format!("grad_{}", python_name(function_name)));
+        }
+        let mut params: Vec<String> = params.into_iter().collect();
+        params.extend(extra_params.iter().cloned());
+        // A size no input has (`n` in `log|βI|`) is a parameter of its own: `size_n`.
+        params.extend(unbound_sizes(typed).iter().map(|size| size_name(size)));
+        let mut out = format!("def {name}({}):\n", params.join(", "));
+        if let Some(doc) = doc {
+            out += &format!(
+                "    \"\"\"{}\"\"\"\n",
+                doc.replace('\\', "\\\\").replace('"', "'")
+            );
+        }
+        out += &self.prologue(extra_params);
+        let mut emitter = Emitter::new(typed, self.backend);
+        out += &emitter.size_bindings(bodies);
+        for body in bodies {
+            emitter.count(body);
+        }
+        let results = bodies
+            .iter()
+            .map(|body| emitter.emit(body))
+            .collect::<Result<Vec<_>, _>>()?;
+        out += &emitter.lines;
+        let returned = match (returns, results.as_slice()) {
+            (Returns::Each, [one]) => one.clone(),
+            (Returns::Each, all) => format!("({},)", all.join(", ")),
+            (Returns::ValueAnd, [value, one]) => format!("({value}, {one})"),
+            (Returns::ValueAnd, [value, rest @ ..]) => format!("({value}, ({},))", rest.join(", ")),
+            (Returns::ValueAnd, []) => return Err("internal error: no value".into()),
+        };
+        out += &format!("    return {returned}\n");
+        Ok(out)
+    }
 
-fn function_many(
-    name: &str,
-    typed: &Typed,
-    bodies: &[Expr],
-    extra_params: &[String],
-    doc: Option<&str>,
-) -> Result<String, String> {
-    let mut params: BTreeSet<String> = typed
-        .expr
-        .free_vars()
-        .iter()
-        .map(|symbol| python_name(symbol))
-        .collect();
-    let mut fns = BTreeSet::new();
-    collect_fns(&typed.expr, &mut fns);
-    for body in bodies {
-        collect_fns(body, &mut fns);
+    /// The first statements of a function: torch turns its inputs into tensors of one
+    /// dtype and device; every backend checks the input shapes.
+    fn prologue(&self, extra_params: &[String]) -> String {
+        let mut inputs: Vec<String> = self
+            .typed
+            .vars
+            .keys()
+            .filter(|name| self.typed.expr.mentions(name))
+            .map(|name| python_name(name))
+            .collect();
+        let mut out = String::new();
+        if self.backend == Backend::Torch {
+            let mut tensors = inputs.clone();
+            tensors.extend(extra_params.iter().cloned());
+            if !tensors.is_empty() {
+                out += &format!("    _like = _options({})\n", tensors.join(", "));
+                for name in &tensors {
+                    out += &format!("    {name} = torch.as_tensor({name}, **_like)\n");
+                }
+            } else {
+                out += "    _like = _options()\n";
+            }
+        }
+        inputs.retain(|name| !name.is_empty());
+        if !inputs.is_empty() {
+            let checks: Vec<String> = inputs.iter().map(|name| format!("{name}={name}")).collect();
+            out += &format!("    _check_shapes({})\n", checks.join(", "));
+        }
+        out
     }
-    for function_name in &fns {
-        params.insert(python_name(function_name));
-        params.insert(format!("grad_{}", python_name(function_name)));
-    }
-    let mut params: Vec<String> = params.into_iter().collect();
-    params.extend(extra_params.iter().cloned());
-    // A size no input has (`n` in `log|βI|`) is a parameter of its own: `size_n`.
-    params.extend(unbound_sizes(typed).iter().map(|size| size_name(size)));
-    let mut out = format!("def {name}({}):\n", params.join(", "));
-    if let Some(doc) = doc {
-        out += &format!(
-            "    \"\"\"{}\"\"\"\n",
-            doc.replace('\\', "\\\\").replace('"', "'")
-        );
-    }
-    let mut emitter = Emitter::new(typed);
-    out += &emitter.size_bindings(bodies);
-    let results = bodies
-        .iter()
-        .map(|body| emitter.emit_root(body))
-        .collect::<Result<Vec<_>, _>>()?;
-    out += &emitter.lines;
-    if results.len() == 1 {
-        out += &format!("    return {}\n", results[0]);
-    } else {
-        out += &format!("    return ({},)\n", results.join(", "));
-    }
-    Ok(out)
 }
 
 fn collect_fns(expr: &Expr, fns: &mut BTreeSet<Symbol>) {
@@ -240,6 +464,7 @@ fn collect_fns(expr: &Expr, fns: &mut BTreeSet<Symbol>) {
 /// structure and their shapes agree (`np.ones(m)` is never `np.ones(n)`).
 struct Emitter<'a> {
     typed: &'a Typed,
+    backend: Backend,
     lines: String,
     interner: Interner,
     names: HashMap<usize, String>,
@@ -248,9 +473,10 @@ struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    fn new(typed: &'a Typed) -> Emitter<'a> {
+    fn new(typed: &'a Typed, backend: Backend) -> Emitter<'a> {
         Emitter {
             typed,
+            backend,
             lines: String::new(),
             interner: Interner::new(),
             names: HashMap::new(),
@@ -268,20 +494,17 @@ impl<'a> Emitter<'a> {
         }
         let mut out = String::new();
         for size in needed {
-            if let Some(source) = size_source(self.typed, &size) {
+            if let Some(source) = size_source(self.typed, &size, self.backend) {
                 out += &format!("    {} = {source}\n", size_name(&size));
             }
         }
         out
     }
 
-    fn emit_root(&mut self, body: &Expr) -> Result<String, String> {
-        self.count(body);
-        self.emit(body)
-    }
-
-    /// How often each distinct subtree occurs in the tree `root` unfolds to, counting
+    /// How often each distinct subtree occurs in the trees `root` unfolds to, counting
     /// below a subtree only at its first occurrence (the others reuse its temporary).
+    /// Every body of a function is counted before any is emitted, so that a subtree two
+    /// bodies share is one temporary.
     fn count(&mut self, root: &Expr) {
         let mut stack: Vec<&Expr> = vec![root];
         while let Some(node) = stack.pop() {
@@ -316,6 +539,9 @@ impl<'a> Emitter<'a> {
     fn emit_node(&mut self, expr: &Expr) -> Result<String, String> {
         use ExprKind::*;
         let shape = &expr.shape;
+        let backend = self.backend;
+        let np = backend.np();
+        let like = backend.like();
         Ok(match &expr.kind {
             Num(q) => {
                 let value = if q.denom().is_one() {
@@ -326,21 +552,17 @@ impl<'a> Emitter<'a> {
                 if shape.is_scalar() {
                     value
                 } else if shape.cols.is_one() {
-                    format!("np.full({}, {value})", dim_code(&shape.rows)?)
+                    backend.full(&[dim_code(&shape.rows)?], &value)
                 } else if shape.rows.is_one() {
-                    format!("np.full({}, {value})", dim_code(&shape.cols)?)
+                    backend.full(&[dim_code(&shape.cols)?], &value)
                 } else {
-                    format!(
-                        "np.full(({}, {}), {value})",
-                        dim_code(&shape.rows)?,
-                        dim_code(&shape.cols)?
-                    )
+                    backend.full(&[dim_code(&shape.rows)?, dim_code(&shape.cols)?], &value)
                 }
             }
             Var(name) => python_name(name),
             Differential(name) => format!("d{}", python_name(name)),
-            Identity => format!("np.eye({})", dim_code(&shape.rows)?),
-            Ones => format!("np.ones({})", dim_code(&shape.rows)?),
+            Identity => format!("{np}.eye({}{like})", dim_code(&shape.rows)?),
+            Ones => format!("{np}.ones({}{like})", dim_code(&shape.rows)?),
             Neg(a) => format!("(-{})", self.emit(a)?),
             Add(a, b) => format!("({} + {})", self.emit(a)?, self.emit(b)?),
             Sub(a, b) => format!("({} - {})", self.emit(a)?, self.emit(b)?),
@@ -352,7 +574,7 @@ impl<'a> Emitter<'a> {
                     format!("({left} * {right})")
                 } else if a.shape.cols.is_one() && b.shape.rows.is_one() {
                     // A column times a row: 1-D arrays need an explicit outer product.
-                    format!("np.outer({left}, {right})")
+                    format!("{np}.outer({left}, {right})")
                 } else {
                     format!("({left} @ {right})")
                 }
@@ -370,7 +592,7 @@ impl<'a> Emitter<'a> {
                 if a.shape.is_scalar() {
                     format!("(1.0 / {inner})")
                 } else {
-                    format!("np.linalg.inv({inner})")
+                    format!("{np}.linalg.inv({inner})")
                 }
             }
             Pow(a, k) => {
@@ -378,46 +600,56 @@ impl<'a> Emitter<'a> {
                 if a.shape.is_scalar() {
                     format!("({inner} ** {k})")
                 } else if *k < 0 {
-                    format!("np.linalg.matrix_power(np.linalg.inv({inner}), {})", -k)
+                    format!("{np}.linalg.matrix_power({np}.linalg.inv({inner}), {})", -k)
                 } else {
-                    format!("np.linalg.matrix_power({inner}, {k})")
+                    format!("{np}.linalg.matrix_power({inner}, {k})")
                 }
             }
-            Trace(a) => scalar_or(a, self.emit(a)?, "np.trace"),
-            Det(a) => scalar_or(a, self.emit(a)?, "np.linalg.det"),
+            Trace(a) => scalar_or(a, self.emit(a)?, &format!("{np}.trace")),
+            Det(a) => scalar_or(a, self.emit(a)?, &format!("{np}.linalg.det")),
             LogDet(a) => {
                 let inner = self.emit(a)?;
                 if a.shape.is_scalar() {
-                    format!("np.log({inner})")
+                    format!("{np}.log({inner})")
                 } else {
-                    format!("np.linalg.slogdet({inner})[1]")
+                    format!("{np}.linalg.slogdet({inner})[1]")
                 }
             }
-            NormSq(a) => format!("np.sum(np.square({}))", self.emit(a)?),
-            Diag(a) => format!("np.diag({})", self.emit(a)?),
-            Sum(a) => format!("np.sum({})", self.emit(a)?),
+            NormSq(a) => format!("{np}.sum({np}.square({}))", self.emit(a)?),
+            Diag(a) => format!("{np}.diag({})", self.emit(a)?),
+            Sum(a) => format!("{np}.sum({})", self.emit(a)?),
             Func(function, a) => {
                 let z = self.emit(a)?;
                 match function {
                     crate::expr::Func::Sigma => format!("_sigma({z})"),
-                    crate::expr::Func::Exp => format!("np.exp({z})"),
-                    crate::expr::Func::Log => format!("np.log({z})"),
-                    crate::expr::Func::Tanh => format!("np.tanh({z})"),
+                    crate::expr::Func::Exp => format!("{np}.exp({z})"),
+                    crate::expr::Func::Log => format!("{np}.log({z})"),
+                    crate::expr::Func::Tanh => format!("{np}.tanh({z})"),
                     crate::expr::Func::Swish => format!("({z} * _sigma({z}))"),
-                    crate::expr::Func::Relu => format!("np.maximum({z}, 0.0)"),
-                    crate::expr::Func::Softplus => format!("np.logaddexp(0.0, {z})"),
-                    crate::expr::Func::Sqrt => format!("np.sqrt({z})"),
-                    crate::expr::Func::Step => format!("np.heaviside({z}, 0.0)"),
-                    crate::expr::Func::Sin => format!("np.sin({z})"),
-                    crate::expr::Func::Cos => format!("np.cos({z})"),
-                    crate::expr::Func::Tan => format!("np.tan({z})"),
-                    crate::expr::Func::Arcsin => format!("np.arcsin({z})"),
-                    crate::expr::Func::Arccos => format!("np.arccos({z})"),
-                    crate::expr::Func::Arctan => format!("np.arctan({z})"),
-                    crate::expr::Func::Sinh => format!("np.sinh({z})"),
-                    crate::expr::Func::Cosh => format!("np.cosh({z})"),
-                    crate::expr::Func::Abs => format!("np.abs({z})"),
-                    crate::expr::Func::Sign => format!("np.sign({z})"),
+                    // torch's maximum, logaddexp and heaviside take tensors, not floats.
+                    crate::expr::Func::Relu if backend == Backend::Torch => {
+                        format!("torch.clamp({z}, min=0.0)")
+                    }
+                    crate::expr::Func::Relu => format!("{np}.maximum({z}, 0.0)"),
+                    crate::expr::Func::Softplus if backend == Backend::Torch => {
+                        format!("torch.logaddexp(torch.zeros_like({z}), {z})")
+                    }
+                    crate::expr::Func::Softplus => format!("{np}.logaddexp(0.0, {z})"),
+                    crate::expr::Func::Sqrt => format!("{np}.sqrt({z})"),
+                    crate::expr::Func::Step if backend == Backend::Torch => {
+                        format!("({z} > 0).to({z}.dtype)")
+                    }
+                    crate::expr::Func::Step => format!("{np}.heaviside({z}, 0.0)"),
+                    crate::expr::Func::Sin => format!("{np}.sin({z})"),
+                    crate::expr::Func::Cos => format!("{np}.cos({z})"),
+                    crate::expr::Func::Tan => format!("{np}.tan({z})"),
+                    crate::expr::Func::Arcsin => format!("{np}.arcsin({z})"),
+                    crate::expr::Func::Arccos => format!("{np}.arccos({z})"),
+                    crate::expr::Func::Arctan => format!("{np}.arctan({z})"),
+                    crate::expr::Func::Sinh => format!("{np}.sinh({z})"),
+                    crate::expr::Func::Cosh => format!("{np}.cosh({z})"),
+                    crate::expr::Func::Abs => format!("{np}.abs({z})"),
+                    crate::expr::Func::Sign => format!("{np}.sign({z})"),
                 }
             }
             Apply(name, a) => format!("{}({})", python_name(name), self.emit(a)?),
@@ -428,9 +660,10 @@ impl<'a> Emitter<'a> {
                     format!("({left} * {right})")
                 } else {
                     // Vectors are 1-D arrays: np.kron needs them as columns or rows.
-                    let product = format!("np.kron({}, {})", as_2d(a, left), as_2d(b, right));
+                    let product =
+                        format!("{np}.kron({}, {})", as_2d(np, a, left), as_2d(np, b, right));
                     if shape.rows.is_one() || shape.cols.is_one() {
-                        format!("np.ravel({product})")
+                        format!("{np}.ravel({product})")
                     } else {
                         product
                     }
@@ -441,20 +674,29 @@ impl<'a> Emitter<'a> {
                 let inner = self.emit(a)?;
                 if a.shape.rows.is_one() || a.shape.cols.is_one() {
                     inner
+                } else if backend == Backend::Torch {
+                    // Columns stacked: the rows of the transpose, one after another.
+                    format!("{inner}.T.reshape(-1)")
                 } else {
-                    format!("np.ravel({inner}, order=\"F\")")
+                    format!("{np}.ravel({inner}, order=\"F\")")
                 }
             }
             // K vec(A) = vec(Aᵀ): the rows of I permuted, row j + i·n being row i + j·m.
             Commutation(m, n) => {
                 let (m, n) = (dim_code(m)?, dim_code(n)?);
-                format!(
-                    "np.eye({m} * {n})[np.arange({m} * {n}).reshape(({m}, {n}), order=\"F\").ravel()]"
-                )
+                if backend == Backend::Torch {
+                    format!(
+                        "torch.eye({m} * {n}{like})[torch.arange({m} * {n}).reshape(({n}, {m})).T.reshape(-1)]"
+                    )
+                } else {
+                    format!(
+                        "{np}.eye({m} * {n})[{np}.arange({m} * {n}).reshape(({m}, {n}), order=\"F\").ravel()]"
+                    )
+                }
             }
-            Norm(a, crate::expr::NormKind::Two) => format!("np.linalg.norm({})", self.emit(a)?),
+            Norm(a, crate::expr::NormKind::Two) => format!("{np}.linalg.norm({})", self.emit(a)?),
             Norm(a, crate::expr::NormKind::One) => {
-                format!("np.sum(np.abs({}))", self.emit(a)?)
+                format!("{np}.sum({np}.abs({}))", self.emit(a)?)
             }
             ElemDiv(a, b) => format!("({} / {})", self.emit(a)?, self.emit(b)?),
             ElemPow(a, q) => {
@@ -475,25 +717,29 @@ impl<'a> Emitter<'a> {
                 if a.shape.is_scalar() {
                     format!("({inner} ** {exponent})")
                 } else {
-                    format!("np.linalg.matrix_power({inner}, {exponent})")
+                    format!("{np}.linalg.matrix_power({inner}, {exponent})")
                 }
             }
-            // The shift by logsumexp keeps exp finite; the lambda evaluates z once.
+            // The shift by the maximum keeps exp finite; the lambda evaluates z once. Only
+            // max, exp, log and sum, which numpy, jax.numpy and torch all have.
             Softmax(a) => format!(
-                "(lambda t: np.exp(t - np.logaddexp.reduce(t)))({})",
+                "(lambda t: {np}.exp(t - {np}.max(t)) / {np}.sum({np}.exp(t - {np}.max(t))))({})",
                 self.emit(a)?
             ),
-            LogSumExp(a) => format!("np.logaddexp.reduce({})", self.emit(a)?),
+            LogSumExp(a) => format!(
+                "(lambda t: {np}.max(t) + {np}.log({np}.sum({np}.exp(t - {np}.max(t)))))({})",
+                self.emit(a)?
+            ),
         })
     }
 }
 
 /// A value as a 2-D array for `np.kron`: a column vector `(n, 1)`, a row `(1, n)`.
-fn as_2d(expr: &Expr, code: String) -> String {
+fn as_2d(np: &str, expr: &Expr, code: String) -> String {
     if expr.shape.cols.is_one() {
-        format!("np.reshape({code}, (-1, 1))")
+        format!("{np}.reshape({code}, (-1, 1))")
     } else if expr.shape.rows.is_one() {
-        format!("np.reshape({code}, (1, -1))")
+        format!("{np}.reshape({code}, (1, -1))")
     } else {
         code
     }
@@ -508,7 +754,7 @@ fn scalar_or(argument: &Rc<Expr>, code: String, function: &str) -> String {
 }
 
 /// Where a program reads the size `size` from: an axis of an input that has it.
-fn size_source(typed: &Typed, size: &str) -> Option<String> {
+fn size_source(typed: &Typed, size: &str, backend: Backend) -> Option<String> {
     typed.vars.iter().find_map(|(name, decl)| {
         if !typed.expr.mentions(name) {
             return None;
@@ -526,7 +772,10 @@ fn size_source(typed: &Typed, size: &str) -> Option<String> {
         } else {
             return None;
         };
-        Some(format!("np.shape({})[{axis}]", python_name(name)))
+        Some(match backend {
+            Backend::Torch => format!("{}.shape[{axis}]", python_name(name)),
+            backend => format!("{}.shape({})[{axis}]", backend.np(), python_name(name)),
+        })
     })
 }
 
@@ -544,7 +793,7 @@ pub fn unbound_sizes(typed: &Typed) -> Vec<Symbol> {
     }
     sizes
         .into_iter()
-        .filter(|size| size_source(typed, size).is_none())
+        .filter(|size| size_source(typed, size, Backend::Numpy).is_none())
         .collect()
 }
 
