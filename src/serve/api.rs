@@ -215,17 +215,27 @@ impl Prepared {
                 "latex" => report::derivative_latex(&results),
                 "text" => report::derivative_text(&results, Style::Unicode),
                 "ascii" => report::derivative_text(&results, Style::Ascii),
-                "numpy" => {
+                code @ ("numpy" | "jax" | "torch") => {
                     crate::print::numpy::derivative_module(
                         &self.session,
                         &request.expr,
                         &results,
                         &self.options,
+                        match code {
+                            "jax" => crate::print::numpy::Backend::Jax,
+                            "torch" => crate::print::numpy::Backend::Torch,
+                            _ => crate::print::numpy::Backend::Numpy,
+                        },
                     )
                     .map_err(Failure::Request)?
                         + &report::check_comments(&results, "# ")
                 }
-                other => return Err(unknown_render(other, "latex, text, ascii, numpy")),
+                other => {
+                    return Err(unknown_render(
+                        other,
+                        "latex, text, ascii, numpy, jax, torch",
+                    ))
+                }
             };
             render.insert(name.clone(), json!(text));
         }
@@ -242,14 +252,24 @@ impl Prepared {
                 "latex" => report::simplified_latex(&result),
                 "text" => report::simplified_text(&result, Style::Unicode),
                 "ascii" => report::simplified_text(&result, Style::Ascii),
-                "numpy" => crate::print::numpy::value_module(
+                code @ ("numpy" | "jax" | "torch") => crate::print::numpy::value_module(
                     &self.session,
                     &request.expr,
                     &result,
                     &self.options,
+                    match code {
+                        "jax" => crate::print::numpy::Backend::Jax,
+                        "torch" => crate::print::numpy::Backend::Torch,
+                        _ => crate::print::numpy::Backend::Numpy,
+                    },
                 )
                 .map_err(Failure::Request)?,
-                other => return Err(unknown_render(other, "latex, text, ascii, numpy")),
+                other => {
+                    return Err(unknown_render(
+                        other,
+                        "latex, text, ascii, numpy, jax, torch",
+                    ))
+                }
             };
             render.insert(name.clone(), json!(text));
         }
