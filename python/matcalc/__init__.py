@@ -511,9 +511,6 @@ class Explanation:
     __str__ = __repr__
 
 
-_FORMS = (None, "differential")
-
-
 class Session:
     """Declarations and ``let`` definitions that stay in force between requests, as in
     the REPL::
@@ -582,11 +579,8 @@ class Session:
     ) -> Union[Derivative, Derivatives]:
         """The derivative of ``expr`` with respect to ``wrt``, simplified; see
         :func:`matcalc.diff`."""
-        if form not in _FORMS:
-            raise UnsupportedError(
-                f"error: unsupported: form={form!r}; this version has the differential form only",
-                message=f"unsupported: form={form!r}",
-            )
+        if form is not None and not isinstance(form, str):
+            raise TypeError(f"form must be a string, not {form!r}")
         several = not isinstance(wrt, str) or "," in wrt
         names = [n.strip() for n in (wrt.split(",") if isinstance(wrt, str) else wrt)]
         names = [n for n in names if n]
@@ -600,6 +594,7 @@ class Session:
             bool(check),
             _seed(seed),
             _sizes(sizes),
+            form,
         )
         return Derivatives(data) if several else Derivative(data["results"][0])
 
@@ -686,8 +681,10 @@ def diff(
         order: 1, or 2 for the Hessian (second differential of a matrix variable).
         check: check the printed result against finite differences; the verdict is
             the result's ``check``.
-        form: how a derivative of a matrix by a matrix is shown; ``"differential"``
-            (the default, ``dF = …``).
+        form: how a derivative by a matrix is written: ``"differential"`` (the
+            default, ``dF = …``), ``"vec"`` (the Jacobian ∂vec(F)/∂vec(X) as a Kronecker
+            expression; with ``order=2`` the Hessian matrix in vec(X)) or ``"index"``,
+            as ``--form`` of the command line.
         seed: the seed of the check's random instances.
         sizes: sizes for costing the compute form, ``{"m": 300, "n": 500}``.
 

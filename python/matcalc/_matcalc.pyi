@@ -2,7 +2,7 @@
 ``{"ok": ...}`` or ``{"error": {"kind", "message", "rendered", "span", "hints",
 "source"}}``; use the functions of :mod:`matcalc` instead."""
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 __version__: str
 
@@ -15,6 +15,7 @@ def diff(
     check: bool,
     seed: int,
     sizes: Dict[str, int],
+    form: Optional[str],
 ) -> str: ...
 def simplify(expr: str, decls: List[str], lets: List[str], sizes: Dict[str, int]) -> str: ...
 def verify(

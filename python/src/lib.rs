@@ -71,6 +71,7 @@ struct Request {
     check: bool,
     seed: u64,
     sizes: BTreeMap<String, u64>,
+    form: Option<String>,
 }
 
 impl Request {
@@ -86,6 +87,11 @@ impl Request {
         options.check = self.check;
         options.check_config.seed = self.seed;
         options.sizes = self.sizes.clone();
+        if let Some(form) = &self.form {
+            options.form = form
+                .parse()
+                .map_err(|message| Error::Usage(format!("form={form:?}: {message}")))?;
+        }
         Ok(options)
     }
 
@@ -180,7 +186,7 @@ fn matrix_json(matrix: &DMatrix<f64>) -> Value {
 
 /// The derivatives of `expr` with respect to each of `wrt`.
 #[pyfunction]
-#[pyo3(signature = (expr, wrt, decls, lets, order, check, seed, sizes))]
+#[pyo3(signature = (expr, wrt, decls, lets, order, check, seed, sizes, form))]
 #[allow(clippy::too_many_arguments)]
 fn diff(
     py: Python<'_>,
@@ -192,6 +198,7 @@ fn diff(
     check: bool,
     seed: u64,
     sizes: BTreeMap<String, u64>,
+    form: Option<String>,
 ) -> String {
     let request = Request {
         decls,
@@ -200,6 +207,7 @@ fn diff(
         check,
         seed,
         sizes,
+        form,
     };
     respond(py, move || {
         let options = request.options()?;
@@ -248,6 +256,7 @@ fn simplify(
         check: false,
         seed: 0,
         sizes,
+        form: None,
     };
     respond(py, move || {
         let options = request.options()?;
@@ -294,6 +303,7 @@ fn verify(
         check: false,
         seed,
         sizes: BTreeMap::new(),
+        form: None,
     };
     respond(py, move || {
         let options = request.options()?;
@@ -344,6 +354,7 @@ fn explain(
         check,
         seed,
         sizes: BTreeMap::new(),
+        form: None,
     };
     respond(py, move || {
         let options = request.options()?;
@@ -379,6 +390,7 @@ fn validate(py: Python<'_>, decls: Vec<String>, lets: Vec<String>) -> String {
         check: false,
         seed: 0,
         sizes: BTreeMap::new(),
+        form: None,
     };
     respond(py, move || {
         let options = request.options()?;

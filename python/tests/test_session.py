@@ -46,3 +46,17 @@ def test_simplify():
 
     x = np.arange(6.0).reshape(2, 3)
     assert np.allclose(value(X=x), 2 * x)
+
+
+def test_the_vec_form_is_the_command_lines():
+    from conftest import cli
+
+    d = matcalc.diff("X⁻¹", wrt="X", form="vec", check=True)
+    assert "⊗" in d.text and d.check.passed
+    status, out, err = cli("diff", "X⁻¹", "--wrt", "X", "--form", "vec")
+    assert status == 0, err
+    assert repr(matcalc.diff("X⁻¹", wrt="X", form="vec")) == out.rstrip("\n")
+    import pytest
+
+    with pytest.raises(ValueError):
+        matcalc.diff("X⁻¹", wrt="X", form="sideways")
