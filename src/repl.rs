@@ -45,7 +45,8 @@ Examples from the problem sheet
   d/dX −c − D/2 log|K| − ½ tr(K⁻¹YYᵀ)
   let z₁ = W₁x + b₁
   d/dW₁,b₁,W₂,b₂ ½‖W₂ swish(z₁) + b₂ − y‖²
-  :verify σ(z₁) + z₁ ⊙ (1 − σ(z₁))
+  d/dz ½‖W₂ swish(z) + b₂ − y‖²
+  :verify (σ(z) + z ⊙ (1 − σ(z))) ⊙ W₂ᵀ(W₂ swish(z) + b₂ − y)
 Typing: \\alpha → α, \\T → ᵀ, \\inv → ⁻¹, \\norm → ‖, \\odot → ⊙, \\half → ½ (press Tab)
 ";
 

@@ -63,15 +63,7 @@ struct Rebracket<'a> {
 
 impl Rebracket<'_> {
     fn dim(&self, dim: &Dim) -> f64 {
-        match dim {
-            Dim::Known(n) => *n as f64,
-            Dim::Sym(name) => self
-                .sizes
-                .get(name)
-                .map_or(FlopCost::DEFAULT_SIZE, |n| *n as f64),
-            Dim::Unknown => FlopCost::DEFAULT_SIZE,
-            Dim::Product(factors) => factors.iter().map(|factor| self.dim(factor)).product(),
-        }
+        FlopCost::size_of(dim, self.sizes)
     }
 
     fn entries(&self, shape: &Shape) -> f64 {

@@ -187,16 +187,20 @@ impl<'a> FlopCost<'a> {
         FlopCost { egraph, sizes }
     }
 
-    fn dim(&self, dim: &Dim) -> f64 {
+    /// The value of a dimension under `sizes`; a symbol without one is
+    /// [`FlopCost::DEFAULT_SIZE`]. Shared with the compute form's chain bracketing, so that
+    /// both price a size alike.
+    pub(crate) fn size_of(dim: &Dim, sizes: &BTreeMap<String, u64>) -> f64 {
         match dim {
             Dim::Known(n) => *n as f64,
-            Dim::Sym(name) => self
-                .sizes
-                .get(name)
-                .map_or(Self::DEFAULT_SIZE, |n| *n as f64),
+            Dim::Sym(name) => sizes.get(name).map_or(Self::DEFAULT_SIZE, |n| *n as f64),
             Dim::Unknown => Self::DEFAULT_SIZE,
-            Dim::Product(factors) => factors.iter().map(|factor| self.dim(factor)).product(),
+            Dim::Product(factors) => factors.iter().map(|f| Self::size_of(f, sizes)).product(),
         }
+    }
+
+    fn dim(&self, dim: &Dim) -> f64 {
+        Self::size_of(dim, self.sizes)
     }
 
     fn entries(&self, shape: &Shape) -> f64 {
