@@ -483,6 +483,43 @@ impl Hash for Expr {
     }
 }
 
+/// The children of an [`ExprKind`], by shared or mutable reference: one list of which
+/// node kinds have how many children, for [`Expr::children`] and [`Expr::children_mut`].
+macro_rules! children_of {
+    ($kind:expr) => {{
+        use ExprKind::*;
+        match $kind {
+            Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => vec![],
+            Neg(a)
+            | Vectorize(a)
+            | Transpose(a)
+            | Inverse(a)
+            | Pow(a, _)
+            | Trace(a)
+            | Det(a)
+            | LogDet(a)
+            | NormSq(a)
+            | Diag(a)
+            | Sum(a)
+            | Func(_, a)
+            | Apply(_, a)
+            | Grad(_, a)
+            | Norm(a, _)
+            | ElemPow(a, _)
+            | PowSym(a, _, _)
+            | Softmax(a)
+            | LogSumExp(a) => vec![a],
+            Add(a, b)
+            | Sub(a, b)
+            | Mul(a, b)
+            | Div(a, b)
+            | Hadamard(a, b)
+            | Kron(a, b)
+            | ElemDiv(a, b) => vec![a, b],
+        }
+    }};
+}
+
 impl Expr {
     /// A node with no span and an unknown shape.
     pub fn new(kind: ExprKind) -> Expr {
@@ -556,70 +593,12 @@ impl Expr {
 
     /// The node's children, in order.
     pub fn children(&self) -> Vec<&Rc<Expr>> {
-        use ExprKind::*;
-        match &self.kind {
-            Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => vec![],
-            Neg(a)
-            | Vectorize(a)
-            | Transpose(a)
-            | Inverse(a)
-            | Pow(a, _)
-            | Trace(a)
-            | Det(a)
-            | LogDet(a)
-            | NormSq(a)
-            | Diag(a)
-            | Sum(a)
-            | Func(_, a)
-            | Apply(_, a)
-            | Grad(_, a)
-            | Norm(a, _)
-            | ElemPow(a, _)
-            | PowSym(a, _, _)
-            | Softmax(a)
-            | LogSumExp(a) => vec![a],
-            Add(a, b)
-            | Sub(a, b)
-            | Mul(a, b)
-            | Div(a, b)
-            | Hadamard(a, b)
-            | Kron(a, b)
-            | ElemDiv(a, b) => vec![a, b],
-        }
+        children_of!(&self.kind)
     }
 
     /// The node's children, in order, for rebuilding a node in place.
     pub fn children_mut(&mut self) -> Vec<&mut Rc<Expr>> {
-        use ExprKind::*;
-        match &mut self.kind {
-            Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => vec![],
-            Neg(a)
-            | Vectorize(a)
-            | Transpose(a)
-            | Inverse(a)
-            | Pow(a, _)
-            | Trace(a)
-            | Det(a)
-            | LogDet(a)
-            | NormSq(a)
-            | Diag(a)
-            | Sum(a)
-            | Func(_, a)
-            | Apply(_, a)
-            | Grad(_, a)
-            | Norm(a, _)
-            | ElemPow(a, _)
-            | PowSym(a, _, _)
-            | Softmax(a)
-            | LogSumExp(a) => vec![a],
-            Add(a, b)
-            | Sub(a, b)
-            | Mul(a, b)
-            | Div(a, b)
-            | Hadamard(a, b)
-            | Kron(a, b)
-            | ElemDiv(a, b) => vec![a, b],
-        }
+        children_of!(&mut self.kind)
     }
 
     /// The depth of the tree (a leaf has depth 1), computed without recursion so that a

@@ -19,13 +19,15 @@ def load(path):
     return module
 
 
-def draw(module, rng):
+def draw(module, rng, low=2, high=5):
+    """Random arguments for a generated module, from its SHAPES, SIZES and SYMMETRIC:
+    sizes drawn once per size symbol, scalars positive, spd inputs well conditioned."""
     sizes = {}
 
     def size(name):
         if name.isdigit():
             return int(name)
-        return sizes.setdefault(name, int(rng.integers(2, 5)))
+        return sizes.setdefault(name, int(rng.integers(low, high)))
 
     args = {}
     for name, shape in module.SHAPES.items():
@@ -42,11 +44,11 @@ def draw(module, rng):
     return args
 
 
-def finite_difference(module, args, wrt):
+def finite_difference(value, args, wrt, symmetric=False, step=1e-5):
+    """The gradient of the scalar function `value` with respect to `args[wrt]` by
+    central differences; a symmetric variable moves each off-diagonal pair together."""
     x = np.array(args[wrt], dtype=float)
-    symmetric = any(name == wrt for name, _ in module.SYMMETRIC)
     grad = np.zeros_like(x)
-    step = 1e-5
     for index in np.ndindex(*x.shape) if x.shape else [()]:
         def at(t):
             moved = dict(args)
@@ -58,7 +60,7 @@ def finite_difference(module, args, wrt):
             else:
                 y = float(y) + t
             moved[wrt] = y
-            return float(module.value(**moved))
+            return float(value(**moved))
 
         slope = (at(step) - at(-step)) / (2 * step)
         if symmetric and x.shape and index[0] != index[1]:
@@ -113,11 +115,16 @@ def vec_hessian(module, args, wrt):
     return h
 
 
+def gradient(module, args, wrt):
+    symmetric = any(name == wrt for name, _ in module.SYMMETRIC)
+    return finite_difference(module.value, args, wrt, symmetric)
+
+
 def main():
     module = load(sys.argv[1])
     wrts = sys.argv[2].split(",")
     mode = sys.argv[3] if len(sys.argv) > 3 else "gradient"
-    reference = {"gradient": finite_difference, "vec": vec_jacobian, "vec2": vec_hessian}[mode]
+    reference = {"gradient": gradient, "vec": vec_jacobian, "vec2": vec_hessian}[mode]
     rng = np.random.default_rng(7)
     worst = 0.0
     for _ in range(3):

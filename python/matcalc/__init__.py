@@ -268,7 +268,57 @@ class Verdict:
         return out
 
 
-class Derivative:
+class _GeneratedCode:
+    """What :class:`Derivative` and :class:`Derivatives` share: the generated modules,
+    loaded once per backend, and the LaTeX block notebooks show."""
+
+    numpy_source: str
+    jax_source: str
+    torch_source: str
+    _latex_block: str
+    _module_suffix: str
+    _modules: Dict[str, types.ModuleType]
+
+    def _module(self, backend: str) -> types.ModuleType:
+        if backend not in self._modules:
+            source = getattr(self, f"{backend}_source")
+            self._modules[backend] = _load(source, f"matcalc_{backend}{self._module_suffix}")
+        return self._modules[backend]
+
+    def numpy_fn(self, which: str = "derivative") -> Callable[..., Any]:
+        """The generated NumPy function ``which``: ``"derivative"``, ``"value"``,
+        ``"value_and_derivative"``, ``"random_inputs"`` or ``"check_gradient"``.
+
+        Its parameters are the expression's variables by ASCII name (``α`` → ``alpha``,
+        ``W₁`` → ``W1``), in sorted order, and may be given by keyword; vectors are 1-D
+        arrays, scalars floats. ``derivative`` returns an array shaped like the variable
+        (a tuple of them, one per variable, for :class:`Derivatives`). Inputs of the
+        wrong shape raise ValueError.
+        """
+        return _function(self._module("numpy"), which)
+
+    def jax_fn(self, which: str = "derivative", jit: bool = True) -> Callable[..., Any]:
+        """The generated JAX function ``which`` (see :meth:`numpy_fn`), compiled with
+        ``jax.jit`` unless ``jit=False`` (``random_inputs`` and ``check_gradient`` are
+        never compiled). Needs jax."""
+        function = _function(self._module("jax"), which)
+        if jit and which in _NUMERIC:
+            import jax
+
+            return jax.jit(function)
+        return function
+
+    def torch_fn(self, which: str = "derivative") -> Callable[..., Any]:
+        """The generated PyTorch function ``which`` (see :meth:`numpy_fn`): inputs may be
+        tensors, arrays or floats, and constants take the first tensor's dtype and
+        device. Needs torch."""
+        return _function(self._module("torch"), which)
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self._latex_block.strip() + "$$"
+
+
+class Derivative(_GeneratedCode):
     """The derivative of an expression with respect to one variable, simplified.
 
     Attributes:
@@ -312,45 +362,8 @@ class Derivative:
         self.symmetric: bool = bool(data["symmetric"])
         self._display: str = data["display"]
         self._latex_block: str = data["latex_block"]
-        self._modules: Dict[str, types.ModuleType] = {}
-
-    def _module(self, backend: str) -> types.ModuleType:
-        if backend not in self._modules:
-            source = getattr(self, f"{backend}_source")
-            self._modules[backend] = _load(source, f"matcalc_{backend}_{self.wrt}")
-        return self._modules[backend]
-
-    def numpy_fn(self, which: str = "derivative") -> Callable[..., Any]:
-        """The generated NumPy function ``which``: ``"derivative"``, ``"value"``,
-        ``"value_and_derivative"``, ``"random_inputs"`` or ``"check_gradient"``.
-
-        Its parameters are the expression's variables by ASCII name (``α`` → ``alpha``,
-        ``W₁`` → ``W1``), in sorted order, and may be given by keyword; vectors are 1-D
-        arrays, scalars floats. ``derivative`` returns an array shaped like the variable
-        (a tuple of them for several variables). Inputs of the wrong shape raise
-        ValueError.
-        """
-        return _function(self._module("numpy"), which)
-
-    def jax_fn(self, which: str = "derivative", jit: bool = True) -> Callable[..., Any]:
-        """The generated JAX function ``which`` (see :meth:`numpy_fn`), compiled with
-        ``jax.jit`` unless ``jit=False`` (``random_inputs`` and ``check_gradient`` are
-        never compiled). Needs jax."""
-        function = _function(self._module("jax"), which)
-        if jit and which in _NUMERIC:
-            import jax
-
-            return jax.jit(function)
-        return function
-
-    def torch_fn(self, which: str = "derivative") -> Callable[..., Any]:
-        """The generated PyTorch function ``which`` (see :meth:`numpy_fn`): inputs may be
-        tensors, arrays or floats, and constants take the first tensor's dtype and
-        device. Needs torch."""
-        return _function(self._module("torch"), which)
-
-    def _repr_latex_(self) -> str:
-        return "$$" + self._latex_block.strip() + "$$"
+        self._module_suffix = f"_{self.wrt}"
+        self._modules = {}
 
     def __repr__(self) -> str:
         out = self._display.rstrip("\n")
@@ -361,7 +374,7 @@ class Derivative:
     __str__ = __repr__
 
 
-class Derivatives(List[Derivative]):
+class Derivatives(List[Derivative], _GeneratedCode):
     """The derivatives with respect to several variables, in the order asked. A list of
     :class:`Derivative`, which share one set of ``where`` definitions.
 
@@ -379,45 +392,8 @@ class Derivatives(List[Derivative]):
         self.jax_source: str = data["jax_source"]
         self.torch_source: str = data["torch_source"]
         self._latex_block: str = data["latex_block"]
-        self._modules: Dict[str, types.ModuleType] = {}
-
-    def _module(self, backend: str) -> types.ModuleType:
-        if backend not in self._modules:
-            source = getattr(self, f"{backend}_source")
-            self._modules[backend] = _load(source, f"matcalc_{backend}")
-        return self._modules[backend]
-
-    def numpy_fn(self, which: str = "derivative") -> Callable[..., Any]:
-        """The generated NumPy function ``which``: ``"derivative"``, ``"value"``,
-        ``"value_and_derivative"``, ``"random_inputs"`` or ``"check_gradient"``.
-
-        Its parameters are the expression's variables by ASCII name (``α`` → ``alpha``,
-        ``W₁`` → ``W1``), in sorted order, and may be given by keyword; vectors are 1-D
-        arrays, scalars floats. ``derivative`` returns an array shaped like the variable
-        (here a tuple, one per variable). Inputs of the wrong shape raise
-        ValueError.
-        """
-        return _function(self._module("numpy"), which)
-
-    def jax_fn(self, which: str = "derivative", jit: bool = True) -> Callable[..., Any]:
-        """The generated JAX function ``which`` (see :meth:`numpy_fn`), compiled with
-        ``jax.jit`` unless ``jit=False`` (``random_inputs`` and ``check_gradient`` are
-        never compiled). Needs jax."""
-        function = _function(self._module("jax"), which)
-        if jit and which in _NUMERIC:
-            import jax
-
-            return jax.jit(function)
-        return function
-
-    def torch_fn(self, which: str = "derivative") -> Callable[..., Any]:
-        """The generated PyTorch function ``which`` (see :meth:`numpy_fn`): inputs may be
-        tensors, arrays or floats, and constants take the first tensor's dtype and
-        device. Needs torch."""
-        return _function(self._module("torch"), which)
-
-    def _repr_latex_(self) -> str:
-        return "$$" + self._latex_block.strip() + "$$"
+        self._module_suffix = ""
+        self._modules = {}
 
     def __repr__(self) -> str:
         out = self.text.rstrip("\n")

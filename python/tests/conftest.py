@@ -2,57 +2,15 @@
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-
-def draw_inputs(module, rng, low=2, high=5):
-    """Random arguments for a generated module, from its SHAPES and SYMMETRIC: sizes
-    drawn once per size symbol, scalars positive, spd inputs well conditioned."""
-    sizes = {}
-
-    def size(name):
-        if name.isdigit():
-            return int(name)
-        return sizes.setdefault(name, int(rng.integers(low, high)))
-
-    args = {}
-    for name, shape in module.SHAPES.items():
-        dims = tuple(size(dim) for dim in shape)
-        args[name] = rng.standard_normal(dims) if dims else float(rng.uniform(0.5, 2.0))
-    for name, spd in module.SYMMETRIC:
-        a = args[name]
-        args[name] = a @ a.T + len(a) * np.eye(len(a)) if spd else (a + a.T) / 2
-    return args
-
-
-def finite_difference(value, args, wrt, symmetric=False, step=1e-5):
-    """The gradient of the scalar function `value` with respect to `args[wrt]` by
-    central differences; a symmetric variable moves each off-diagonal pair together."""
-    x = np.array(args[wrt], dtype=float)
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape) if x.shape else [()]:
-        def at(t):
-            moved = dict(args)
-            y = np.array(x, dtype=float)
-            if y.shape:
-                y[index] += t
-                if symmetric and index[0] != index[1]:
-                    y[index[::-1]] += t
-            else:
-                y = float(y) + t
-            moved[wrt] = y
-            return float(value(**moved))
-
-        slope = (at(step) - at(-step)) / (2 * step)
-        if symmetric and x.shape and index[0] != index[1]:
-            slope /= 2
-        if x.shape:
-            grad[index] = slope
-        else:
-            grad = slope
-    return grad
+# The Rust tests' harness is the one home of the input drawing and finite differences.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from numpy_check import draw as draw_inputs, finite_difference  # noqa: E402,F401
 
 
 def relative_error(got, expected):

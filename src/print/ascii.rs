@@ -1,7 +1,7 @@
 //! The ASCII spelling: `1/2*norm(W'*W*x - x)^2`, `W*(z*x' + x*z')`, `alpha*X*X'`.
 
 use super::Spelling;
-use crate::expr::{Func, Rational};
+use crate::expr::Rational;
 use crate::parse::GREEK_LETTERS;
 
 #[rustfmt::skip]
@@ -40,32 +40,6 @@ pub(super) const SPELLING: Spelling = Spelling {
 
 /// Every product is written out, so no juxtaposition can re-lex.
 pub(super) const SEPARATOR: &str = "*";
-
-/// The elementwise functions' names.
-#[rustfmt::skip]
-pub(super) fn function_name(function: Func) -> &'static str {
-    match function {
-        Func::Sigma    => "sigma",
-        Func::Exp      => "exp",
-        Func::Log      => "log",
-        Func::Tanh     => "tanh",
-        Func::Swish    => "swish",
-        Func::Relu     => "relu",
-        Func::Softplus => "softplus",
-        Func::Sqrt     => "sqrt",
-        Func::Step     => "step",
-        Func::Sin      => "sin",
-        Func::Cos      => "cos",
-        Func::Tan      => "tan",
-        Func::Arcsin   => "arcsin",
-        Func::Arccos   => "arccos",
-        Func::Arctan   => "arctan",
-        Func::Sinh     => "sinh",
-        Func::Cosh     => "cosh",
-        Func::Abs      => "abs",
-        Func::Sign     => "sign",
-    }
-}
 
 /// A power: `^2`, `^-2`; longer exponents get parentheses, `^(10)`, because a reader
 /// used to LaTeX takes an unbraced exponent for one digit (matcalc reads `^10` whole).

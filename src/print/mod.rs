@@ -542,7 +542,7 @@ impl Printer {
     fn function(&self, function: Func) -> (&'static str, &'static str, &'static str) {
         let name = match self.style {
             Style::Unicode => unicode::function_name(function),
-            Style::Ascii => ascii::function_name(function),
+            Style::Ascii => function.name(),
             Style::Latex => latex::function_name(function),
         };
         if self.style == Style::Latex && function == Func::Sqrt {

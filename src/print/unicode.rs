@@ -71,28 +71,10 @@ pub(super) fn subscript(text: &str) -> Option<String> {
 }
 
 /// The elementwise functions' names.
-#[rustfmt::skip]
 pub(super) fn function_name(function: Func) -> &'static str {
     match function {
-        Func::Sigma    => "σ",
-        Func::Exp      => "exp",
-        Func::Log      => "log",
-        Func::Tanh     => "tanh",
-        Func::Swish    => "swish",
-        Func::Relu     => "relu",
-        Func::Softplus => "softplus",
-        Func::Sqrt     => "sqrt",
-        Func::Step     => "step",
-        Func::Sin      => "sin",
-        Func::Cos      => "cos",
-        Func::Tan      => "tan",
-        Func::Arcsin   => "arcsin",
-        Func::Arccos   => "arccos",
-        Func::Arctan   => "arctan",
-        Func::Sinh     => "sinh",
-        Func::Cosh     => "cosh",
-        Func::Abs      => "abs",
-        Func::Sign     => "sign",
+        Func::Sigma => "σ",
+        other => other.name(),
     }
 }
 

@@ -198,82 +198,59 @@ impl Prepared {
     }
 
     fn diff(&self, request: &ApiRequest) -> Result<Value, Failure> {
-        let names = request.wrt.names();
-        if names.is_empty() {
-            return Err(Failure::Request(
-                "no variable to differentiate with respect to: give \"wrt\"".into(),
-            ));
-        }
+        let names = variables(request)?;
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let results = self
             .session
             .derivative(&request.expr, &names, &self.options)?;
         let mut value = report::results_json(&results);
-        let mut render = serde_json::Map::new();
-        for name in &request.render {
-            let text = match name.as_str() {
+        attach_renderings(&mut value, &request.render, CODE_RENDERINGS, |name| {
+            Ok(Some(match name {
                 "latex" => report::derivative_latex(&results),
                 "text" => report::derivative_text(&results, Style::Unicode),
                 "ascii" => report::derivative_text(&results, Style::Ascii),
-                code @ ("numpy" | "jax" | "torch") => {
+                code => {
+                    let Some(backend) = backend(code) else {
+                        return Ok(None);
+                    };
                     crate::print::numpy::derivative_module(
                         &self.session,
                         &request.expr,
                         &results,
                         &self.options,
-                        match code {
-                            "jax" => crate::print::numpy::Backend::Jax,
-                            "torch" => crate::print::numpy::Backend::Torch,
-                            _ => crate::print::numpy::Backend::Numpy,
-                        },
+                        backend,
                     )
                     .map_err(Failure::Request)?
                         + &report::check_comments(&results, "# ")
                 }
-                other => {
-                    return Err(unknown_render(
-                        other,
-                        "latex, text, ascii, numpy, jax, torch",
-                    ))
-                }
-            };
-            render.insert(name.clone(), json!(text));
-        }
-        attach(&mut value, render);
+            }))
+        })?;
         Ok(value)
     }
 
     fn simplify(&self, request: &ApiRequest) -> Result<Value, Failure> {
         let result = self.session.simplify(&request.expr, &self.options)?;
         let mut value = result.to_json();
-        let mut render = serde_json::Map::new();
-        for name in &request.render {
-            let text = match name.as_str() {
+        attach_renderings(&mut value, &request.render, CODE_RENDERINGS, |name| {
+            Ok(Some(match name {
                 "latex" => report::simplified_latex(&result),
                 "text" => report::simplified_text(&result, Style::Unicode),
                 "ascii" => report::simplified_text(&result, Style::Ascii),
-                code @ ("numpy" | "jax" | "torch") => crate::print::numpy::value_module(
-                    &self.session,
-                    &request.expr,
-                    &result,
-                    &self.options,
-                    match code {
-                        "jax" => crate::print::numpy::Backend::Jax,
-                        "torch" => crate::print::numpy::Backend::Torch,
-                        _ => crate::print::numpy::Backend::Numpy,
-                    },
-                )
-                .map_err(Failure::Request)?,
-                other => {
-                    return Err(unknown_render(
-                        other,
-                        "latex, text, ascii, numpy, jax, torch",
-                    ))
+                code => {
+                    let Some(backend) = backend(code) else {
+                        return Ok(None);
+                    };
+                    crate::print::numpy::value_module(
+                        &self.session,
+                        &request.expr,
+                        &result,
+                        &self.options,
+                        backend,
+                    )
+                    .map_err(Failure::Request)?
                 }
-            };
-            render.insert(name.clone(), json!(text));
-        }
-        attach(&mut value, render);
+            }))
+        })?;
         Ok(value)
     }
 
@@ -299,26 +276,18 @@ impl Prepared {
                     .locate_error(&request.expr, &wrt, claim, &[], &self.options)?;
             value["first_wrong_step"] = json!(diagnosis.describe(&explanation).trim_end());
         }
-        let mut render = serde_json::Map::new();
-        for name in &request.render {
-            let text = match name.as_str() {
-                "text" => report::claim_text(&result.verdict),
-                "latex" => result.ours.to_latex(),
-                other => return Err(unknown_render(other, "text, latex")),
-            };
-            render.insert(name.clone(), json!(text));
-        }
-        attach(&mut value, render);
+        attach_renderings(&mut value, &request.render, "text, latex", |name| {
+            Ok(match name {
+                "text" => Some(report::claim_text(&result.verdict)),
+                "latex" => Some(result.ours.to_latex()),
+                _ => None,
+            })
+        })?;
         Ok(value)
     }
 
     fn explain(&self, request: &ApiRequest) -> Result<Value, Failure> {
-        let names = request.wrt.names();
-        if names.is_empty() {
-            return Err(Failure::Request(
-                "no variable to differentiate with respect to: give \"wrt\"".into(),
-            ));
-        }
+        let names = variables(request)?;
         let explanation =
             self.session
                 .explain_with(&request.expr, &names.join(","), &self.options)?;
@@ -337,19 +306,17 @@ impl Prepared {
                     .collect();
             value["adjoint_checks"] = json!(checks);
         }
-        let mut render = serde_json::Map::new();
-        for name in &request.render {
-            let text = match name.as_str() {
-                "text" => crate::explain::to_text(&explanation),
-                "latex" => crate::explain::to_latex(&explanation),
-                "svg" => crate::explain::to_svg(&explanation, false),
-                "svg-adjoints" => crate::explain::to_svg(&explanation, true),
-                "dot" => crate::explain::to_dot(&explanation, false),
-                other => return Err(unknown_render(other, "text, latex, svg, svg-adjoints, dot")),
-            };
-            render.insert(name.clone(), json!(text));
-        }
-        attach(&mut value, render);
+        let known = "text, latex, svg, svg-adjoints, dot";
+        attach_renderings(&mut value, &request.render, known, |name| {
+            Ok(match name {
+                "text" => Some(crate::explain::to_text(&explanation)),
+                "latex" => Some(crate::explain::to_latex(&explanation)),
+                "svg" => Some(crate::explain::to_svg(&explanation, false)),
+                "svg-adjoints" => Some(crate::explain::to_svg(&explanation, true)),
+                "dot" => Some(crate::explain::to_dot(&explanation, false)),
+                _ => None,
+            })
+        })?;
         Ok(value)
     }
 
@@ -366,14 +333,50 @@ impl Prepared {
     }
 }
 
-fn unknown_render(name: &str, known: &str) -> Failure {
-    Failure::Request(format!(
-        "unknown rendering `{name}`; this endpoint has {known}"
-    ))
+/// The variables a request differentiates by; at least one.
+fn variables(request: &ApiRequest) -> Result<Vec<String>, Failure> {
+    let names = request.wrt.names();
+    if names.is_empty() {
+        return Err(Failure::Request(
+            "no variable to differentiate with respect to: give \"wrt\"".into(),
+        ));
+    }
+    Ok(names)
 }
 
-fn attach(value: &mut Value, render: serde_json::Map<String, Value>) {
-    if !render.is_empty() {
-        value["render"] = Value::Object(render);
+/// The renderings `diff` and `simplify` answer.
+const CODE_RENDERINGS: &str = "latex, text, ascii, numpy, jax, torch";
+
+/// The code printer's backend a rendering names.
+fn backend(name: &str) -> Option<crate::print::numpy::Backend> {
+    use crate::print::numpy::Backend;
+    match name {
+        "numpy" => Some(Backend::Numpy),
+        "jax" => Some(Backend::Jax),
+        "torch" => Some(Backend::Torch),
+        _ => None,
     }
+}
+
+/// Puts the renderings a request asks for under `"render"`; `render` answers `None` for
+/// a name its endpoint does not have, which is a bad request listing the `known` ones.
+fn attach_renderings(
+    value: &mut Value,
+    names: &[String],
+    known: &str,
+    mut render: impl FnMut(&str) -> Result<Option<String>, Failure>,
+) -> Result<(), Failure> {
+    let mut rendered = serde_json::Map::new();
+    for name in names {
+        let Some(text) = render(name)? else {
+            return Err(Failure::Request(format!(
+                "unknown rendering `{name}`; this endpoint has {known}"
+            )));
+        };
+        rendered.insert(name.clone(), json!(text));
+    }
+    if !rendered.is_empty() {
+        value["render"] = Value::Object(rendered);
+    }
+    Ok(())
 }
