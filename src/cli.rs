@@ -4,7 +4,6 @@
 //! [`crate::serve`] (its address line) are the only places that print.
 #![allow(clippy::disallowed_macros)]
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -350,7 +349,8 @@ fn options_for(common: &CommonArgs, order: u8) -> Result<Options, Error> {
     options.check = common.check;
     options.check_config.seed = common.seed;
     if let Some(sizes) = &common.sizes {
-        options.sizes = parse_sizes(sizes)?;
+        options.sizes = crate::session::parse_sizes(sizes)
+            .map_err(|error| Error::Usage(format!("--sizes: {error}")))?;
     }
     common.limits.apply(&mut options);
     if !(1..=2).contains(&order) {
@@ -359,23 +359,6 @@ fn options_for(common: &CommonArgs, order: u8) -> Result<Options, Error> {
         )));
     }
     Ok(options)
-}
-
-/// Parses `m=300,n=500`.
-fn parse_sizes(text: &str) -> Result<BTreeMap<String, u64>, Error> {
-    text.split(',')
-        .filter(|part| !part.trim().is_empty())
-        .map(|part| {
-            let (name, value) = part.split_once('=').ok_or_else(|| {
-                Error::Usage(format!("--sizes: expected name=number, found `{part}`"))
-            })?;
-            let value = value
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| Error::Usage(format!("--sizes: `{}` is not a size", value.trim())))?;
-            Ok((name.trim().to_string(), value))
-        })
-        .collect()
 }
 
 fn style_of(format: Format) -> Style {

@@ -94,6 +94,7 @@ impl Server {
     pub fn run(self) -> io::Result<()> {
         let (sender, receiver) = sync_channel::<TcpStream>(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
+        let loopback = self.listener.local_addr()?.ip().is_loopback();
         let slots = Arc::new(Slots::new(
             std::thread::available_parallelism().map_or(2, |cores| cores.get()),
         ));
@@ -104,7 +105,7 @@ impl Server {
             std::thread::Builder::new()
                 .name(format!("matcalc-serve-{index}"))
                 .stack_size(STACK)
-                .spawn(move || connection_loop(&receiver, &slots, &options))?;
+                .spawn(move || connection_loop(&receiver, &slots, &options, loopback))?;
         }
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else {
@@ -162,7 +163,12 @@ pub fn run(config: &Config) -> io::Result<()> {
     server.run()
 }
 
-fn connection_loop(receiver: &Mutex<Receiver<TcpStream>>, slots: &Slots, options: &Options) {
+fn connection_loop(
+    receiver: &Mutex<Receiver<TcpStream>>,
+    slots: &Slots,
+    options: &Options,
+    loopback: bool,
+) {
     loop {
         // The lock is held only while waiting for the next connection.
         let next = match receiver.lock() {
@@ -172,13 +178,15 @@ fn connection_loop(receiver: &Mutex<Receiver<TcpStream>>, slots: &Slots, options
         let Ok(mut stream) = next else { return };
         let deadline = Instant::now() + REQUEST_DEADLINE;
         let response = match read_request(&mut stream, deadline) {
-            Ok(request) => catch_unwind(AssertUnwindSafe(|| route(&request, slots, options)))
-                .unwrap_or_else(|_| {
-                    Response::error(
-                        500,
-                        "internal error: matcalc panicked on this request; please report it",
-                    )
-                }),
+            Ok(request) => catch_unwind(AssertUnwindSafe(|| {
+                route(&request, slots, options, loopback)
+            }))
+            .unwrap_or_else(|_| {
+                Response::error(
+                    500,
+                    "internal error: matcalc panicked on this request; please report it",
+                )
+            }),
             Err(ReadError::Respond(response)) => response,
             Err(ReadError::Closed) => continue,
         };
@@ -186,8 +194,23 @@ fn connection_loop(receiver: &Mutex<Receiver<TcpStream>>, slots: &Slots, options
     }
 }
 
-fn route(request: &Request, slots: &Slots, options: &Options) -> Response {
+fn route(request: &Request, slots: &Slots, options: &Options, loopback: bool) -> Response {
     let path = request.path.as_str();
+    if let Some(host) = request
+        .host
+        .as_deref()
+        .filter(|host| loopback && !names_loopback(host))
+    {
+        // A page elsewhere can point its own name at 127.0.0.1 (DNS rebinding) and then
+        // call the API as if it were this page; its requests carry its name.
+        return Response::error(
+            403,
+            &format!(
+                "this server answers requests addressed to localhost, not to `{host}` \
+                 (serve with --host to answer on another address)"
+            ),
+        );
+    }
     if let Some(endpoint) = path.strip_prefix("/api/") {
         if endpoint == "escapes" && request.method == "GET" {
             return Response::json(200, &serde_json::json!(crate::typing::ESCAPES))
@@ -212,6 +235,21 @@ fn route(request: &Request, slots: &Slots, options: &Options) -> Response {
         Some(asset) => asset.response(),
         None => Response::error(404, &format!("nothing at {path}")),
     }
+}
+
+/// Whether a `Host` header names this machine's loopback interface: `localhost`,
+/// `*.localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+fn names_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A counting semaphore: at most `count` computations at once.
@@ -260,6 +298,32 @@ impl Drop for Slot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_names_are_told_from_others() {
+        for host in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "[::1]",
+            "app.localhost:3000",
+        ] {
+            assert!(names_loopback(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "evil.example:8080",
+            "10.0.0.1",
+            "127.0.0.1.evil.com",
+            "localhost.evil.com",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!names_loopback(host), "{host}");
+        }
+    }
 
     #[test]
     fn slots_bound_how_many_run_at_once() {

@@ -135,6 +135,29 @@ impl Options {
     }
 }
 
+/// Parses sizes for the compute form's cost, `m=300,n=500` (as `--sizes` takes them).
+///
+/// ```
+/// let sizes = matcalc::session::parse_sizes("m=300, n=500").unwrap();
+/// assert_eq!(sizes["n"], 500);
+/// assert!(matcalc::session::parse_sizes("m=lots").is_err());
+/// ```
+pub fn parse_sizes(text: &str) -> Result<BTreeMap<Symbol, u64>, String> {
+    text.split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("expected name=number, found `{}`", part.trim()))?;
+            let value = value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("`{}` is not a size", value.trim()))?;
+            Ok((name.trim().into(), value))
+        })
+        .collect()
+}
+
 /// A simplified expression with its `where` definitions, in both extracted forms.
 #[derive(Clone, Debug)]
 pub struct Form {

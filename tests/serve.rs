@@ -178,6 +178,79 @@ fn the_vec_form_reaches_the_session() {
 }
 
 #[test]
+fn sizes_cost_the_compute_form_as_on_the_command_line() {
+    let server = steady_server();
+    let decl = "A: a×b, B: b×c, C: c×d";
+    for (text, object, compute) in [
+        (
+            "a=2,b=1000,c=2,d=1000",
+            json!({"a": 2, "b": 1000, "c": 2, "d": 1000}),
+            "(AB)C",
+        ),
+        (
+            "a=1000,b=2,c=1000,d=2",
+            json!({"a": 1000, "b": 2, "c": 1000, "d": 2}),
+            "A(BC)",
+        ),
+    ] {
+        let cli = cli_json(&[
+            "simplify", "ABC", "--decl", decl, "--sizes", text, "--format", "json",
+        ]);
+        assert_eq!(cli["compute"], compute, "{cli}");
+        for sizes in [json!(text), object] {
+            let api = ok_json(&server.api(
+                "simplify",
+                &json!({"expr": "ABC", "decl": [decl], "sizes": sizes}),
+            ));
+            assert_eq!(comparable(&api), comparable(&cli), "{sizes}");
+        }
+    }
+    let bad = server.api("simplify", &json!({"expr": "ABC", "sizes": "a=lots"}));
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.json()["error"], "sizes: `lots` is not a size");
+    let verdict = server.api(
+        "verify",
+        &json!({"expr": "xᵀx", "wrt": "x", "claim": "2x", "sizes": {"n": 3}}),
+    );
+    assert_eq!(verdict.status, 400, "{}", verdict.text());
+    assert!(
+        verdict.json()["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("a verdict has none")),
+        "{}",
+        verdict.text()
+    );
+}
+
+#[test]
+fn requests_addressed_to_another_name_are_refused() {
+    // What a page elsewhere sends after pointing its own name at 127.0.0.1.
+    let server = Server::start(&[]);
+    let body = r#"{"expr": "xᵀx", "wrt": "x"}"#;
+    for (host, status) in [
+        ("evil.example:8080".to_string(), 403),
+        ("localhost.evil.example".to_string(), 403),
+        (
+            format!(
+                "localhost:{}",
+                server.addr.rsplit(':').next().unwrap_or("0")
+            ),
+            200,
+        ),
+        (server.addr.clone(), 200),
+    ] {
+        let request = format!(
+            "POST /api/diff HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let reply = server.raw(request.as_bytes());
+        assert_eq!(reply.status, status, "{host}: {}", reply.text());
+        let page = server.raw(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(page.status, status, "{host}");
+    }
+}
+
+#[test]
 fn simplify_answers_the_command_lines_json() {
     let server = steady_server();
     for expr in ["(AB)ᵀ + BᵀAᵀ", "tr(XᵀX)"] {

@@ -510,6 +510,15 @@ fn the_page_in_a_real_browser() {
     );
     browser.screenshot("verify.png");
 
+    // Sizes in the URL reach the compute form, as `--sizes` does.
+    browser.open(&format!(
+        "{base}?expr=ABC&decl=A%3A%20a%C3%97b%2C%20B%3A%20b%C3%97c%2C%20C%3A%20c%C3%97d&sizes=a%3D1000%2Cb%3D2%2Cc%3D1000%2Cd%3D2"
+    ));
+    browser.wait_for(
+        "the compute form for the sizes",
+        "return document.body.dataset.state === 'done' && document.getElementById('sizes').value === 'a=1000,b=2,c=1000,d=2' && [...document.querySelectorAll('td.mono')].some((cell) => cell.textContent === 'A(BC)');",
+    );
+
     // The URL carries the form too: `form=vec` gives the Jacobian in vec(X).
     browser.open(&format!("{base}?expr=AXB&wrt=X&form=vec"));
     let expected = api_first_line(&server, json!({"expr": "AXB", "wrt": "X", "form": "vec"}));

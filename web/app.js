@@ -49,6 +49,7 @@ function request() {
     check: $("check").checked,
   };
   if ($("notation").value) body.form = $("notation").value;
+  if ($("sizes").value.trim()) body.sizes = $("sizes").value.trim();
   return body;
 }
 
@@ -270,7 +271,7 @@ async function compute() {
   try {
     const main = post(kind, Object.assign({ render: ["latex", "text", "numpy"] }, input), signal);
     const explained = input.wrt && input.order === 1
-      ? post("explain", Object.assign({}, input, { check: false, form: undefined, render: ["svg"] }), signal)
+      ? post("explain", Object.assign({}, input, { check: false, form: undefined, sizes: undefined, render: ["svg"] }), signal)
       : null;
     const answer = await main;
     if (mine !== generation) return;
@@ -315,7 +316,7 @@ async function verifyClaim() {
   if (!claim.trim() || !input.wrt) return;
   out.hidden = false;
   out.replaceChildren(el("span", "muted", "verifying…"));
-  const answer = await post("verify", Object.assign({}, input, { claim, steps: true, wrt: input.wrt.split(",")[0].trim() }));
+  const answer = await post("verify", Object.assign({}, input, { claim, steps: true, sizes: undefined, wrt: input.wrt.split(",")[0].trim() }));
   out.replaceChildren();
   if (!answer.ok) {
     out.hidden = true;
@@ -347,6 +348,7 @@ function syncUrl(input) {
   for (const l of input.let) params.append("let", l);
   if (input.order !== 1) params.set("order", String(input.order));
   if (input.form) params.set("form", input.form);
+  if (input.sizes) params.set("sizes", input.sizes);
   if (!input.check) params.set("check", "0");
   const tab = document.querySelector('[data-tab][aria-selected="true"]');
   if (tab && tab.dataset.tab !== "graph") params.set("tab", tab.dataset.tab);
@@ -362,6 +364,7 @@ function loadUrl() {
   $("lets").value = params.getAll("let").join("\n");
   $("order").value = params.get("order") === "2" ? "2" : "1";
   $("notation").value = ["vec", "index"].includes(params.get("form")) ? params.get("form") : "";
+  $("sizes").value = params.get("sizes") || "";
   $("check").checked = params.get("check") !== "0";
   if (params.has("claim")) { $("claim").value = params.get("claim"); $("claim-box").open = true; }
   if (["graph", "steps", "code"].includes(params.get("tab"))) selectTab(params.get("tab"));

@@ -49,9 +49,23 @@ pub struct ApiRequest {
     /// How the derivative is written (SPEC §5 `--form`): `differential`, `vec`, `index`.
     #[serde(default)]
     pub form: Option<String>,
+    /// Sizes for the compute form's cost (`diff`, `simplify`), as `--sizes` takes them:
+    /// `{"m": 300, "n": 500}` or `"m=300,n=500"`.
+    #[serde(default)]
+    pub sizes: Option<Sizes>,
     /// Further renderings wanted, by name.
     #[serde(default)]
     pub render: Vec<String>,
+}
+
+/// `"sizes"` as an object of numbers or the command line's text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Sizes {
+    /// `{"m": 300, "n": 500}`.
+    Map(std::collections::BTreeMap<String, u64>),
+    /// `"m=300,n=500"`.
+    Text(String),
 }
 
 /// `"wrt"` as a comma-separated string or a list of names.
@@ -183,6 +197,14 @@ impl Prepared {
         if request.expr.trim().is_empty() {
             return Err(Failure::Request("no expression given".into()));
         }
+        match &request.sizes {
+            Some(Sizes::Map(sizes)) => options.sizes = sizes.clone(),
+            Some(Sizes::Text(text)) => {
+                options.sizes = crate::session::parse_sizes(text)
+                    .map_err(|error| Failure::Request(format!("sizes: {error}")))?;
+            }
+            None => {}
+        }
         let mut session = Session::new();
         for decl in &request.decl {
             if !decl.trim().is_empty() {
@@ -255,6 +277,7 @@ impl Prepared {
     }
 
     fn verify(&self, request: &ApiRequest) -> Result<Value, Failure> {
+        no_sizes(request, "a verdict")?;
         let wrt = self.single_variable(request, "verify")?;
         let Some(claim) = request
             .claim
@@ -287,6 +310,7 @@ impl Prepared {
     }
 
     fn explain(&self, request: &ApiRequest) -> Result<Value, Failure> {
+        no_sizes(request, "an explanation")?;
         let names = variables(request)?;
         let explanation =
             self.session
@@ -330,6 +354,16 @@ impl Prepared {
                 "{endpoint} takes one variable in \"wrt\""
             ))),
         }
+    }
+}
+
+/// Sizes given where they change nothing are an error, as on the command line.
+fn no_sizes(request: &ApiRequest, what: &str) -> Result<(), Failure> {
+    match request.sizes {
+        Some(_) => Err(Failure::Request(format!(
+            "\"sizes\" cost the compute form, and {what} has none"
+        ))),
+        None => Ok(()),
     }
 }
 

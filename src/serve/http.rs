@@ -22,6 +22,8 @@ pub struct Request {
     pub method: String,
     /// The path without its query: `/api/diff`.
     pub path: String,
+    /// The `Host` header, when there is one: `127.0.0.1:8080`.
+    pub host: Option<String>,
     /// The body (empty for `GET`).
     pub body: Vec<u8>,
 }
@@ -169,6 +171,7 @@ pub fn read_request(stream: &mut TcpStream, deadline: Instant) -> Result<Request
             .find(|header| header.name.eq_ignore_ascii_case(name))
             .map(|header| String::from_utf8_lossy(header.value).trim().to_string())
     };
+    let host = header("host");
     if header("transfer-encoding").is_some() {
         return Err(Response::error(411, "send the body with a Content-Length").into());
     }
@@ -196,7 +199,12 @@ pub fn read_request(stream: &mut TcpStream, deadline: Instant) -> Result<Request
         }
     }
     body.truncate(length);
-    Ok(Request { method, path, body })
+    Ok(Request {
+        method,
+        path,
+        host,
+        body,
+    })
 }
 
 /// The end of the head (`\r\n\r\n`), if it has arrived.
