@@ -392,6 +392,24 @@ fn the_page_in_a_real_browser() {
         "the computation graph is drawn"
     );
     assert!(browser.text("#code").contains("def derivative("));
+    // The code tab offers the other backends of `--format`, as the API renders them.
+    let pick = |backend: &str| {
+        browser.eval(&format!(
+            "const s = document.getElementById('code-backend'); s.value = '{backend}'; s.dispatchEvent(new Event('change')); return null;"
+        ));
+        browser.text("#code")
+    };
+    let jax = pick("jax");
+    assert!(
+        jax.contains("import jax.numpy as jnp") && jax.contains("def derivative("),
+        "{jax}"
+    );
+    let torch = pick("torch");
+    assert!(
+        torch.contains("import torch") && torch.contains("def derivative("),
+        "{torch}"
+    );
+    assert!(!pick("numpy").contains("jnp."));
     // Everything the page loaded came from this server: it works with no network.
     let foreign = browser.eval(
         "return performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin));",

@@ -25,6 +25,8 @@ let generation = 0;        // the newest request; older answers are dropped
 let inFlight = null;       // AbortController of the running request
 let lastFocused = null;    // where palette symbols go
 let codeText = "";
+// The generated module for each backend of the last answer.
+let codes = {};
 
 // The page's state, for people (styles) and for the browser test: `busy` while a request
 // runs, then `done` or `error`; `answers` counts the requests finished.
@@ -162,8 +164,8 @@ function showAnswer(kind, json, input) {
     facts.append(row);
   });
   $("limit-note").hidden = results.every((result) => result.saturated);
-  codeText = render.numpy || "";
-  $("code").textContent = codeText;
+  codes = { numpy: render.numpy || "", jax: render.jax || "", torch: render.torch || "" };
+  showCode();
   $("result").dataset.kind = kind;
   if (kind === "simplify") {
     $("graph").replaceChildren(el("p", "muted", "Give a variable to see the computation graph and the backward pass."));
@@ -269,7 +271,7 @@ async function compute() {
   syncUrl(input);
   const kind = input.wrt ? "diff" : "simplify";
   try {
-    const main = post(kind, Object.assign({ render: ["latex", "text", "numpy"] }, input), signal);
+    const main = post(kind, Object.assign({ render: ["latex", "text", "numpy", "jax", "torch"] }, input), signal);
     const explained = input.wrt && input.order === 1
       ? post("explain", Object.assign({}, input, { check: false, form: undefined, sizes: undefined, render: ["svg"] }), signal)
       : null;
@@ -447,6 +449,11 @@ async function copy(text, button) {
   setTimeout(() => { button.textContent = label; }, 1200);
 }
 
+function showCode() {
+  codeText = codes[$("code-backend").value] || "";
+  $("code").textContent = codeText;
+}
+
 function download(text, name) {
   const url = URL.createObjectURL(new Blob([text], { type: "text/x-python" }));
   const link = el("a");
@@ -509,7 +516,11 @@ async function start() {
   for (const tab of document.querySelectorAll("[data-tab]")) tab.addEventListener("click", () => selectTab(tab.dataset.tab));
   $("copy-unicode").addEventListener("click", (event) => copy($("unicode").textContent, event.target));
   $("copy-code").addEventListener("click", (event) => copy(codeText, event.target));
-  $("download-code").addEventListener("click", () => download(codeText, "matcalc_derivative.py"));
+  $("download-code").addEventListener("click", () => {
+    const backend = $("code-backend").value;
+    download(codeText, backend === "numpy" ? "matcalc_derivative.py" : `matcalc_derivative_${backend}.py`);
+  });
+  $("code-backend").addEventListener("change", showCode);
 
   setState("idle");
   if (loadUrl()) compute();
