@@ -223,6 +223,13 @@ struct ExplainArgs {
     /// Label each node of the drawing with its adjoint too.
     #[arg(long)]
     adjoints: bool,
+    /// Explain how the derivative is written in this form: `vec` or `index` describe
+    /// each rule used on the differential (the default explains the backward pass).
+    #[arg(long, value_name = "FORM", default_value = "differential", value_parser = |text: &str| text.parse::<crate::forms::Notation>())]
+    form: crate::forms::Notation,
+    /// Derivative order of the form explained (2: the Hessian; with --form vec|index).
+    #[arg(long, default_value_t = 1)]
+    order: u8,
 }
 
 /// Runs the command line on `args` (program name first) and returns the exit status.
@@ -502,6 +509,37 @@ fn run_verify(args: VerifyArgs) -> Result<(String, i32), Error> {
     Ok((verdict_text + &located, status))
 }
 
+/// `explain --form vec|index`: the rules of the form, in words, then the result.
+fn explain_form(session: &Session, args: &ExplainArgs) -> Result<(String, i32), Error> {
+    if args.graph.is_some() {
+        return Err(refuse(
+            "explain --form",
+            "--graph",
+            "the graph is of the backward pass; drop --form to draw it",
+        ));
+    }
+    if args.common.format == Format::Latex {
+        return Err(refuse(
+            "explain --form",
+            "--format latex",
+            "it prints text (the default) or json",
+        ));
+    }
+    let mut options = options_for(&args.common, args.order)?;
+    options.form = args.form;
+    options.check = args.common.check;
+    let text = &expression_text(&args.common)?;
+    let explanation = session.explain_form(text, args.wrt.trim(), &options)?;
+    let status = match explanation.passed {
+        Some(false) => EXIT_FAILED,
+        _ => EXIT_OK,
+    };
+    Ok(match args.common.format {
+        Format::Json => (format!("{}\n", explanation.to_json()), status),
+        _ => (explanation.to_text(), status),
+    })
+}
+
 fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
     if args.common.sizes.is_some() {
         return Err(refuse(
@@ -525,6 +563,16 @@ fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
         ));
     }
     let session = session_for(&args.common)?;
+    if args.form != crate::forms::Notation::Differential {
+        return explain_form(&session, &args);
+    }
+    if args.order != 1 {
+        return Err(refuse(
+            "explain",
+            "--order without --form vec|index",
+            "the backward pass is of first derivatives; --form vec or index explains a Hessian",
+        ));
+    }
     let options = options_for(&args.common, 1)?;
     let text = &expression_text(&args.common)?;
     let explanation = session.explain_with(text, args.wrt.trim(), &options)?;

@@ -38,6 +38,9 @@ Commands (about the last derivative)
   :env                    declarations and definitions in force
   :limits                 the limits on input and simplification
   :limits NAME VALUE      change one (`:limits max-depth 1000`); kept by :reset
+  :form vec|index         how a derivative by a matrix is written: the Jacobian
+                          ∂vec(F)/∂vec(X), ∂Fᵢⱼ/∂Xₖₗ, or `:form differential` dF (default)
+  :order 1|2              first derivatives, or Hessians; both kept by :reset
   :reset  :help  :quit
 Examples from the problem sheet
   d/dW ½‖WᵀWx − x‖²
@@ -197,6 +200,8 @@ impl Repl {
                 Reply::Out("session reset\n".to_string())
             }
             "limits" => self.limits(argument),
+            "form" => self.form(argument),
+            "order" => self.order(argument),
             "env" => Reply::Out(self.env()),
             "shapes" => self.shapes(),
             "check" => self.check(),
@@ -225,6 +230,34 @@ impl Repl {
             }
             other => Reply::Err(format!(
                 "error: unknown command `:{other}`\n  = hint: type :help for the list\n"
+            )),
+        }
+    }
+
+    /// `:form` shows how derivatives by matrices are written, `:form NAME` sets it.
+    fn form(&mut self, argument: &str) -> Reply {
+        if argument.is_empty() {
+            return Reply::Out(format!("form = {}\n", self.options.form));
+        }
+        match argument.parse::<crate::forms::Notation>() {
+            Ok(form) => {
+                self.options.form = form;
+                Reply::Out(format!("form = {form}\n"))
+            }
+            Err(message) => Reply::Err(format!("error: {message}\n")),
+        }
+    }
+
+    /// `:order` shows the derivative order, `:order 1|2` sets it.
+    fn order(&mut self, argument: &str) -> Reply {
+        match argument {
+            "" => Reply::Out(format!("order = {}\n", self.options.order)),
+            "1" | "2" => {
+                self.options.order = if argument == "1" { 1 } else { 2 };
+                Reply::Out(format!("order = {argument}\n"))
+            }
+            other => Reply::Err(format!(
+                "error: unknown order `{other}`\n  = hint: 1 (first derivatives) or 2 (Hessians)\n"
             )),
         }
     }
@@ -505,7 +538,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
 /// The commands offered by Tab after `:`.
 const COMMANDS: &[&str] = &[
     ":check", ":verify", ":explain", ":graph", ":latex", ":numpy", ":json", ":shapes", ":env",
-    ":limits", ":reset", ":help", ":quit",
+    ":limits", ":form", ":order", ":reset", ":help", ":quit",
 ];
 
 /// Completions for the word ending at `pos`: escapes become Unicode, names complete.

@@ -1166,6 +1166,54 @@ impl Session {
         })
     }
 
+    /// `explain --form vec|index`: the differential of `text` by `wrt` (of its gradient
+    /// with `options.order` 2), each rule of `options.form` used on it in words, and the
+    /// result as [`Session::derivative`] gives it, checked when `options.check`.
+    pub fn explain_form(
+        &self,
+        text: &str,
+        wrt: &str,
+        options: &Options,
+    ) -> Result<crate::forms::Explanation, Error> {
+        let typed = self.typed_with(text, options)?;
+        let name = variable_name(&typed, wrt);
+        let diff_error = |error| Error::Diff {
+            error,
+            text: text.to_string(),
+        };
+        let (differential, steps) = match options.form {
+            Notation::Vec => {
+                let (differential, steps) =
+                    crate::forms::vec::steps(&typed, &name, options.order).map_err(diff_error)?;
+                (print::render(&differential, Style::Unicode), steps)
+            }
+            Notation::Index => {
+                let form =
+                    crate::forms::index::derivative(&typed, &name, options.order, ("k", "l"))
+                        .map_err(diff_error)?;
+                (form.differential, form.steps)
+            }
+            Notation::Differential => {
+                return Err(Error::Usage(
+                    "explain_form explains the vec and index forms".into(),
+                ))
+            }
+        };
+        let results = self.derivative(text, &[wrt], options)?;
+        Ok(crate::forms::Explanation {
+            notation: options.form,
+            hessian: options.order == 2,
+            differential,
+            steps,
+            result: crate::report::derivative_text(&results, Style::Unicode),
+            passed: options.check.then(|| {
+                results
+                    .iter()
+                    .all(|result| result.check.as_ref().is_some_and(Verdict::is_pass))
+            }),
+        })
+    }
+
     /// Where a claimed derivation of `text` first goes wrong: `steps` are claimed adjoints
     /// `∂L/∂name = expr` (node or `let` names), or, when empty, `claim` is the claimed final
     /// gradient with respect to `wrt`.

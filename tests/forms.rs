@@ -171,23 +171,59 @@ fn rename_sizes(expr: &Expr, map: &BTreeMap<String, String>) -> Expr {
     copy
 }
 
+/// The row's derivative in `form`, checked, through the library.
+fn checked(row: &Row, form: Notation) -> matcalc::session::DerivativeResult {
+    let mut options = Options {
+        order: row.order,
+        check: true,
+        form,
+        ..Options::standard()
+    };
+    // As in the snapshot: the patience limit, not the clock, ends saturation.
+    options.limits.time = std::time::Duration::from_secs(60);
+    let mut results = session(row.decls)
+        .derivative(row.expr, &[row.wrt], &options)
+        .unwrap_or_else(|e| panic!("{}: {}", row.expr, e.render()));
+    results.remove(0)
+}
+
+/// The table through the command line in `form`, each row checked, as one text for a
+/// snapshot.
+fn command_line_table(form: &str) -> String {
+    let mut text = String::new();
+    for row in TABLE {
+        let order = row.order.to_string();
+        let args = [
+            "diff",
+            row.expr,
+            "--wrt",
+            row.wrt,
+            "--form",
+            form,
+            "--check",
+            "--order",
+            &order,
+            "--decl",
+            row.decls,
+            // A generous time limit: under load the default one could stop saturation
+            // at a different form than the patience limit does.
+            "--time-limit",
+            "60000",
+        ];
+        let run = matcalc(&args);
+        assert_eq!(run.status, 0, "{}: {}{}", row.expr, run.stdout, run.stderr);
+        assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+        text += &format!("$ matcalc {}\n{}\n", args.join(" "), run.stdout);
+    }
+    text
+}
+
 #[test]
 fn forms_vec_table_checks_ours_and_the_textbook() {
     let mut failures = Vec::new();
     for row in TABLE {
         let session = session(row.decls);
-        let mut options = Options {
-            order: row.order,
-            check: true,
-            form: Notation::Vec,
-            ..Options::standard()
-        };
-        // As in the snapshot: the patience limit, not the clock, ends saturation.
-        options.limits.time = std::time::Duration::from_secs(60);
-        let results = session
-            .derivative(row.expr, &[row.wrt], &options)
-            .unwrap_or_else(|e| panic!("{}: {}", row.expr, e.render()));
-        let result = &results[0];
+        let result = &checked(row, Notation::Vec);
         let printed = result.form.render(Style::Unicode);
         if printed != row.ours {
             failures.push(format!(
@@ -247,21 +283,7 @@ fn forms_vec_check_catches_a_wrong_claim() {
 
 #[test]
 fn forms_vec_table_snapshot_of_the_command_line() {
-    let mut text = String::new();
-    for row in TABLE {
-        let order = row.order.to_string();
-        let mut args = vec![
-            "diff", row.expr, "--wrt", row.wrt, "--form", "vec", "--check",
-        ];
-        args.extend(["--order", &order]);
-        args.extend(["--decl", row.decls]);
-        // A generous time limit: under load the default one could stop saturation at a
-        // different form than the patience limit does.
-        args.extend(["--time-limit", "60000"]);
-        let run = matcalc(&args);
-        assert_eq!(run.status, 0, "{}: {}{}", row.expr, run.stdout, run.stderr);
-        text += &format!("$ matcalc {}\n{}\n", args.join(" "), run.stdout);
-    }
+    let text = command_line_table("vec");
     insta::with_settings!({snapshot_path => "../snapshots/forms", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
         insta::assert_snapshot!("vec_table", text);
     });
@@ -333,17 +355,7 @@ fn forms_index_table_agrees_with_the_checked_jacobian() {
     let mut failures = Vec::new();
     for row in TABLE {
         let session = session(row.decls);
-        let mut options = Options {
-            order: row.order,
-            check: true,
-            form: Notation::Index,
-            ..Options::standard()
-        };
-        options.limits.time = std::time::Duration::from_secs(60);
-        let results = session
-            .derivative(row.expr, &[row.wrt], &options)
-            .unwrap_or_else(|e| panic!("{}: {}", row.expr, e.render()));
-        let result = &results[0];
+        let result = &checked(row, Notation::Index);
         if !result.check.as_ref().is_some_and(|v| v.is_pass()) {
             failures.push(format!(
                 "{}: the Jacobian fails: {:?}",
@@ -412,24 +424,7 @@ fn forms_index_of_the_textbook_entries() {
 
 #[test]
 fn forms_index_table_snapshot_of_the_command_line() {
-    let mut text = String::new();
-    for row in TABLE {
-        let order = row.order.to_string();
-        let mut args = vec![
-            "diff", row.expr, "--wrt", row.wrt, "--form", "index", "--check",
-        ];
-        args.extend([
-            "--order",
-            &order,
-            "--decl",
-            row.decls,
-            "--time-limit",
-            "60000",
-        ]);
-        let run = matcalc(&args);
-        assert_eq!(run.status, 0, "{}: {}{}", row.expr, run.stdout, run.stderr);
-        text += &format!("$ matcalc {}\n{}\n", args.join(" "), run.stdout);
-    }
+    let text = command_line_table("index");
     insta::with_settings!({snapshot_path => "../snapshots/forms", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
         insta::assert_snapshot!("index_table", text);
     });
@@ -448,4 +443,138 @@ fn forms_index_json_has_the_index_key() {
         value["index_latex"],
         r"\frac{\partial F_{ij}}{\partial X_{kl}} = -(X^{-1})_{ik} (X^{-1})_{lj}"
     );
+}
+
+/// `explain --form vec|index` names each rule it used on the differential, with the
+/// node's own factors, and ends with the result, checked.
+#[test]
+fn forms_explain_states_each_rule_used() {
+    let explain = |args: &[&str]| {
+        let mut all = vec!["explain"];
+        all.extend_from_slice(args);
+        let run = matcalc(&all);
+        assert_eq!(run.status, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+        format!("$ matcalc {}\n{}\n", all.join(" "), run.stdout)
+    };
+    let inverse = explain(&[
+        "X⁻¹", "--wrt", "X", "--decl", "X: n×n", "--form", "vec", "--check",
+    ]);
+    for fact in [
+        "  −X⁻¹ dX X⁻¹\n",
+        "vec(M dY) = (I ⊗ M) vec(dY) with M = X⁻¹, dY = dX",
+        "vec(dY M) = (Mᵀ ⊗ I) vec(dY) with dY = X⁻¹ dX, M = X⁻¹",
+        "∂vec(F)/∂vec(X) = −X⁻ᵀ ⊗ X⁻¹\n",
+    ] {
+        assert!(inverse.contains(fact), "{fact}\n{inverse}");
+    }
+    let gram = explain(&[
+        "XᵀX", "--wrt", "X", "--decl", "X: m×n", "--form", "vec", "--check",
+    ]);
+    assert!(
+        gram.contains("vec(dYᵀ) = K₍ₘ,ₙ₎ vec(dY) for dY: m×n: the commutation matrix"),
+        "{gram}"
+    );
+    let hessian = explain(&[
+        "tr(XᵀAX)",
+        "--wrt",
+        "X",
+        "--decl",
+        "X: n×m, A: n×n",
+        "--form",
+        "index",
+        "--order",
+        "2",
+        "--check",
+    ]);
+    for fact in [
+        "the differential dG of the gradient G",
+        "(dX)ᵣ꜀ = δᵣₖδ꜀ₗ dXₖₗ",
+        "(M dY)ᵣ꜀ = Σₛ Mᵣₛ(dY)ₛ꜀ with M = Aᵀ, dY = dX",
+        "∂²f/∂Xᵢⱼ∂Xₖₗ = ",
+    ] {
+        assert!(hessian.contains(fact), "{fact}\n{hessian}");
+    }
+    insta::with_settings!({snapshot_path => "../snapshots/forms", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]")]}, {
+        insta::assert_snapshot!("explain", inverse + &gram + &hessian);
+    });
+
+    let run = matcalc(&[
+        "explain", "X⁻¹", "--wrt", "X", "--decl", "X: n×n", "--form", "vec", "--format", "json",
+    ]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value["form"], "vec");
+    assert_eq!(value["differential"], "−X⁻¹ dX X⁻¹");
+    assert_eq!(value["steps"].as_array().map(Vec::len), Some(2), "{value}");
+    assert!(value["result"].as_str().unwrap().contains("−X⁻ᵀ ⊗ X⁻¹"));
+}
+
+#[test]
+fn forms_explain_refuses_what_it_cannot_show() {
+    for (args, says) in [
+        (
+            vec![
+                "explain", "X⁻¹", "--wrt", "X", "--form", "vec", "--graph", "svg",
+            ],
+            "--graph",
+        ),
+        (
+            vec!["explain", "tr(XᵀAX)", "--wrt", "X", "--order", "2"],
+            "--order",
+        ),
+        (
+            vec![
+                "explain", "X⁻¹", "--wrt", "X", "--form", "index", "--format", "latex",
+            ],
+            "latex",
+        ),
+    ] {
+        let run = matcalc(&args);
+        assert_eq!(run.status, 2, "{args:?}: {}", run.stdout);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// The REPL's `:form` and `:order`: the issue's two questions asked in the REPL, each
+/// answer checked there with `:check`.
+#[test]
+fn forms_in_the_repl() {
+    let script = "\
+X: n×n
+:form
+:form vec
+d/dX X⁻¹
+:check
+:order 2
+d/dX tr(XᵀAX)
+:check
+:json
+:form index
+:order 1
+d/dX X⁻¹
+:form kron
+:order 3
+:form differential
+:order
+d/dX X⁻¹
+";
+    let run = run::repl(script);
+    let out = run.stdout;
+    assert!(out.contains("∂vec(F)/∂vec(X) = −X⁻ᵀ ⊗ X⁻¹\n"), "{out}");
+    assert!(
+        out.contains("∂²f/∂vec(X)∂vec(X)ᵀ = I ⊗ (A + Aᵀ)\n"),
+        "{out}"
+    );
+    assert_eq!(out.matches("∂/∂X: check: ok").count(), 2, "{out}");
+    assert!(out.contains("\"vec\": \"I ⊗ (A + Aᵀ)\""), "{out}");
+    assert!(out.contains("∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ\n"), "{out}");
+    assert!(out.contains("dF = −X⁻¹ dX X⁻¹\n"), "{out}");
+    // Piped, errors stay in order with the output; the bad commands make the exit 2.
+    assert_eq!(run.status, 2, "the two bad commands: {out}");
+    assert!(out.contains("error: unknown form `kron`"), "{out}");
+    assert!(out.contains("error: unknown order `3`"), "{out}");
+    insta::with_settings!({snapshot_path => "../snapshots/forms", prepend_module_to_snapshot => false, omit_expression => true, filters => vec![(r"max rel\. error [0-9.e+-]+", "max rel. error [ERR]"), (r#""(\w+_us)": \d+"#, r#""$1": [µs]"#)]}, {
+        insta::assert_snapshot!("repl", format!("{script}\n---\n{out}"));
+    });
 }

@@ -15,7 +15,8 @@ use std::rc::Rc;
 
 use num_traits::{One, Signed, Zero};
 
-use crate::diff::{self, Error};
+use super::{mentions_differential, Step};
+use crate::diff::Error;
 use crate::expr::{Expr, ExprKind, Rational, Shape};
 use crate::print::{self, Style};
 use crate::shape::Typed;
@@ -75,6 +76,10 @@ pub struct IndexForm {
     pub sums: Vec<crate::expr::Dim>,
     /// The shape of F (of the gradient, with order 2) and of X.
     pub shapes: (Shape, Shape),
+    /// The differential the entries were read from, in Unicode.
+    pub differential: String,
+    /// The index rules used on it, each once, for `explain --form index`.
+    pub steps: Vec<Step>,
 }
 
 /// The index form of the derivative of `typed` by `wrt`, with X's indices named `k`, `l`
@@ -97,48 +102,10 @@ pub fn derivative(
     order: u8,
     names: (&str, &str),
 ) -> Result<IndexForm, Error> {
-    let x_shape = typed
-        .vars
-        .get(wrt)
-        .map(|decl| decl.shape.clone())
-        .ok_or_else(|| Error::UnknownVariable {
-            name: wrt.to_string(),
-            hint: None,
-            known: typed.vars.keys().cloned().collect(),
-        })?;
-    let (differential, f_shape, of) = match order {
-        1 => (
-            diff::differential(typed, wrt)?,
-            typed.expr.shape.clone(),
-            Some(print::render(&typed.expr, Style::Unicode)),
-        ),
-        2 => {
-            if !typed.expr.shape.is_scalar() {
-                return Err(Error::NotScalar {
-                    shape: typed.expr.shape.clone(),
-                });
-            }
-            let mut plain = typed.clone();
-            if let Some(decl) = plain.vars.get_mut(wrt) {
-                decl.props = Default::default();
-            }
-            let gradient = diff::derivative(&plain, wrt, 1)?;
-            let of_gradient = Typed {
-                expr: gradient.expr,
-                ..plain
-            };
-            (
-                diff::differential(&of_gradient, wrt)?,
-                x_shape.clone(),
-                None,
-            )
-        }
-        _ => {
-            return Err(Error::Unsupported {
-                what: format!("derivatives of order {order} (orders 1 and 2 are supported)"),
-            })
-        }
-    };
+    let read = super::differential(typed, wrt, order)?;
+    let (f_shape, x_shape) = (read.of_shape, read.x_shape);
+    let of = (order == 1).then(|| print::render(&typed.expr, Style::Unicode));
+    let differential = read.expr;
     let index_of = |shape_dim_is_one: bool, name: &str| {
         if shape_dim_is_one {
             Index::One
@@ -156,8 +123,10 @@ pub fn derivative(
         l: l.clone(),
         next: 0,
         sizes: Vec::new(),
+        steps: Vec::new(),
     };
-    let terms = builder.entry(&Rc::new(differential), row.clone(), col.clone())?;
+    let differential = Rc::new(differential);
+    let terms = builder.entry(&differential, row.clone(), col.clone())?;
     let sums = builder.sizes.clone();
     let terms = collect(terms.into_iter().filter_map(contract).collect());
     Ok(IndexForm {
@@ -170,6 +139,8 @@ pub fn derivative(
         wrt: wrt.to_string(),
         sums,
         shapes: (f_shape, x_shape),
+        differential: print::render(&differential, Style::Unicode),
+        steps: builder.steps,
     })
 }
 
@@ -180,23 +151,14 @@ struct Builder<'a> {
     next: usize,
     /// The size of each summation index so far.
     sizes: Vec<crate::expr::Dim>,
+    /// The rules used, each once, for `explain --form index`.
+    steps: Vec<Step>,
 }
 
 fn unsupported(node: &Expr) -> Error {
     Error::Unsupported {
         what: format!("index notation for {}", print::render(node, Style::Unicode)),
     }
-}
-
-fn mentions_differential(expr: &Expr, wrt: &str) -> bool {
-    let mut stack: Vec<&Expr> = vec![expr];
-    while let Some(node) = stack.pop() {
-        match &node.kind {
-            ExprKind::Differential(name) if name == wrt => return true,
-            _ => stack.extend(node.children().into_iter().map(|child| child.as_ref())),
-        }
-    }
-    false
 }
 
 fn single(factors: Vec<Factor>) -> Vec<Term> {
@@ -230,11 +192,65 @@ impl Builder<'_> {
         }
     }
 
+    /// The rule [`Builder::entry`] applies to `node`, in words; `None` for −, + and
+    /// the others that say nothing.
+    fn rule_in_words(&self, node: &Expr) -> Option<String> {
+        use ExprKind as K;
+        let linear = |e: &Expr| mentions_differential(e, self.wrt);
+        let text = |e: &Expr| print::render(e, Style::Unicode);
+        let x = crate::session::render_symbol(self.wrt, Style::Unicode);
+        Some(match &node.kind {
+            K::Differential(_) => format!(
+                "(d{x})ᵣ꜀ = δᵣₖδ꜀ₗ d{x}ₖₗ: entry (r, c) of d{x} moves only with {x}ₖₗ, when r = k and c = l"
+            ),
+            K::Mul(a, b) | K::Hadamard(a, b) if a.shape.is_scalar() || b.shape.is_scalar() => {
+                let (scalar, other) = if a.shape.is_scalar() { (a, b) } else { (b, a) };
+                if linear(scalar) {
+                    format!("(M ds)ᵣ꜀ = Mᵣ꜀ ds with M = {}: a scalar ds scales every entry", text(other))
+                } else {
+                    format!("(s dY)ᵣ꜀ = s (dY)ᵣ꜀ with s = {}", text(scalar))
+                }
+            }
+            K::Mul(a, b) if linear(b) => format!(
+                "(M dY)ᵣ꜀ = Σₛ Mᵣₛ(dY)ₛ꜀ with M = {}, dY = {}: a matrix product sums over its inner index",
+                text(a),
+                text(b)
+            ),
+            K::Mul(a, b) => format!(
+                "(dY M)ᵣ꜀ = Σₛ (dY)ᵣₛMₛ꜀ with dY = {}, M = {}: a matrix product sums over its inner index",
+                text(a),
+                text(b)
+            ),
+            K::Hadamard(a, b) => format!(
+                "(M ⊙ dY)ᵣ꜀ = Mᵣ꜀(dY)ᵣ꜀ with M = {}: entry by entry",
+                text(if linear(a) { b } else { a })
+            ),
+            K::Div(_, b) => format!("(dY/s)ᵣ꜀ = (dY)ᵣ꜀/s with s = {}", text(b)),
+            K::Transpose(_) => "(dYᵀ)ᵣ꜀ = (dY)꜀ᵣ: a transpose swaps the indices".to_string(),
+            K::Trace(a) if !a.shape.is_scalar() => {
+                "tr(dY) = Σₛ (dY)ₛₛ: the trace sums the diagonal".to_string()
+            }
+            K::Sum(a) if !a.shape.is_scalar() => {
+                "sum(dY) = Σₛₜ (dY)ₛₜ: the sum of every entry".to_string()
+            }
+            _ => return None,
+        })
+    }
+
     /// ∂(node)ᵣ꜀/∂Xₖₗ as a sum of terms.
     fn entry(&mut self, node: &Rc<Expr>, r: Index, c: Index) -> Result<Vec<Term>, Error> {
         use ExprKind as K;
         if !mentions_differential(node, self.wrt) {
             return Ok(vec![]);
+        }
+        if let Some(rule) = self.rule_in_words(node) {
+            let step = Step {
+                node: print::render(node, Style::Unicode),
+                rule,
+            };
+            if !self.steps.contains(&step) {
+                self.steps.push(step);
+            }
         }
         // A scalar broadcast over a matrix has the same entry everywhere.
         let scalar_index = |shape: &Shape, index: &Index, rows: bool| {

@@ -24,7 +24,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::diff::{self, Derivative, DerivativeKind, Error};
+use super::{mentions_differential, Step};
+use crate::diff::{Derivative, DerivativeKind, Error};
 use crate::expr::{build, Dim, Expr, ExprKind, Shape};
 use crate::shape::Typed;
 
@@ -46,47 +47,13 @@ use crate::shape::Typed;
 /// # Ok::<(), matcalc::diff::Error>(())
 /// ```
 pub fn derivative(typed: &Typed, wrt: &str, order: u8) -> Result<Derivative, Error> {
-    let decl = typed.vars.get(wrt).ok_or_else(|| Error::UnknownVariable {
-        name: wrt.to_string(),
-        hint: None,
-        known: typed.vars.keys().cloned().collect(),
-    })?;
-    let x_shape = decl.shape.clone();
-    let (kind, expr) = match order {
-        1 => {
-            let differential = diff::differential(typed, wrt)?;
-            (
-                DerivativeKind::Jacobian,
-                jacobian_of(&differential, wrt, &x_shape, &typed.expr.shape)?,
-            )
-        }
-        2 => {
-            if !typed.expr.shape.is_scalar() {
-                return Err(Error::NotScalar {
-                    shape: typed.expr.shape.clone(),
-                });
-            }
-            // The unconstrained gradient: the Hessian in vec(X) perturbs entries one by
-            // one, as the check does, also for a `sym` variable.
-            let mut plain = typed.clone();
-            if let Some(decl) = plain.vars.get_mut(wrt) {
-                decl.props = Default::default();
-            }
-            let gradient = diff::derivative(&plain, wrt, 1)?;
-            let of_gradient = Typed {
-                expr: gradient.expr,
-                ..plain
-            };
-            let differential = diff::differential(&of_gradient, wrt)?;
-            let hessian = jacobian_of(&differential, wrt, &x_shape, &x_shape)?;
-            (DerivativeKind::Hessian, hessian)
-        }
-        _ => {
-            return Err(Error::Unsupported {
-                what: format!("derivatives of order {order} (orders 1 and 2 are supported)"),
-            })
-        }
+    let read = super::differential(typed, wrt, order)?;
+    let kind = if order == 2 {
+        DerivativeKind::Hessian
+    } else {
+        DerivativeKind::Jacobian
     };
+    let expr = jacobian_of(&read.expr, wrt, &read.x_shape, &read.of_shape)?;
     Ok(Derivative {
         kind,
         wrt: wrt.to_string(),
@@ -106,20 +73,56 @@ pub fn jacobian_of(
     x_shape: &Shape,
     f_shape: &Shape,
 ) -> Result<Rc<Expr>, Error> {
+    Ok(jacobian_with_steps(df, wrt, x_shape, f_shape)?.0)
+}
+
+/// [`jacobian_of`] with the vec rules it used, node by node, children first.
+pub fn jacobian_with_steps(
+    df: &Expr,
+    wrt: &str,
+    x_shape: &Shape,
+    f_shape: &Shape,
+) -> Result<(Rc<Expr>, Vec<Step>), Error> {
     let mut vectorizer = Vectorizer {
         wrt,
         x_size: x_shape.rows.times(&x_shape.cols),
         memo: HashMap::new(),
+        steps: Vec::new(),
     };
     let root = Rc::new(df.clone());
     let jacobian = vectorizer.jacobian(&root)?;
     let rows = f_shape.rows.times(&f_shape.cols);
-    Ok(jacobian.unwrap_or_else(|| {
+    let jacobian = jacobian.unwrap_or_else(|| {
         Rc::new(Expr::typed(
             ExprKind::Num(num_traits::Zero::zero()),
             Shape::new(rows, vectorizer.x_size.clone()),
         ))
-    }))
+    });
+    Ok((jacobian, vectorizer.steps))
+}
+
+/// The differential the vec form is read from (dF, or dG of the gradient with order 2)
+/// and the vec rules used on it, for `explain --form vec`.
+///
+/// # Examples
+/// ```
+/// use matcalc::forms::vec;
+/// let mut session = matcalc::session::Session::new();
+/// session.declare("X: n×n").unwrap();
+/// let typed = session.typed("X⁻¹").unwrap();
+/// let (differential, steps) = vec::steps(&typed, "X", 1)?;
+/// assert_eq!(matcalc::print::render(&differential, matcalc::print::Style::Unicode), "−X⁻¹ dX X⁻¹");
+/// assert!(steps.iter().any(|step| step.rule.contains("vec(dY B) = (Bᵀ ⊗ I) vec(dY)")));
+/// # Ok::<(), matcalc::diff::Error>(())
+/// ```
+pub fn steps(typed: &Typed, wrt: &str, order: u8) -> Result<(Expr, Vec<Step>), Error> {
+    let read = super::differential(typed, wrt, order)?;
+    let (_, steps) = jacobian_with_steps(&read.expr, wrt, &read.x_shape, &read.of_shape)?;
+    Ok((read.expr, steps))
+}
+
+fn text(expr: &Expr) -> String {
+    crate::print::render(expr, crate::print::Style::Unicode)
 }
 
 struct Vectorizer<'a> {
@@ -128,18 +131,8 @@ struct Vectorizer<'a> {
     x_size: Dim,
     /// Jacobians of the nodes seen, by address: dF is a DAG.
     memo: HashMap<*const Expr, Option<Rc<Expr>>>,
-}
-
-/// Whether the differential `d<wrt>` occurs in `expr` (the variable itself may).
-fn mentions_differential(expr: &Expr, wrt: &str) -> bool {
-    let mut stack: Vec<&Expr> = vec![expr];
-    while let Some(node) = stack.pop() {
-        match &node.kind {
-            ExprKind::Differential(name) if name == wrt => return true,
-            _ => stack.extend(node.children().into_iter().map(|child| child.as_ref())),
-        }
-    }
-    false
+    /// The rules used, in the order they were applied, for `explain`.
+    steps: Vec<Step>,
 }
 
 fn unsupported(what: impl Into<String>) -> Error {
@@ -158,12 +151,95 @@ impl Vectorizer<'_> {
             return Ok(known.clone());
         }
         let res = if mentions_differential(node, self.wrt) {
-            self.rule(node)?
+            let res = self.rule(node)?;
+            if let Some(rule) = self.rule_in_words(node) {
+                self.steps.push(Step {
+                    node: text(node),
+                    rule,
+                });
+            }
+            res
         } else {
             None
         };
         self.memo.insert(key, res.clone());
         Ok(res)
+    }
+
+    /// The rule [`Vectorizer::rule`] applies to `node`, in words with the node's own
+    /// factors; `None` for the ones that say nothing (dX itself, −, +).
+    fn rule_in_words(&self, node: &Expr) -> Option<String> {
+        use ExprKind as K;
+        let linear = |e: &Expr| mentions_differential(e, self.wrt);
+        Some(match &node.kind {
+            K::Mul(a, b) | K::Hadamard(a, b) if a.shape.is_scalar() || b.shape.is_scalar() => {
+                let (scalar, other) = if a.shape.is_scalar() { (a, b) } else { (b, a) };
+                if linear(scalar) && !other.shape.is_scalar() {
+                    format!(
+                        "vec(M ds) = vec(M) ds with M = {}: a scalar ds times a constant matrix",
+                        text(other)
+                    )
+                } else {
+                    return None;
+                }
+            }
+            K::Mul(a, b) if linear(b) => format!(
+                "vec(M dY) = (I ⊗ M) vec(dY) with M = {}, dY = {}: the vec trick vec(AYB) = (Bᵀ ⊗ A) vec(Y) with B = I",
+                text(a),
+                text(b)
+            ),
+            K::Mul(a, b) => format!(
+                "vec(dY M) = (Mᵀ ⊗ I) vec(dY) with dY = {}, M = {}: the vec trick vec(AYB) = (Bᵀ ⊗ A) vec(Y) with A = I",
+                text(a),
+                text(b)
+            ),
+            K::Hadamard(a, b) => {
+                let constant = if linear(a) { b } else { a };
+                format!(
+                    "vec(M ⊙ dY) = diag(vec(M)) vec(dY) with M = {}: a Hadamard product scales each entry",
+                    text(constant)
+                )
+            }
+            K::Div(_, b) if b.shape.is_scalar() => {
+                format!("vec(dY/s) = vec(dY)/s with s = {}", text(b))
+            }
+            K::Div(_, b) => format!(
+                "vec(dY ⊘ M) = diag(vec(1 ⊘ M)) vec(dY) with M = {}: elementwise division",
+                text(b)
+            ),
+            K::Transpose(a) if !(a.shape.rows.is_one() || a.shape.cols.is_one()) => {
+                let k = text(&build::commutation(a.shape.rows.clone(), a.shape.cols.clone()));
+                format!(
+                    "vec(dYᵀ) = {k} vec(dY) for dY: {}×{}: the commutation matrix {k} reorders the entries of vec(dY) into those of vec(dYᵀ)",
+                    a.shape.rows, a.shape.cols
+                )
+            }
+            K::Trace(a) if !a.shape.is_scalar() => {
+                "tr(dY) = vec(I)ᵀ vec(dY): the trace adds the diagonal entries".to_string()
+            }
+            K::Sum(a) if !a.shape.is_scalar() => {
+                "sum(dY) = 𝟙ᵀ vec(dY): the sum adds every entry".to_string()
+            }
+            K::Diag(a) if a.shape.cols.is_one() && !a.shape.is_scalar() => {
+                "vec(diag(dy)) = diag(vec(I))(𝟙 ⊗ I) dy: dy's entries spread along the columns, kept on the diagonal".to_string()
+            }
+            K::Diag(a) if !a.shape.is_scalar() => {
+                "diag(dY) = (𝟙ᵀ ⊗ I) diag(vec(I)) vec(dY): the diagonal entries of dY gathered into a vector".to_string()
+            }
+            K::Kron(a, b) => {
+                let k = text(&build::commutation(b.shape.cols.clone(), a.shape.rows.clone()));
+                let (factor, rule) = if linear(b) {
+                    (a, "vec(A ⊗ dB) = (I ⊗ K ⊗ I)(vec(A) ⊗ I) vec(dB)")
+                } else {
+                    (b, "vec(dA ⊗ B) = (I ⊗ K ⊗ I)(I ⊗ vec(B)) vec(dA)")
+                };
+                format!(
+                    "{rule}, the other factor {}, K = {k}: vec(A ⊗ B) = (I ⊗ K ⊗ I)(vec(A) ⊗ vec(B)) (Magnus & Neudecker, Theorem 3.10)",
+                    text(factor)
+                )
+            }
+            _ => return None,
+        })
     }
 
     fn rule(&mut self, node: &Rc<Expr>) -> Result<Option<Rc<Expr>>, Error> {
