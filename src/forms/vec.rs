@@ -112,7 +112,7 @@ pub fn jacobian_with_steps(
 /// let typed = session.typed("X⁻¹").unwrap();
 /// let (differential, steps) = vec::steps(&typed, "X", 1)?;
 /// assert_eq!(matcalc::print::render(&differential, matcalc::print::Style::Unicode), "−X⁻¹ dX X⁻¹");
-/// assert!(steps.iter().any(|step| step.rule.contains("vec(dY B) = (Bᵀ ⊗ I) vec(dY)")));
+/// assert!(steps.iter().any(|step| step.rule.contains("vec(dY M) = (Mᵀ ⊗ I) vec(dY)")));
 /// # Ok::<(), matcalc::diff::Error>(())
 /// ```
 pub fn steps(typed: &Typed, wrt: &str, order: u8) -> Result<(Expr, Vec<Step>), Error> {
