@@ -258,7 +258,9 @@ pub fn expr_to_rec(expr: &Expr) -> RecExpr<Mat> {
     rec
 }
 
-fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const Expr, Id>) -> Id {
+/// Adds `expr` to `rec` (each distinct `Rc` node once, remembered in `memo` across
+/// calls) and returns the id of its root.
+pub fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const Expr, Id>) -> Id {
     let key = expr as *const Expr;
     if let Some(&id) = memo.get(&key) {
         return id;

@@ -10,13 +10,16 @@
 //!
 //! The parts, one concept a file: [`lang`] (the e-node language and conversions),
 //! [`analysis`] (shapes, constants, symmetry), [`rules`] (the rule tables), [`cost`]
-//! (the two cost functions) and [`cse`] (`where` names).
+//! (the two cost functions), [`cse`] (`where` names), [`field`] (elementwise cancellation,
+//! a pass whose equalities seed the e-graph), [`normal`] (the normal form) and [`chain`]
+//! (the compute form's bracketing).
 
 pub mod analysis;
 pub mod chain;
 pub mod cost;
 pub mod cse;
 pub mod extract;
+pub mod field;
 pub mod lang;
 pub mod normal;
 pub mod rules;
@@ -25,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use egg::{BackoffScheduler, Id, Runner, StopReason};
+use egg::{BackoffScheduler, Id, Language, Runner, StopReason};
 
 use self::analysis::{EGraph, MatAnalysis};
 use self::cost::{DisplayCost, FlopCost};
@@ -209,6 +212,9 @@ pub fn simplify_many(
         let_classes.push((name.clone(), class));
         input_let_tops.insert(class, top);
     }
+    // The rules have no field algebra: the elementwise pass's cancellations join the
+    // e-graph as equalities, next to the inputs.
+    add_hints(&mut egraph, &field::hints(&exprs));
     egraph.rebuild();
     for node in &mut input_arena.nodes {
         node.class = egraph.find(node.class);
@@ -460,6 +466,31 @@ pub fn simplify_many(
         saturated,
         stop_reason,
         timings: timings(),
+    }
+}
+
+/// Unions each pair of `hints` in `egraph`, adding both sides (shared nodes once).
+fn add_hints(egraph: &mut EGraph, hints: &[(Rc<Expr>, Rc<Expr>)]) {
+    let mut rec: egg::RecExpr<Mat> = egg::RecExpr::default();
+    let mut memo = HashMap::new();
+    let pairs: Vec<(Id, Id)> = hints
+        .iter()
+        .map(|(a, b)| {
+            (
+                lang::add_expr(a, &mut rec, &mut memo),
+                lang::add_expr(b, &mut rec, &mut memo),
+            )
+        })
+        .collect();
+    let mut classes: Vec<Id> = Vec::with_capacity(rec.as_ref().len());
+    for node in rec.as_ref() {
+        let enode = node
+            .clone()
+            .map_children(|child| classes[usize::from(child)]);
+        classes.push(egraph.add(enode));
+    }
+    for (a, b) in pairs {
+        egraph.union(classes[usize::from(a)], classes[usize::from(b)]);
     }
 }
 
