@@ -144,3 +144,40 @@ fn numpy_vec_form_returns_the_full_matrix() {
         check_with(expr, "X", decls, hessian, "vec2");
     }
 }
+
+#[test]
+fn numpy_diagonal_products_are_row_and_column_scaling() {
+    // The logistic Hessian Xᵀ diag(σ ⊙ (1 − σ))X: checked against finite differences,
+    // and emitted as `v[:, None] * X` (or `Xᵀ * v[None, :]`), never as a dense np.diag.
+    let hessian = &["--order", "2"];
+    for (expr, decls) in [
+        (
+            "−sum(y ⊙ log(σ(Xw)) + (vector(1) − y) ⊙ log(vector(1) − σ(Xw)))",
+            &["X: n×d", "y: n"][..],
+        ),
+        ("sum(softplus(Xw)) − yᵀXw", &["X: n×d", "y: n"][..]),
+        ("sum(log(1 + exp(−y ⊙ Xw)))", &["X: n×d", "y: n"][..]),
+    ] {
+        check_with(expr, "w", decls, hessian, "vec2");
+        let mut args = vec![
+            "diff", expr, "--wrt", "w", "--order", "2", "--format", "numpy",
+        ];
+        for decl in decls {
+            args.extend(["--decl", decl]);
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_matcalc"))
+            .args(&args)
+            .output()
+            .expect("the matcalc binary runs");
+        let code = String::from_utf8_lossy(&output.stdout);
+        let body = &code[code.find("def derivative").expect("a derivative function")..];
+        assert!(
+            body.contains("[:, None] *") || body.contains("* ") && body.contains("[None, :]"),
+            "{expr}: no row scaling in\n{body}"
+        );
+        assert!(
+            !body.contains("np.diag("),
+            "{expr}: a dense diagonal in\n{body}"
+        );
+    }
+}

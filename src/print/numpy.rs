@@ -568,6 +568,26 @@ impl<'a> Emitter<'a> {
             Sub(a, b) => format!("({} - {})", self.emit(a)?, self.emit(b)?),
             Div(a, b) => format!("({} / {})", self.emit(a)?, self.emit(b)?),
             Hadamard(a, b) => format!("({} * {})", self.emit(a)?, self.emit(b)?),
+            // A diagonal matrix times a matrix scales its rows (columns, on the right):
+            // O(mn), where np.diag would build n×n and multiply densely.
+            Mul(a, b) if diagonal_of_vector(a).is_some() && !b.shape.is_scalar() => {
+                let v = self.emit(diagonal_of_vector(a).unwrap_or(a))?;
+                let right = self.emit(b)?;
+                if b.shape.cols.is_one() {
+                    format!("({v} * {right})")
+                } else {
+                    format!("({v}[:, None] * {right})")
+                }
+            }
+            Mul(a, b) if diagonal_of_vector(b).is_some() && !a.shape.is_scalar() => {
+                let left = self.emit(a)?;
+                let v = self.emit(diagonal_of_vector(b).unwrap_or(b))?;
+                if a.shape.rows.is_one() {
+                    format!("({left} * {v})")
+                } else {
+                    format!("({left} * {v}[None, :])")
+                }
+            }
             Mul(a, b) => {
                 let (left, right) = (self.emit(a)?, self.emit(b)?);
                 if a.shape.is_scalar() || b.shape.is_scalar() {
@@ -828,5 +848,13 @@ fn collect_sizes(expr: &Expr, sizes: &mut BTreeSet<String>) {
                 }
             }
         }
+    }
+}
+
+/// `v` if `e` is `diag(v)` of a vector `v` (an n×n diagonal matrix, n not 1).
+fn diagonal_of_vector(e: &Expr) -> Option<&Expr> {
+    match &e.kind {
+        ExprKind::Diag(v) if v.shape.cols.is_one() && !v.shape.rows.is_one() => Some(v),
+        _ => None,
     }
 }

@@ -170,7 +170,8 @@ impl CostFunction<Mat> for DisplayCost<'_> {
 /// per node so that equal-flop forms prefer the shorter one.
 ///
 /// Sizes come from `sizes` (size symbol → value); a size symbol without a value counts
-/// as [`FlopCost::DEFAULT_SIZE`]. A product `m×k · k×n` costs `mkn`, scaling and
+/// as [`FlopCost::DEFAULT_SIZE`]. A product `m×k · k×n` costs `mkn` (`mn` when one side
+/// is `diag(v)`, which scales rows or columns), scaling and
 /// elementwise operations one per entry, an inverse or determinant `n³`, and names
 /// (variables, `let` and `where` names) nothing, since each is computed once.
 pub struct FlopCost<'a> {
@@ -207,6 +208,19 @@ impl<'a> FlopCost<'a> {
         self.dim(&shape.rows) * self.dim(&shape.cols)
     }
 
+    /// Whether the class is `diag(v)` of a vector: a product with it scales rows or
+    /// columns (and is printed so), one flop per entry.
+    fn is_diagonal(&self, class: &Id) -> bool {
+        let egraph = self.egraph;
+        egraph[*class].nodes.iter().any(|node| match node {
+            Mat::Diag(v) => {
+                let shape = &egraph[*v].data.shape;
+                shape.cols.is_one() && !shape.rows.is_one()
+            }
+            _ => false,
+        })
+    }
+
     fn flops(&self, enode: &Mat) -> f64 {
         let shape = |id: &Id| &self.egraph[*id].data.shape;
         let side = |id: &Id| self.dim(&shape(id).rows);
@@ -216,9 +230,9 @@ impl<'a> FlopCost<'a> {
             Mat::Transpose(_) | Mat::Differential(_) => 0.0,
             Mat::Mul([a, b]) => {
                 let (sa, sb) = (shape(a), shape(b));
-                if sa.is_scalar() {
+                if sa.is_scalar() || self.is_diagonal(a) {
                     self.entries(sb)
-                } else if sb.is_scalar() {
+                } else if sb.is_scalar() || self.is_diagonal(b) {
                     self.entries(sa)
                 } else {
                     self.dim(&sa.rows) * self.dim(&sa.cols) * self.dim(&sb.cols)
