@@ -167,7 +167,8 @@ impl LimitArgs {
 struct DiffArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// The variables, comma separated (`W₁,b₁,W₂,b₂`).
+    /// The variables, comma separated (`W₁,b₁,W₂,b₂`); an entry `X[m,n]` (or `Xₘₙ`)
+    /// asks for the derivative by that one entry, in index notation.
     #[arg(long, required = true)]
     wrt: String,
     /// Derivative order (1 or 2).
@@ -377,10 +378,7 @@ fn style_of(format: Format) -> Style {
 }
 
 fn wrt_list(wrt: &str) -> Vec<String> {
-    wrt.split(',')
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .collect()
+    crate::forms::entry::split_wrt(wrt)
 }
 
 fn run_diff(args: DiffArgs) -> Result<(String, i32), Error> {

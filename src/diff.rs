@@ -558,16 +558,17 @@ fn backpropagate(
                 "differentiating ∇{name}(…) would need the Hessian of the opaque function {name}"
             )))
         }
-        // The adjoint of a Kronecker factor is a partial trace of Ḡ, and that of vec(A)
-        // is Ḡ reshaped: neither has a closed form in the notation.
-        K::Kron(_, _) => return Err(unsupported(
-            "the gradient through a Kronecker product (ask for the differential, or --form vec)",
-        )),
-        K::Vectorize(_) => {
-            return Err(unsupported(
-                "the gradient through vec(…) (ask for the differential, or --form vec)",
-            ))
+        // The adjoint of a Kronecker factor is a partial trace of Ḡ against the other
+        // factor, and that of vec(A) is Ḡ reshaped; both are written with vec and ⊗.
+        K::Kron(a, b) => {
+            if need(0) {
+                out.push((0, kron_adjoint_left(a, b, &g)));
+            }
+            if need(1) {
+                out.push((1, kron_adjoint_right(a, b, &g)));
+            }
         }
+        K::Vectorize(a) => out.push((0, unvec(&g, &a.shape))),
         K::Norm(a, NormKind::Two) => out.push((0, mul(div(g, node.clone()), a.clone()))),
         K::Norm(a, NormKind::One) => out.push((0, mul(g, build::func(Func::Sign, a.clone())))),
         K::ElemPow(a, q) => out.push((0, elementwise_power_rule(a, q, g))),
@@ -576,6 +577,69 @@ fn backpropagate(
         K::LogSumExp(z) => out.push((0, mul(g, build::softmax(z.clone())))),
     }
     Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Adjoints through ⊗ and vec, for A: m×n, B: p×q and Ḡ: mp×nq, whose block (i, j) (p×q)
+// multiplies Aᵢⱼ. df = tr(Ḡᵀ(dA ⊗ B)) = Σᵢⱼ dAᵢⱼ ⟨Ḡᵢⱼ, B⟩ and
+// tr(Ḡᵀ(A ⊗ dB)) = ⟨Σᵢⱼ AᵢⱼḠᵢⱼ, dB⟩: a partial trace of Ḡ against the other factor,
+// which the notation writes with vec(I) picking the matching indices.
+
+/// Ḡ_A = (Iₘ ⊗ vec(Iₚ)ᵀ)(Ḡ ⊗ Iₚ)(Iₙ ⊗ vec(B)): entry (i, j) is ⟨Ḡᵢⱼ, B⟩.
+fn kron_adjoint_left(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
+    let (m, n) = (a.shape.rows.clone(), a.shape.cols.clone());
+    let p = b.shape.rows.clone();
+    let pick = transpose(vec_of(eye(p.clone())));
+    let left = kron(eye(m), pick);
+    let right = kron(eye(n), vec_of(b.clone()));
+    mul(mul(left, kron(g.clone(), eye(p))), right)
+}
+
+/// Ḡ_B = (vec(Iₘ)ᵀ ⊗ Iₚ)(Iₘ ⊗ Ḡ)(vec(Aᵀ) ⊗ I_q): Σᵢⱼ Aᵢⱼ Ḡᵢⱼ.
+fn kron_adjoint_right(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
+    let m = a.shape.rows.clone();
+    let (p, q) = (b.shape.rows.clone(), b.shape.cols.clone());
+    let pick = transpose(vec_of(eye(m.clone())));
+    let left = kron(pick, eye(p));
+    let right = kron(vec_of(transpose(a.clone())), eye(q));
+    mul(mul(left, kron(eye(m), g.clone())), right)
+}
+
+/// The m×n matrix whose vec is `g` (mn × 1): (vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ g).
+fn unvec(g: &Rc<Expr>, shape: &Shape) -> Rc<Expr> {
+    if shape.cols.is_one() {
+        return g.clone();
+    }
+    let (m, n) = (shape.rows.clone(), shape.cols.clone());
+    let pick = kron(transpose(vec_of(eye(n.clone()))), eye(m));
+    mul(pick, kron(eye(n), g.clone()))
+}
+
+/// Iₙ, or the number 1 for n = 1.
+fn eye(n: Dim) -> Rc<Expr> {
+    if n.is_one() {
+        build::int(1)
+    } else {
+        build::identity(n)
+    }
+}
+
+/// vec(a); a column vector is its own vec.
+fn vec_of(a: Rc<Expr>) -> Rc<Expr> {
+    if a.shape.cols.is_one() {
+        a
+    } else {
+        build::vec(a)
+    }
+}
+
+/// a ⊗ b, a scalar factor written as a product.
+fn kron(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+    if a.shape.is_scalar() || b.shape.is_scalar() {
+        mul(a, b)
+    } else {
+        build::kron(a, b)
+    }
 }
 
 /// Adjoints of the two factors of `a·b` (a matrix product or a scaling).

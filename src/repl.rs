@@ -27,6 +27,8 @@ Statements
                           and folded back into results
   d/dW ½‖WᵀWx − x‖²       the derivative w.r.t. W (also `d/dW,b …` for several)
   diff <expr> wrt W       the same
+  ∂/∂Xₘₙ tr(AX)           the derivative by one entry, in index notation
+                          (also `d/dX[m,n] …`, `d/dx[i] …`)
   <expr>                  the simplified expression and its shape
 Commands (about the last derivative)
   :check                  check it against finite differences
@@ -446,18 +448,24 @@ fn strip_keyword<'a>(line: &'a str, keyword: &str) -> Option<&'a str> {
     rest.starts_with(char::is_whitespace).then(|| rest.trim())
 }
 
-/// `d/dW expr`, `d/dW₁,b₁ expr`, `∂/∂W expr` or `diff expr wrt W`.
+/// `d/dW expr`, `d/dW₁,b₁ expr`, `∂/∂W expr` or `diff expr wrt W`; an entry as the
+/// variable, `d/dX[m,n] expr` or `∂/∂Xₘₙ expr`.
 fn parse_derivative_statement(line: &str) -> Option<(Vec<String>, &str)> {
-    let split_names = |names: &str| -> Vec<String> {
-        names
-            .split(',')
-            .map(|name| name.trim().to_string())
-            .filter(|name| !name.is_empty())
-            .collect()
-    };
+    let split_names = crate::forms::entry::split_wrt;
     for prefix in ["d/d", "∂/∂"] {
         if let Some(rest) = line.strip_prefix(prefix) {
-            let (names, text) = rest.split_once(char::is_whitespace)?;
+            // The names end at the first space outside an entry's brackets (`X[m, n]`).
+            let mut depth = 0usize;
+            let end = rest.char_indices().find_map(|(at, c)| {
+                match c {
+                    '[' => depth += 1,
+                    ']' => depth = depth.saturating_sub(1),
+                    _ if c.is_whitespace() && depth == 0 => return Some(at),
+                    _ => {}
+                }
+                None
+            })?;
+            let (names, text) = rest.split_at(end);
             return Some((split_names(names), text.trim()));
         }
     }

@@ -276,6 +276,20 @@ pub struct DerivativeResult {
     /// matrices in vec(X), `kind` [`DerivativeKind::Jacobian`] and
     /// [`DerivativeKind::Hessian`].
     pub notation: Notation,
+    /// For a derivative by one entry (`--wrt 'X[m,n]'`), that entry and its index form.
+    pub entry: Option<EntryResult>,
+}
+
+/// The derivative by one entry of a variable (`--wrt 'X[m,n]'`, SPEC §4).
+#[derive(Clone, Debug)]
+pub struct EntryResult {
+    /// The entry as written back: `X[m,n]`.
+    pub written: String,
+    /// ∂f/∂Xₘₙ (∂Fᵢⱼ/∂Xₘₙ for a matrix F) in index notation: what is printed.
+    pub form: crate::forms::index::IndexForm,
+    /// Whether the form is the entry of the gradient as displayed, whose `where` lines
+    /// it then uses.
+    pub of_gradient: bool,
 }
 
 impl DerivativeResult {
@@ -375,10 +389,25 @@ impl DerivativeResult {
     /// lines and the convention note for symmetric variables.
     pub fn to_text(&self, style: Style) -> String {
         if self.notation == Notation::Index {
-            return match self.index_form() {
+            let mut out = match self.index_form() {
                 Ok(form) => format!("{}\n", form.render(style)),
                 Err(error) => format!("{error}\n"),
             };
+            if self.entry.as_ref().is_some_and(|entry| entry.of_gradient) {
+                for (index, (name, body)) in self.form.render_wheres(style).iter().enumerate() {
+                    let lead = if index == 0 { "  where" } else { "       " };
+                    out += &format!("{lead} {name} = {body}\n");
+                }
+                let declared = self.problem.typed.vars.get(&self.wrt);
+                if declared.is_some_and(|decl| decl.props.symmetric) {
+                    out += &format!(
+                        "  ({} is declared {}: this is the derivative by that one entry, every other entry fixed)\n",
+                        render_symbol(&self.wrt, style),
+                        if declared.is_some_and(|decl| decl.props.positive_definite) { "spd" } else { "sym" },
+                    );
+                }
+            }
+            return out;
         }
         let mut out = format!("{} = {}\n", self.lhs(style), self.form.render(style));
         let wheres = self.form.render_wheres(style);
@@ -393,12 +422,61 @@ impl DerivativeResult {
             );
         }
         out += &self.commutation_notes(style);
+        if let Some(note) = self.vec_note(style) {
+            out += &format!("  ({note})\n");
+        }
         out
+    }
+
+    /// For the vec form of a `sym`/`spd` variable, what the matrix means: vec(X) has
+    /// repeated entries, so the Jacobian treats them as independent, and the Jacobian in
+    /// the free entries vech(X) is J Dₙ (Dₙ the duplication matrix, vec(X) = Dₙvech(X));
+    /// the Hessian there is Dₙᵀ H Dₙ. `None` otherwise.
+    pub fn vec_note(&self, style: Style) -> Option<String> {
+        let decl = self.problem.typed.vars.get(&self.wrt)?;
+        if self.notation != Notation::Vec || !decl.props.symmetric {
+            return None;
+        }
+        let x = render_symbol(&self.wrt, style);
+        let n = &decl.shape.rows;
+        let (d, dt, vech) = match style {
+            Style::Ascii => (format!("D_{n}"), format!("D_{n}'"), "vech"),
+            _ => (
+                format!(
+                    "D{}",
+                    print::unicode_subscript(&n.to_string()).unwrap_or_else(|| format!("_{n}"))
+                ),
+                String::new(),
+                "vech",
+            ),
+        };
+        let dt = if dt.is_empty() { format!("{d}ᵀ") } else { dt };
+        let kind = if self.declared_spd() { "spd" } else { "sym" };
+        Some(if self.kind == DerivativeKind::Hessian {
+            format!(
+                "{x} is declared {kind}: H treats the entries of vec({x}) as independent; in the free entries {vech}({x}), with vec({x}) = {d} {vech}({x}) and {d} the duplication matrix, the Hessian is {dt} H {d}"
+            )
+        } else {
+            format!(
+                "{x} is declared {kind}: J treats the entries of vec({x}) as independent; in the free entries {vech}({x}), with vec({x}) = {d} {vech}({x}) and {d} the duplication matrix, the Jacobian is J {d}"
+            )
+        })
+    }
+
+    fn declared_spd(&self) -> bool {
+        self.problem
+            .typed
+            .vars
+            .get(&self.wrt)
+            .is_some_and(|decl| decl.props.positive_definite)
     }
 
     /// The index form of this derivative (`--form index`): ∂Fᵢⱼ/∂Xₖₗ, or with order 2
     /// ∂²f/∂Xᵢⱼ∂Xₖₗ, from the differential of the problem.
     pub fn index_form(&self) -> Result<crate::forms::index::IndexForm, diff::Error> {
+        if let Some(entry) = &self.entry {
+            return Ok(entry.form.clone());
+        }
         let order = if self.kind == DerivativeKind::Hessian {
             2
         } else {
@@ -462,6 +540,12 @@ impl DerivativeResult {
         if self.notation == Notation::Vec {
             object["form"] = serde_json::json!("vec");
             object["vec"] = serde_json::json!(self.form.render(Style::Unicode));
+            if let Some(note) = self.vec_note(Style::Unicode) {
+                object["note"] = serde_json::json!(note);
+            }
+        }
+        if let Some(entry) = &self.entry {
+            object["entry"] = serde_json::json!(entry.written);
         }
         if self.notation == Notation::Index {
             object["form"] = serde_json::json!("index");
@@ -879,14 +963,19 @@ impl Session {
         let mut timings = StageTimings::default();
         let typed = self.typed_timed(text, options, &mut timings)?;
         let diff_start = Instant::now();
-        let derivatives = wrt
+        let targets = wrt
             .iter()
-            .map(|name| {
-                let name = variable_name(&typed, name);
-                take_derivative(&typed, &name, options).map_err(|error| Error::Diff {
-                    error,
-                    text: text.to_string(),
-                })
+            .map(|written| Target::of(&typed, written, options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let derivatives = targets
+            .iter()
+            .map(|target| {
+                take_derivative(target.typed(&typed), &target.name, &target.options).map_err(
+                    |error| Error::Diff {
+                        error,
+                        text: text.to_string(),
+                    },
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
         let exprs: Vec<Expr> = derivatives.iter().map(|d| d.expr.clone()).collect();
@@ -903,7 +992,8 @@ impl Session {
         let mut results: Vec<DerivativeResult> = derivatives
             .into_iter()
             .zip(many.displays.iter().zip(&many.computes))
-            .map(|(derivative, (display, compute))| {
+            .zip(&targets)
+            .map(|((derivative, (display, compute)), target)| {
                 let shape = &derivative.expr.shape;
                 let form = Form {
                     wheres: used_wheres(display, &many.wheres),
@@ -914,9 +1004,12 @@ impl Session {
                     stop_reason: many.stop_reason.clone(),
                     timings,
                 };
-                self.finish(&typed, derivative, form, options, &problem)
+                // Checked on instances of the declared variables (a `sym` one drawn
+                // symmetric), whatever the derivative was taken of.
+                let result = self.finish(&typed, derivative, form, &target.options, &problem);
+                self.by_entry(result, target, options)
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let total = start.elapsed();
         for result in &mut results {
             result.form.timings.total = total;
@@ -964,7 +1057,54 @@ impl Session {
             check,
             problem: Rc::clone(problem),
             notation: options.form,
+            entry: None,
         }
+    }
+
+    /// For a derivative by one entry, `result` with its index form, the check of that
+    /// form by finite differences in the entry joined to the result's own check.
+    fn by_entry(
+        &self,
+        mut result: DerivativeResult,
+        target: &Target,
+        options: &Options,
+    ) -> Result<DerivativeResult, Error> {
+        let Some((entry, (rows, cols))) = &target.entry else {
+            return Ok(result);
+        };
+        let typed = target.typed(&result.problem.typed).clone();
+        let names = (rows.as_str(), cols.as_str());
+        let of_gradient = typed.expr.shape.is_scalar();
+        let form = if of_gradient {
+            crate::forms::entry::of_gradient(&typed, &target.name, &result.form.display, names)
+        } else {
+            crate::forms::index::derivative(&typed, &target.name, 1, names).map_err(|error| {
+                Error::Diff {
+                    error,
+                    text: result.problem.text.clone(),
+                }
+            })?
+        };
+        if options.check && result.check.as_ref().is_some_and(Verdict::is_pass) {
+            let mut names = self.typed_definitions(&typed);
+            if of_gradient {
+                names.extend(result.form.wheres.iter().cloned());
+            }
+            result.check = Some(crate::forms::entry::check(
+                &result.problem.typed,
+                &target.name,
+                &form,
+                &names,
+                &options.check_config,
+            ));
+        }
+        result.notation = Notation::Index;
+        result.entry = Some(EntryResult {
+            written: entry.written(&target.name),
+            form,
+            of_gradient,
+        });
+        Ok(result)
     }
 
     /// The check of SPEC §7: what is shown is what is checked. The display form is read
@@ -1379,7 +1519,11 @@ pub fn results_text(results: &[DerivativeResult], style: Style) -> String {
     let mut out = String::new();
     let mut wheres: Vec<(String, String)> = Vec::new();
     for result in results {
-        out += &format!("{} = {}\n", result.lhs(style), result.form.render(style));
+        if let (Notation::Index, Ok(form)) = (result.notation, result.index_form()) {
+            out += &format!("{}\n", form.render(style));
+        } else {
+            out += &format!("{} = {}\n", result.lhs(style), result.form.render(style));
+        }
         for definition in result.form.render_wheres(style) {
             if !wheres.contains(&definition) {
                 wheres.push(definition);
@@ -1550,6 +1694,84 @@ pub fn verdict_json(verdict: &Verdict) -> serde_json::Value {
         Verdict::Inconclusive { reason } => {
             serde_json::json!({"passed": false, "inconclusive": true, "reason": reason})
         }
+    }
+}
+
+/// What one name of `--wrt` asks for: a variable, or one entry of it (`X[m,n]`), with
+/// the options its derivative is taken with.
+struct Target {
+    /// The variable.
+    name: Symbol,
+    /// For an entry, how it was written and the index names of the variable's rows and
+    /// columns (`_` for a size-1 dimension).
+    entry: Option<(crate::forms::entry::Entry, (String, String))>,
+    /// The options, with the form the entry's derivative is taken in.
+    options: Options,
+    /// For an entry, the expression with the variable's `sym`/`spd` dropped: one entry
+    /// moves alone.
+    plain: Option<Typed>,
+}
+
+impl Target {
+    fn of(typed: &Typed, written: &str, options: &Options) -> Result<Target, Error> {
+        let Some(entry) = crate::forms::entry::Entry::parse(written) else {
+            return Ok(Target {
+                name: variable_name(typed, written),
+                entry: None,
+                options: options.clone(),
+                plain: None,
+            });
+        };
+        let entry = entry.map_err(Error::Usage)?;
+        let name = variable_name(typed, &entry.name);
+        let Some(decl) = typed.vars.get(&name) else {
+            return Err(Error::Usage(format!(
+                "unknown variable `{}` in `{written}`: the variables are {}",
+                entry.name,
+                typed
+                    .vars
+                    .keys()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let names = entry.names_for(&name, &decl.shape).map_err(Error::Usage)?;
+        if options.order != 1 {
+            return Err(Error::Usage(format!(
+                "`{written}`: a derivative by one entry is of first order; for second derivatives \
+                 entry by entry use --wrt {name} --order 2 --form index (∂²f/∂Xᵢⱼ∂Xₖₗ)"
+            )));
+        }
+        if options.form != Notation::Differential {
+            return Err(Error::Usage(format!(
+                "`{written}` is answered in index notation; drop --form {}",
+                options.form
+            )));
+        }
+        let mut plain = typed.clone();
+        if let Some(decl) = plain.vars.get_mut(&name) {
+            decl.props = Default::default();
+        }
+        let mut options = options.clone();
+        // A scalar f's entry is read from its gradient; a matrix F's from the Jacobian
+        // in vec(X), which is what is simplified and checked, like --form index.
+        options.form = if typed.expr.shape.is_scalar() {
+            Notation::Differential
+        } else {
+            Notation::Vec
+        };
+        Ok(Target {
+            name,
+            entry: Some((entry, names)),
+            options,
+            plain: Some(plain),
+        })
+    }
+
+    /// The expression the derivative is taken of.
+    fn typed<'a>(&'a self, typed: &'a Typed) -> &'a Typed {
+        self.plain.as_ref().unwrap_or(typed)
     }
 }
 

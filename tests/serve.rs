@@ -746,3 +746,45 @@ fn the_page_and_everything_it_loads_are_served() {
     let escapes = server.get("/api/escapes").json();
     assert_eq!(escapes, json!(matcalc::typing::ESCAPES));
 }
+
+/// The issue-17 questions through the API: the vec form's Jacobian and Hessian, and an
+/// entry as the variable (`"wrt": "X[m,n]"`, whose comma separates nothing), each checked;
+/// a malformed entry is a 400 with the command line's message.
+#[test]
+fn serve_forms_and_entries() {
+    let server = steady_server();
+    let inverse = server
+        .api(
+            "diff",
+            &json!({"expr": "X⁻¹", "wrt": "X", "decl": ["X: n×n"], "form": "vec", "check": true}),
+        )
+        .json();
+    assert_eq!(inverse["vec"], "−X⁻ᵀ ⊗ X⁻¹", "{inverse}");
+    assert_eq!(inverse["check"]["passed"], true, "{inverse}");
+    let hessian = server
+        .api(
+            "diff",
+            &json!({"expr": "tr(XᵀAX)", "wrt": "X", "order": 2, "form": "vec", "check": true}),
+        )
+        .json();
+    assert_eq!(hessian["vec"], "I ⊗ (A + Aᵀ)", "{hessian}");
+    assert_eq!(hessian["check"]["passed"], true, "{hessian}");
+    let entry = server
+        .api(
+            "diff",
+            &json!({"expr": "tr(AX)", "wrt": "X[m,n]", "check": true}),
+        )
+        .json();
+    assert_eq!(entry["entry"], "X[m,n]", "{entry}");
+    assert_eq!(entry["index"], "∂tr(AX)/∂Xₘₙ = Aₙₘ", "{entry}");
+    assert_eq!(entry["check"]["passed"], true, "{entry}");
+    assert_eq!(
+        comparable(&entry),
+        comparable(&cli_json(&[
+            "diff", "tr(AX)", "--wrt", "X[m,n]", "--check", "--format", "json"
+        ]))
+    );
+    let bad = server.api("diff", &json!({"expr": "tr(AX)", "wrt": "X[m]"}));
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert!(bad.text().contains("give two indices"), "{}", bad.text());
+}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import linecache
+import re
 import types
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -318,6 +319,12 @@ class _GeneratedCode:
         return "$$" + self._latex_block.strip() + "$$"
 
 
+def _split_wrt(text: str) -> List[str]:
+    """``"W,X[m,n]"`` → ``["W", "X[m,n]"]``: commas inside an entry's brackets separate
+    nothing (as the library's ``split_wrt``)."""
+    return re.split(r",(?![^\[]*\])", text)
+
+
 class Derivative(_GeneratedCode):
     """The derivative of an expression with respect to one variable, simplified.
 
@@ -342,10 +349,16 @@ class Derivative(_GeneratedCode):
         torch_source: the same over ``torch`` tensors (``--format torch``); its
             ``check_gradient()`` compares with ``torch.func``.
         symmetric: True for the symmetric gradient of a ``sym``/``spd`` variable.
+        entry: for ``wrt="X[m,n]"`` (an entry as the variable), ``"X[m,n]"``; else None.
+        index: the index form, ``"∂tr(AX)/∂Xₘₙ = Aₙₘ"``, for an entry or
+            ``form="index"``; else None.
     """
 
     def __init__(self, data: Dict[str, Any]) -> None:
         self.wrt: str = data["wrt"]
+        self.entry: Optional[str] = data["json"].get("entry")
+        index = data["json"].get("index")
+        self.index: Optional[str] = index if isinstance(index, str) else None
         self.param: str = data["param"]
         self.lhs: str = data["lhs"]
         self.text: str = data["text"]
@@ -557,9 +570,9 @@ class Session:
         :func:`matcalc.diff`."""
         if form is not None and not isinstance(form, str):
             raise TypeError(f"form must be a string, not {form!r}")
-        several = not isinstance(wrt, str) or "," in wrt
-        names = [n.strip() for n in (wrt.split(",") if isinstance(wrt, str) else wrt)]
+        names = [n.strip() for n in (_split_wrt(wrt) if isinstance(wrt, str) else wrt)]
         names = [n for n in names if n]
+        several = not isinstance(wrt, str) or len(names) > 1
         data = _call(
             _matcalc.diff,
             expr,
@@ -651,7 +664,8 @@ def diff(
     Args:
         expr: a scalar (or vector, or matrix) expression in Unicode, ASCII or LaTeX:
             ``"½‖WᵀWx − x‖²"``, ``"1/2 norm(W' W x - x)^2"``.
-        wrt: the variable, ``"W"``; several as ``"W₁,b₁"`` or ``["W₁", "b₁"]``.
+        wrt: the variable, ``"W"``; several as ``"W₁,b₁"`` or ``["W₁", "b₁"]``; an
+            entry, ``"X[m,n]"``, for the derivative by that one entry in index notation.
         decl: declarations, one string or a list: ``"W: m×n, x: n"``, ``"K: n×n spd"``.
         let: definitions, one string or a list: ``"K = αXXᵀ + β⁻¹I"``.
         order: 1, or 2 for the Hessian (second differential of a matrix variable).

@@ -75,6 +75,8 @@ class Derivative(_GeneratedCode):
     check: Optional[Verdict]
     json: Dict[str, Any]
     symmetric: bool
+    entry: Optional[str]
+    index: Optional[str]
 
 class Derivatives(List[Derivative], _GeneratedCode):
     text: str

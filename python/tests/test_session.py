@@ -60,3 +60,22 @@ def test_the_vec_form_is_the_command_lines():
 
     with pytest.raises(ValueError):
         matcalc.diff("X⁻¹", wrt="X", form="sideways")
+
+
+def test_an_entry_as_the_variable():
+    from conftest import cli
+
+    d = matcalc.diff("tr(AX)", wrt="X[m,n]", check=True)
+    assert isinstance(d, matcalc.Derivative), "the comma inside brackets separates nothing"
+    assert d.entry == "X[m,n]" and d.index == "∂tr(AX)/∂Xₘₙ = Aₙₘ"
+    assert d.check.passed
+    status, out, err = cli("diff", "tr(AX)", "--wrt", "X[m,n]", "--check")
+    assert status == 0, err
+    assert repr(d).split("\ncheck:")[0] == out.split("\ncheck:")[0]
+    both = matcalc.diff("xᵀAx", wrt="A,x[i]", check=True)
+    assert [x.wrt for x in both] == ["A", "x"]
+    assert both[1].index == "∂xᵀAx/∂xᵢ = ((A + Aᵀ)x)ᵢ" and both[1].check.passed
+    import pytest
+
+    with pytest.raises(ValueError):
+        matcalc.diff("tr(AX)", wrt="X[m]")

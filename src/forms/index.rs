@@ -57,6 +57,7 @@ pub struct Term {
 /// The entry derivative ∂Fᵢⱼ/∂Xₖₗ of `typed` with respect to `wrt` (with order 2 the
 /// Hessian's ∂²f/∂Xᵢⱼ∂Xₖₗ), as a sum of terms, with F's indices named `row`, `col`
 /// and X's `k`, `l`.
+#[derive(Clone, Debug)]
 pub struct IndexForm {
     /// The terms of the sum.
     pub terms: Vec<Term>,
@@ -113,8 +114,12 @@ pub fn derivative(
             Index::Free(name.to_string())
         }
     };
-    let row = index_of(f_shape.rows.is_one(), "i");
-    let col = index_of(f_shape.cols.is_one(), "j");
+    // F's indices are named apart from X's (`--wrt 'X[i,j]'` makes them k, l).
+    let mut spare = ["i", "j", "k", "l", "p", "q", "a", "b"]
+        .into_iter()
+        .filter(|name| *name != names.0 && *name != names.1);
+    let row = index_of(f_shape.rows.is_one(), spare.next().unwrap_or("i"));
+    let col = index_of(f_shape.cols.is_one(), spare.next().unwrap_or("j"));
     let k = index_of(x_shape.rows.is_one(), names.0);
     let l = index_of(x_shape.cols.is_one(), names.1);
     let mut builder = Builder {
@@ -142,6 +147,88 @@ pub fn derivative(
         differential: print::render(&differential, Style::Unicode),
         steps: builder.steps,
     })
+}
+
+/// The entry form of a scalar f by one entry of `wrt`: entry (`names`) of the gradient
+/// `gradient` as displayed, with sums and scalars distributed, transposes moved into the
+/// indices and I written δ (`Aᵀ` → `Aₙₘ`); a product stays one entry, `((A + Aᵀ)x)ᵢ`.
+pub fn entry_of(typed: &Typed, wrt: &str, gradient: &Rc<Expr>, names: (&str, &str)) -> IndexForm {
+    let x_shape = gradient.shape.clone();
+    let index_of = |one: bool, name: &str| {
+        if one {
+            Index::One
+        } else {
+            Index::Free(name.to_string())
+        }
+    };
+    let k = index_of(x_shape.rows.is_one(), names.0);
+    let l = index_of(x_shape.cols.is_one(), names.1);
+    let terms = collect(entries(gradient, k.clone(), l.clone()));
+    IndexForm {
+        terms,
+        row: Index::One,
+        col: Index::One,
+        k,
+        l,
+        of: Some(print::render(&typed.expr, Style::Unicode)),
+        wrt: wrt.to_string(),
+        sums: Vec::new(),
+        shapes: (typed.expr.shape.clone(), x_shape),
+        differential: String::new(),
+        steps: Vec::new(),
+    }
+}
+
+/// Entry (r, c) of `expr` as terms, distributing over sums, negations and scalars.
+fn entries(expr: &Rc<Expr>, r: Index, c: Index) -> Vec<Term> {
+    use ExprKind as K;
+    let index_in = |operand: &Expr, index: &Index, rows: bool| {
+        let one = if rows {
+            operand.shape.rows.is_one()
+        } else {
+            operand.shape.cols.is_one()
+        };
+        if one {
+            Index::One
+        } else {
+            index.clone()
+        }
+    };
+    match &expr.kind {
+        K::Add(a, b) | K::Sub(a, b) => {
+            let left = entries(a, index_in(a, &r, true), index_in(a, &c, false));
+            let right = entries(b, index_in(b, &r, true), index_in(b, &c, false));
+            let right = if matches!(expr.kind, K::Sub(..)) {
+                negate(right)
+            } else {
+                right
+            };
+            left.into_iter().chain(right).collect()
+        }
+        K::Neg(a) => negate(entries(a, r, c)),
+        K::Num(q) if q.is_zero() => vec![],
+        K::Num(q) => vec![Term {
+            coefficient: q.clone(),
+            sums: vec![],
+            factors: vec![],
+        }],
+        K::Mul(a, b) if a.shape.is_scalar() || b.shape.is_scalar() => {
+            let (scalar, other) = if a.shape.is_scalar() { (a, b) } else { (b, a) };
+            let terms = entries(other, index_in(other, &r, true), index_in(other, &c, false));
+            match &scalar.kind {
+                K::Num(q) => terms
+                    .into_iter()
+                    .map(|mut term| {
+                        term.coefficient *= q.clone();
+                        term
+                    })
+                    .collect(),
+                _ => before(vec![Factor::Scalar(scalar.clone())], terms),
+            }
+        }
+        K::Transpose(a) => entries(a, c, r),
+        _ => single(constant_entry(expr, r, c)),
+    }
 }
 
 struct Builder<'a> {
@@ -459,7 +546,7 @@ fn collect(terms: Vec<Term>) -> Vec<Term> {
             coefficient: Rational::one(),
             ..term.clone()
         };
-        let key = term_text(&unit, Style::Unicode);
+        let key = term_text(&unit, Style::Unicode, &[]);
         match out.iter_mut().find(|(seen, _)| *seen == key) {
             Some((_, same)) => same.coefficient += term.coefficient,
             None => out.push((key, term)),
@@ -634,6 +721,17 @@ impl IndexForm {
         }
     }
 
+    /// The names of the free indices, which summation indices must not take.
+    fn free_names(&self) -> Vec<String> {
+        [&self.row, &self.col, &self.k, &self.l]
+            .into_iter()
+            .filter_map(|index| match index {
+                Index::Free(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn wrt_text(&self, style: Style) -> String {
         crate::session::render_symbol(&self.wrt, style)
     }
@@ -655,7 +753,7 @@ impl IndexForm {
                 (_, false, _) => " + ",
             };
             out += sign;
-            out += &term_text(term, style);
+            out += &term_text(term, style, &self.free_names());
         }
         out
     }
@@ -704,8 +802,8 @@ fn entry_text(base: &str, indices: &[&Index], style: Style, bare: bool) -> Strin
 
 /// The term with its summation indices named s, t, u, … in order of appearance (as
 /// free indices: only the printer uses it).
-fn named_locally(term: &Term) -> Term {
-    const NAMES: [&str; 8] = ["s", "t", "u", "v", "w", "p", "q", "r"];
+fn named_locally(term: &Term, taken: &[String]) -> Term {
+    let names = summation_names(taken);
     let mut order: Vec<usize> = Vec::new();
     for factor in &term.factors {
         if let Factor::Entry(_, r, c) | Factor::Delta(r, c) = factor {
@@ -724,7 +822,7 @@ fn named_locally(term: &Term) -> Term {
             .position(|seen| *seen == n)
             .unwrap_or(order.len());
         Index::Free(
-            NAMES
+            names
                 .get(position)
                 .map_or_else(|| format!("s{position}"), |name| name.to_string()),
         )
@@ -748,13 +846,21 @@ fn named_locally(term: &Term) -> Term {
     }
 }
 
-fn term_text(term: &Term, style: Style) -> String {
-    let named = named_locally(term);
+/// The names of summation indices, in order, none of them one of the free indices'.
+fn summation_names(taken: &[String]) -> Vec<&'static str> {
+    ["s", "t", "u", "v", "w", "p", "q", "r", "a", "b", "c", "d"]
+        .into_iter()
+        .filter(|name| !taken.iter().any(|free| free == name))
+        .collect()
+}
+
+fn term_text(term: &Term, style: Style, taken: &[String]) -> String {
+    let named = named_locally(term, taken);
     let sum_names: String = {
-        const NAMES: [&str; 8] = ["s", "t", "u", "v", "w", "p", "q", "r"];
+        let names = summation_names(taken);
         (0..term.sums.len())
             .map(|position| {
-                NAMES
+                names
                     .get(position)
                     .map_or_else(|| format!("s{position}"), |n| n.to_string())
             })

@@ -7,8 +7,12 @@
 //! - [`Notation::Index`]: index notation with explicit indices,
 //!   `∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ` ([`mod@index`]).
 //!
+//! An entry as the variable, `--wrt 'X[m,n]'`, is answered in index notation
+//! ([`mod@entry`]).
+//!
 //! `vec` stacks columns, so entry (i, j) of an m×n matrix is entry i + jm of its vec.
 
+pub mod entry;
 pub mod index;
 pub mod vec;
 

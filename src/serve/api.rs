@@ -83,12 +83,8 @@ pub enum Wrt {
 
 impl Wrt {
     fn names(&self) -> Vec<String> {
-        let split = |text: &str| -> Vec<String> {
-            text.split(',')
-                .map(|name| name.trim().to_string())
-                .filter(|name| !name.is_empty())
-                .collect()
-        };
+        // Commas inside an entry's brackets (`X[m,n]`) separate nothing.
+        let split = crate::forms::entry::split_wrt;
         match self {
             Wrt::None => vec![],
             Wrt::Text(text) => split(text),

@@ -137,6 +137,9 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 }
             }
             Mat::Div(_) | Mat::ElemDiv(_) => 12,
+            // tensor: a Kronecker product with a scalar (`2 ⊗ B`, `I ⊗ tr(B)`) is the
+            // scaling `2B`, `tr(B)I`, which reads better.
+            Mat::Kron([a, b]) if scalar(a) || scalar(b) => 14,
             Mat::Neg(_) => 8,
             // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
             Mat::Transpose(a) => {

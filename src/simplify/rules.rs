@@ -535,6 +535,11 @@ pub fn kron_rules() -> Vec<RuleSpec> {
         rule(f, "commutation-of-row",      "(K #1 ?n)",                            Forward, "(I ?n)",                               &[]),                                       // K₍₁,ₙ₎ = Iₙ
         rule(f, "commutation-kron-left",   "(mul (K ?p ?m) (kron ?a ?b))",         Forward, "(mul (kron ?b ?a) (K ?q ?n))",         &[RowsAre("?a", "?m"), RowsAre("?b", "?p"), ColsOf("?n", "?a"), ColsOf("?q", "?b")]), // K₍ₚ,ₘ₎(A⊗B) = (B⊗A)K₍q,ₙ₎, A m×n, B p×q
         rule(f, "commutation-kron-right",  "(mul (kron ?b ?a) (K ?q ?n))",         Forward, "(mul (K ?p ?m) (kron ?a ?b))",         &[ColsAre("?a", "?n"), ColsAre("?b", "?q"), RowsOf("?m", "?a"), RowsOf("?p", "?b")]), // (B⊗A)K₍q,ₙ₎ = K₍ₚ,ₘ₎(A⊗B)
+        // tensor (issue 17): the factorings that make Magnus & Neudecker's forms reachable,
+        // (Xᵀ ⊗ I)K + I ⊗ Xᵀ = K(I ⊗ Xᵀ) + I ⊗ Xᵀ = (I + K)(I ⊗ Xᵀ). Only searched where
+        // ⊗, vec or K occurs (rules_for), so other results keep their forms.
+        rule(f, "kron-factor-identity-left",  "(add (mul ?b ?c) ?c)",                 Forward, "(mul (add ?b (I ?n)) ?c)",             &[NotScalar("?b"), NotScalar("?c"), Square("?b"), RowsOf("?n", "?b")]), // BC + C = (B + I)C
+        rule(f, "kron-factor-identity-right", "(add ?c (mul ?c ?b))",                 Forward, "(mul ?c (add (I ?n) ?b))",             &[NotScalar("?b"), NotScalar("?c"), Square("?b"), RowsOf("?n", "?b")]), // C + CB = C(I + B)
     ]
 }
 
