@@ -339,10 +339,16 @@ impl DerivativeResult {
         )
     }
 
-    /// The left-hand side a person reads: `∂/∂W`, `dF`, `∂²/∂x²`, `d²f`, and in the vec
-    /// form `∂vec(F)/∂vec(X)`, `∂²f/∂vec(X)∂vec(X)ᵀ`.
+    /// The left-hand side a person reads: `∂/∂W`, `dF`, `∂²/∂x²`, `d²f`, in the vec
+    /// form `∂vec(F)/∂vec(X)`, `∂²f/∂vec(X)∂vec(X)ᵀ`, and in index notation the index
+    /// form's (`∂(X⁻¹)ᵢⱼ/∂Xₖₗ`, `∂tr(AX)/∂Xₘₙ`).
     pub fn lhs(&self, style: Style) -> String {
         let name = render_symbol(&self.wrt, style);
+        if self.notation == Notation::Index {
+            if let Ok(form) = self.index_form() {
+                return form.lhs(style);
+            }
+        }
         if self.notation != Notation::Differential {
             return match (self.kind, style) {
                 (DerivativeKind::Hessian, Style::Latex) => format!(
