@@ -1261,6 +1261,12 @@ impl Session {
         claim: &str,
         options: &Options,
     ) -> Result<VerifyResult, Error> {
+        if crate::forms::entry::Entry::parse(wrt).is_some() {
+            return Err(Error::Usage(format!(
+                "verify compares a claim with the derivative by a variable, not by the entry \
+                 `{wrt}`: `diff --wrt '{wrt}' --check` shows that one, checked"
+            )));
+        }
         let typed = self.typed_with(text, options)?;
         let ours = self.derivative_of(&typed, text, wrt, options)?;
         let claim_typed = self.typed_in_context(claim, &typed, &ours.form.wheres, options)?;
@@ -1745,13 +1751,15 @@ impl Target {
         let names = entry.names_for(&name, &decl.shape).map_err(Error::Usage)?;
         if options.order != 1 {
             return Err(Error::Usage(format!(
-                "`{written}`: a derivative by one entry is of first order; for second derivatives \
-                 entry by entry use --wrt {name} --order 2 --form index (∂²f/∂Xᵢⱼ∂Xₖₗ)"
+                "`{written}`: a derivative by one entry is of first order (order 1, the \
+                 default); the second derivatives entry by entry are ∂²f/∂Xᵢⱼ∂Xₖₗ, by {name} \
+                 at order 2 in the index form (--order 2 --form index)"
             )));
         }
         if options.form != Notation::Differential {
             return Err(Error::Usage(format!(
-                "`{written}` is answered in index notation; drop --form {}",
+                "`{written}` is answered in index notation, not in the {} form: ask in the \
+                 default form (no --form; `:form differential` in the REPL)",
                 options.form
             )));
         }

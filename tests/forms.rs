@@ -693,7 +693,11 @@ fn forms_entry_bad_requests_are_errors() {
         ),
         (
             vec!["diff", "X⁻¹", "--wrt", "X[m,n]", "--form", "vec"],
-            "drop --form",
+            "the default form",
+        ),
+        (
+            vec!["verify", "tr(AX)", "--wrt", "X[m,n]", "--claim", "Aᵀ"],
+            "not by the entry",
         ),
     ] {
         let run = matcalc(&args);
