@@ -8,7 +8,7 @@
 //! Constants are folded exactly (big rationals) and added to their class as a `Num`
 //! leaf, so rules such as `(mul 0 ?a)` see folded values.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use egg::{DidMerge, Id};
 use num_traits::{One, Signed, Zero};
@@ -27,7 +27,9 @@ pub struct MatAnalysis {
     /// The rule matches already applied or rejected for their shape in this e-graph.
     /// Equality saturation finds the same matches again in every iteration; applying
     /// one again adds nothing (e-graphs only grow) and most of the time went there.
-    pub(super) settled: HashSet<MatchKey>,
+    /// Hashed with Fx, not SipHash: the keys are small integers, looked up at every
+    /// match.
+    pub(super) settled: rustc_hash::FxHashSet<MatchKey>,
 }
 
 /// One rule match: the rule, the matched class and the classes of its pattern
@@ -39,7 +41,7 @@ impl MatAnalysis {
     pub fn new(vars: BTreeMap<String, VarDecl>) -> MatAnalysis {
         MatAnalysis {
             vars,
-            settled: HashSet::new(),
+            settled: rustc_hash::FxHashSet::default(),
         }
     }
 
