@@ -1177,9 +1177,11 @@ impl Session {
     /// The display form as printed, read back: the Unicode text of the display and of
     /// each `where` body is parsed again and must give the tree it was printed from
     /// (else the text says something else than what is checked); the `where` lines must
-    /// each use only the names before them. The tree checked is then the display with
-    /// its names expanded, with the shapes inference gave it (a printed `𝟙` or `I`
-    /// takes its size from context, which the text alone may not fix). A differential
+    /// each use only the names before them. The text must also fix every size: typed
+    /// again from the printed text alone (its root shaped like the derivative, as its
+    /// `∂/∂X` says), every size must be one of the problem's, else a printed `𝟙` or `I`
+    /// (`sum(𝟙)`) has a size the reader cannot know. The tree checked is then the display
+    /// with its names expanded, with the shapes inference gave it. A differential
     /// `dX` would read as the product `d·X`, so for the round trip it is printed as an
     /// unused capital letter.
     fn read_back(
@@ -1218,14 +1220,14 @@ impl Session {
             max_exponent: user.max_exponent.max(1_000),
             max_symbols: user.max_symbols.max(100_000),
         };
-        let read = |expr: &Expr| -> Result<(), String> {
+        let read = |expr: &Expr| -> Result<Expr, String> {
             let printed = replace_differentials(expr, &stand_ins);
             let text = print::render(&printed, Style::Unicode);
             let parsed = self
                 .parse_within(&text, limits)
                 .map_err(|error| format!("`{}`: {error}", abbreviated(&text)))?;
             if parsed.same_structure(&printed) {
-                Ok(())
+                Ok(parsed)
             } else {
                 Err(format!(
                     "`{}` reads back as another expression",
@@ -1233,13 +1235,28 @@ impl Session {
                 ))
             }
         };
-        for (_, body) in &form.wheres {
-            read(body)?;
+        let mut read_wheres = Vec::with_capacity(form.wheres.len());
+        for (name, body) in &form.wheres {
+            read_wheres.push((name.clone(), read(body)?));
         }
-        read(&form.display)?;
+        let read_display = read(&form.display)?;
         if !crate::simplify::cse::defined_in_order(&form.wheres) {
             return Err("a `where` line uses a name defined after it".into());
         }
+        let declared: Vec<(Symbol, Shape)> = differentials
+            .iter()
+            .map(|(name, shape)| (stand_ins[name].clone(), shape.clone()))
+            .collect();
+        let anchor = match shape.is_scalar() {
+            true => None,
+            false => Some(
+                letters
+                    .find(|letter| !taken(letter))
+                    .ok_or("too many differentials to read back")?,
+            ),
+        };
+        let text_tree = self.expand_definitions(&expand(&read_display, &read_wheres));
+        self.sizes_fixed_by_text(typed, &text_tree, &declared, anchor.map(|a| (a, shape)))?;
         let expanded = self.expand_definitions(&expand(&form.display, &form.wheres));
         let unknown: Vec<Symbol> = expanded
             .free_vars()
@@ -1250,6 +1267,80 @@ impl Session {
             return Err(format!("`{}` is not defined", unknown.join("`, `")));
         }
         Ok(shaped_constant(&expanded, shape))
+    }
+
+    /// Whether the printed text `tree` (parsed, names expanded) fixes every size: typed
+    /// from the text alone, with the variables of `typed`, the differentials' stand-ins
+    /// `declared` and, if the derivative is not a scalar, an `anchor` variable shaped like
+    /// it multiplied elementwise with the root (the reader knows ∂/∂X is shaped like X),
+    /// it must have only the sizes of the problem. A size left open is named after an
+    /// innermost printed node that has it.
+    fn sizes_fixed_by_text(
+        &self,
+        typed: &Typed,
+        tree: &Expr,
+        declared: &[(Symbol, Shape)],
+        anchor: Option<(Symbol, &Shape)>,
+    ) -> Result<(), String> {
+        // The printed text was parsed within limits; its expansion may be larger (names
+        // used many times), and typing walks the tree.
+        const LARGEST: usize = 1_000_000;
+        if tree.size() > LARGEST {
+            return Err("the printed derivative unfolds to too large a tree to type".into());
+        }
+        let mut decls = self.decls.clone();
+        decls.vars.extend(typed.vars.clone());
+        for (name, shape) in declared
+            .iter()
+            .map(|(name, shape)| (name, shape))
+            .chain(anchor.as_ref().map(|(name, shape)| (name, *shape)))
+        {
+            decls.vars.insert(
+                name.clone(),
+                VarDecl {
+                    shape: shape.clone(),
+                    props: Default::default(),
+                },
+            );
+        }
+        let anchored = match &anchor {
+            Some((name, _)) => Expr::new(ExprKind::Hadamard(
+                Rc::new(Expr::var(name)),
+                Rc::new(tree.clone()),
+            )),
+            None => tree.clone(),
+        };
+        let retyped = shape::infer(&anchored, &decls)
+            .map_err(|error| format!("the printed text does not type: {error}"))?;
+        let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
+        let mut note = |shape: &Shape| {
+            for dim in [&shape.rows, &shape.cols] {
+                known.extend(dim.factors());
+            }
+        };
+        typed.vars.values().for_each(|var| note(&var.shape));
+        declared.iter().for_each(|(_, shape)| note(shape));
+        each_node(&typed.expr, &mut |node| note(&node.shape));
+        let open = |shape: &Shape| {
+            [&shape.rows, &shape.cols]
+                .into_iter()
+                .flat_map(|dim| dim.factors())
+                .any(|factor| matches!(factor, crate::Dim::Sym(_)) && !known.contains(&factor))
+        };
+        let mut innermost: Option<&Expr> = None;
+        each_node(&retyped.expr, &mut |node| {
+            let inner = || node.children().iter().all(|child| !open(&child.shape));
+            if innermost.is_none() && open(&node.shape) && inner() {
+                innermost = Some(node);
+            }
+        });
+        match innermost {
+            None => Ok(()),
+            Some(node) => Err(format!(
+                "the size of `{}` is not fixed by the printed text",
+                abbreviated(&print::render(node, Style::Unicode))
+            )),
+        }
     }
 
     /// Whether `claim` is the derivative of `text` with respect to `wrt`, judged against
@@ -1644,6 +1735,18 @@ fn replace_differentials(expr: &Expr, stand_ins: &BTreeMap<Symbol, Symbol>) -> E
 
 /// A derivative that simplified to a bare constant (`0` for ∂tr(0·A)/∂A) is that
 /// constant in every entry of the derivative's shape: the e-graph's constants are scalars.
+/// Calls `visit` on every node of `expr`, each shared node once.
+fn each_node<'a>(expr: &'a Expr, visit: &mut impl FnMut(&'a Expr)) {
+    let mut seen: BTreeSet<*const Expr> = BTreeSet::new();
+    let mut stack = vec![expr];
+    while let Some(node) = stack.pop() {
+        if seen.insert(node as *const Expr) {
+            visit(node);
+            stack.extend(node.children().into_iter().map(|child| child.as_ref()));
+        }
+    }
+}
+
 fn shaped_constant(expr: &Expr, shape: &Shape) -> Expr {
     match &expr.kind {
         ExprKind::Num(_) if expr.shape != *shape => Expr::typed(expr.kind.clone(), shape.clone()),

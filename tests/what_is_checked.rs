@@ -362,3 +362,32 @@ fn unknown_variable_lists_the_variables() {
         run.stderr
     );
 }
+
+// Random differential finding: `∂/∂β sum(u − β) = −sum(𝟙)` is right, but the printed
+// text does not say which 𝟙 (the size m is fixed only inside matcalc). A check of what is
+// printed cannot pass a text the reader cannot evaluate; one whose sizes the text fixes
+// (`I` of ∂tr(A)/∂A is shaped like A) still passes.
+#[test]
+fn check_needs_the_printed_text_to_fix_every_size() {
+    let run = matcalc(&[
+        "diff",
+        "sum(u − β)",
+        "--wrt",
+        "β",
+        "--decl",
+        "u: m",
+        "--check",
+    ]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("inconclusive (the printed derivative does not read back: the size of `𝟙` is not fixed by the printed text)"),
+        "{}",
+        run.stdout
+    );
+    for (expr, wrt) in [("tr(A)", "A"), ("sum(A)", "A"), ("sum(X ⊙ matrix(2))", "X")] {
+        let run = matcalc(&["diff", expr, "--wrt", wrt, "--check"]);
+        assert_eq!(run.status, 0, "{expr}: {}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    }
+}
