@@ -174,6 +174,10 @@ FAMILIES = {
               "logdet(A) \\log\\det A \\log\\left|A\\right|",
     "vector": "softmax logsumexp lse \\operatorname{softmax}",
     "kron": "⊗ kron(A, B) \\otimes, vec(A) (sizes n·m)",
+    # Only when asked for: matcalc reads bars around a scalar as its determinant (the
+    # scalar itself), not as SPEC §2's absolute value, so `\lvert α − β \rvert` is a
+    # silently different reading (issue 12's "|x| as abs").
+    "bars": "\\lvert z \\rvert, the absolute value of a scalar (SPEC §2's LaTeX spelling of abs)",
     "constants": "numbers 2 3 0.5 1e-3 2.5E2 10^{-3} ½ ⅓ ¾ 3/4 \\frac{1}{2} \\tfrac12, "
                  "𝟙 ones \\mathbf{1} vector(c) matrix(c) I eye, Greek α alpha \\alpha, "
                  "subscripts x₁ x1 x_1 x_{1}",
@@ -200,6 +204,8 @@ class Generator:
         return self.current
 
     def allowed(self, family):
+        if self.families is not None and "bars" in self.families and family == "functions":
+            return True  # bars are how abs is written
         return self.families is None or family in self.families or family == "core"
 
     def start(self):
@@ -265,7 +271,8 @@ class Generator:
         table = {
             "unicode": [("2", 2), ("3", 3), ("0.5", 0.5), ("½", 0.5), ("⅓", 1 / 3), ("¾", 0.75),
                         ("3/4", 0.75), ("1e-3", 1e-3), ("2.5E2", 250.0)],
-            "ascii": [("2", 2), ("3", 3), ("0.5", 0.5), ("1e-3", 1e-3), ("2.5E2", 250.0)],
+            "ascii": [("2", 2), ("3", 3), ("0.5", 0.5), ("1/2", 0.5), ("1e-3", 1e-3),
+                      ("2.5E2", 250.0)],
             "latex": [("2", 2), ("3", 3), ("0.5", 0.5), ("\\frac{1}{2}", 0.5),
                       ("\\tfrac12", 0.5), ("\\frac{3}{4}", 0.75), ("10^{-3}", 1e-3)],
         }[sp]
@@ -364,7 +371,8 @@ class Generator:
         builders = [build for family, build in builders if self.allowed(family)]
         if self.families is not None:
             # Lean towards the families asked for; the core only plumbs shapes.
-            favoured = [b for b in builders if self.builder_family(b) in self.families]
+            favoured = [b for b in builders if self.builder_family(b) in self.families
+                        or "bars" in self.families and self.builder_family(b) == "functions"]
             builders = builders + favoured * 3
         for _ in range(10):
             node = self.pick(builders)(shape, depth - 1)
@@ -457,7 +465,12 @@ class Generator:
                          "core", a, b)
 
     def quotient(self, shape, depth):
-        a, b = self.gen(shape, depth), self.positive_node(("1", "1"), depth)
+        a = self.gen(shape, depth)
+        if self.rng.random() < 0.3 and self.spell() != "latex":
+            # A number as the denominator, the one factor after `/`: `x/2`.
+            q = self.pick([2, 3, 4])
+            return self.node(f"{self.wrap(a)}/{q}", shape, lambda v: a.fn(v) / q, "core", a)
+        b = self.positive_node(("1", "1"), depth)
         fn = lambda v: a.fn(v) / b.fn(v)  # noqa: E731
         if self.spell() == "latex" and self.rng.random() < 0.5:
             return self.node(f"\\frac{{{a.text}}}{{{b.text}}}", shape, fn, "core", a, b,
@@ -548,7 +561,10 @@ class Generator:
                 need(np.abs(np.cos(z)) > 0.1)
             return finite(fn(z))
 
-        if word == "e^":
+        if name == "abs" and sp == "latex" and a.shape == ("1", "1") and self.families \
+                and "bars" in self.families and self.rng.random() < 0.5:
+            text = f"\\lvert {self.norm_content(a)} \\rvert"
+        elif word == "e^":
             text = f"e^{{{a.text}}}"
         elif word == "\\sqrt":
             text = f"\\sqrt{{{a.text}}}"
@@ -556,7 +572,8 @@ class Generator:
             text = f"{word}\\left({a.text}\\right)"
         else:
             text = f"{word}({a.text})"
-        return self.node(text, a.shape, evaluate, "functions", a, positive=positive,
+        family = "bars" if text.startswith("\\lvert") else "functions"
+        return self.node(text, a.shape, evaluate, family, a, positive=positive,
                          bounded=bounded, atomic=True)
 
     # ---- Hadamard and elementwise -------------------------------------------------
