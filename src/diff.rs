@@ -586,7 +586,7 @@ fn backpropagate(
 // which the notation writes with vec(I) picking the matching indices.
 
 /// Ḡ_A = (Iₘ ⊗ vec(Iₚ)ᵀ)(Ḡ ⊗ Iₚ)(Iₙ ⊗ vec(B)): entry (i, j) is ⟨Ḡᵢⱼ, B⟩.
-fn kron_adjoint_left(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
+pub(crate) fn kron_adjoint_left(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
     let (m, n) = (a.shape.rows.clone(), a.shape.cols.clone());
     let p = b.shape.rows.clone();
     let pick = transpose(vec_of(eye(p.clone())));
@@ -596,7 +596,7 @@ fn kron_adjoint_left(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
 }
 
 /// Ḡ_B = (vec(Iₘ)ᵀ ⊗ Iₚ)(Iₘ ⊗ Ḡ)(vec(Aᵀ) ⊗ I_q): Σᵢⱼ Aᵢⱼ Ḡᵢⱼ.
-fn kron_adjoint_right(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
+pub(crate) fn kron_adjoint_right(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
     let m = a.shape.rows.clone();
     let (p, q) = (b.shape.rows.clone(), b.shape.cols.clone());
     let pick = transpose(vec_of(eye(m.clone())));
@@ -606,7 +606,7 @@ fn kron_adjoint_right(a: &Rc<Expr>, b: &Rc<Expr>, g: &Rc<Expr>) -> Rc<Expr> {
 }
 
 /// The m×n matrix whose vec is `g` (mn × 1): (vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ g).
-fn unvec(g: &Rc<Expr>, shape: &Shape) -> Rc<Expr> {
+pub(crate) fn unvec(g: &Rc<Expr>, shape: &Shape) -> Rc<Expr> {
     if shape.cols.is_one() {
         return g.clone();
     }

@@ -1120,8 +1120,19 @@ fn local_rule(
                 "backpropagating through the gradient ∇{name} of an opaque function"
             )))
         }
+        (Kron(..), 0) => (
+            rules::kron_left(),
+            crate::diff::kron_adjoint_left(&a, &b, g),
+        ),
+        (Kron(..), _) => (
+            rules::kron_right(),
+            crate::diff::kron_adjoint_right(&a, &b, g),
+        ),
+        (Vectorize(_), _) => (rules::vectorize(), crate::diff::unvec(g, &a.shape)),
         (Differential(_), _) => return Err(unsupported("backpropagating through a differential")),
-        _ => return Err(unsupported("an operation without operands")),
+        (Num(_) | Var(_) | Identity | Ones | Commutation(..), _) => {
+            return Err(unsupported("an operation without operands"))
+        }
     };
     Ok(res)
 }

@@ -103,6 +103,13 @@ fn more_losses() -> Vec<Explanation> {
             &[],
         ),
         explained("α²‖x‖² + tr(αS)", "", "α,x", &[]),
+        // Both factors of ⊗ (a partial trace of the adjoint each) and vec.
+        explained(
+            "tr((D ⊗ E)ᵀ(A ⊗ B)) + ‖vec(AXᵀ)‖²",
+            "A: m×n, B: p×q, D: m×n, E: p×q, X: k×n",
+            "A,B,X",
+            &[],
+        ),
     ]
 }
 

@@ -420,6 +420,39 @@ pub(super) fn softmax() -> Rule {
     )
 }
 
+pub(super) fn kron_left() -> Rule {
+    rule(
+        "Kronecker product C = A ⊗ B: ∂L/∂A has entry (i, j) ⟨(∂L/∂C)ᵢⱼ, B⟩, the block (i, j) of ∂L/∂C against B: (I ⊗ vec(I)ᵀ)((∂L/∂C) ⊗ I)(I ⊗ vec(B))",
+        format!(
+            "\\text{{Kronecker }} C = A \\otimes B\\text{{: }} {} = (I \\otimes \\operatorname{{vec}}(I)^\\top)\\left({} \\otimes I\\right)(I \\otimes \\operatorname{{vec}}(B))",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn kron_right() -> Rule {
+    rule(
+        "Kronecker product C = A ⊗ B: ∂L/∂B = Σᵢⱼ Aᵢⱼ (∂L/∂C)ᵢⱼ, the blocks of ∂L/∂C weighted by A: (vec(I)ᵀ ⊗ I)(I ⊗ ∂L/∂C)(vec(Aᵀ) ⊗ I)",
+        format!(
+            "\\text{{Kronecker }} C = A \\otimes B\\text{{: }} {} = (\\operatorname{{vec}}(I)^\\top \\otimes I)\\left(I \\otimes {}\\right)(\\operatorname{{vec}}(A^\\top) \\otimes I)",
+            dl("B"),
+            dl("C")
+        ),
+    )
+}
+
+pub(super) fn vectorize() -> Rule {
+    rule(
+        "vec C = vec(A): ∂L/∂A is ∂L/∂C put back in A's shape, column by column: (vec(I)ᵀ ⊗ I)(I ⊗ ∂L/∂C)",
+        format!(
+            "\\text{{vec }} C = \\operatorname{{vec}}(A)\\text{{: }} {} = (\\operatorname{{vec}}(I)^\\top \\otimes I)\\left(I \\otimes {}\\right)",
+            dl("A"),
+            dl("C")
+        ),
+    )
+}
+
 pub(super) fn logsumexp() -> Rule {
     rule(
         "logsumexp C = logsumexp(A): ∂L/∂A = (∂L/∂C) softmax(A)",
