@@ -575,6 +575,8 @@ fn backpropagate(
         K::PowSym(a, k, offset) => out.push((0, symbolic_power_adjoint(a, k, *offset, g)?)),
         K::Softmax(_) => out.push((0, softmax_rule(node, g))),
         K::LogSumExp(z) => out.push((0, mul(g, build::softmax(z.clone())))),
+        // A notation as written is the node inside (typed trees do not hold one).
+        K::Written(..) => out.push((0, g)),
     }
     Ok(out)
 }
@@ -1005,6 +1007,7 @@ fn forward(
         },
         K::Softmax(_) => d(0).map(|dz| softmax_rule(node, dz)),
         K::LogSumExp(z) => d(0).map(|dz| inner(build::softmax(z.clone()), dz)),
+        K::Written(..) => d(0),
     };
     Ok(res)
 }
@@ -1091,6 +1094,7 @@ fn rebuild(node: &Rc<Expr>, kids: Vec<Rc<Expr>>) -> Rc<Expr> {
         K::PowSym(_, k, offset) => build::pow_sym(next(), k, *offset),
         K::Softmax(_) => build::softmax(next()),
         K::LogSumExp(_) => build::logsumexp(next()),
+        K::Written(..) => next(),
     }
 }
 
@@ -1478,6 +1482,7 @@ fn describe(node: &Expr) -> &'static str {
         K::PowSym(_, _, _) => "a power with a symbolic exponent",
         K::Softmax(_) => "softmax",
         K::LogSumExp(_) => "logsumexp",
+        K::Written(..) => "a notation",
     }
 }
 

@@ -490,6 +490,7 @@ fn with_children(expr: &Expr, kids: &[Rc<Expr>]) -> Expr {
         PowSym(_, k, offset) => PowSym(kid(0), k.clone(), *offset),
         Softmax(_) => Softmax(kid(0)),
         LogSumExp(_) => LogSumExp(kid(0)),
+        Written(_, notation) => Written(kid(0), *notation),
     };
     Expr::typed(kind, expr.shape.clone())
 }

@@ -453,6 +453,28 @@ pub enum ExprKind {
     Softmax(Rc<Expr>),
     /// `logsumexp(z)` = log 𝟙ᵀexp(z), of a column vector.
     LogSumExp(Rc<Expr>),
+    /// A notation whose meaning depends on its argument's shape, as the parser read it:
+    /// the node it stands for (`ElemPow`, a norm, `Det`) and how it was written. Only the
+    /// parser makes it, and [`crate::shape::infer`] replaces it by the node it means or
+    /// refuses it, so typed trees never hold it; a stage that meets one anyway treats it as
+    /// the node inside.
+    Written(Rc<Expr>, Notation),
+}
+
+/// How a shape-dependent notation was written (see [`ExprKind::Written`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Notation {
+    /// `a^{p/q}` without `∘` or `.^`: an ordinary power, which for a non-integer exponent
+    /// matcalc supports only of a scalar (a matrix root is not an elementwise power). The
+    /// node inside is `ElemPow(a, p/q)`.
+    PlainPower,
+    /// `‖a‖₂`, `‖a‖₁` with the subscript written: of a matrix these name the spectral and
+    /// the induced 1-norm, not the Frobenius or entrywise norms, so the argument must be
+    /// a vector. The node inside is the norm (`Norm`, `NormSq` or `Pow(Norm, 2)`).
+    VectorNorm,
+    /// `|a|`: the determinant of a square matrix, the absolute value of a scalar or a
+    /// vector (elementwise). The node inside is `Det(a)`.
+    Bars,
 }
 
 /// A node: what it is, where it came from and, after shape inference, its shape.
@@ -508,7 +530,8 @@ macro_rules! children_of {
             | ElemPow(a, _)
             | PowSym(a, _, _)
             | Softmax(a)
-            | LogSumExp(a) => vec![a],
+            | LogSumExp(a)
+            | Written(a, _) => vec![a],
             Add(a, b)
             | Sub(a, b)
             | Mul(a, b)
@@ -662,7 +685,8 @@ impl Expr {
     }
 
     /// Whether two trees have the same structure, shapes and spans aside: what a printed
-    /// tree and the tree parsed back from its text must share.
+    /// tree and the tree parsed back from its text must share. A [`ExprKind::Written`]
+    /// node counts as the node inside it.
     pub fn same_structure(&self, other: &Expr) -> bool {
         let leaf = Rc::new(Expr::new(ExprKind::Ones));
         let shell = |expr: &Expr| {
@@ -672,8 +696,10 @@ impl Expr {
             }
             copy.kind
         };
+        // A notation as written (only in parsed trees) has the structure of what it means.
         let mut stack: Vec<(&Expr, &Expr)> = vec![(self, other)];
         while let Some((a, b)) = stack.pop() {
+            let (a, b) = (unwrap_written(a), unwrap_written(b));
             if std::ptr::eq(a, b) {
                 continue;
             }
@@ -689,7 +715,17 @@ impl Expr {
         }
         true
     }
+}
 
+/// The node a [`ExprKind::Written`] node stands for (the node itself otherwise).
+fn unwrap_written(mut e: &Expr) -> &Expr {
+    while let ExprKind::Written(inner, _) = &e.kind {
+        e = inner;
+    }
+    e
+}
+
+impl Expr {
     /// Whether the variable `name` (or its differential) occurs in the tree.
     pub fn mentions(&self, name: &str) -> bool {
         // The integer symbol of `Xᵏ` counts: the power depends on it.

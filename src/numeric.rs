@@ -614,6 +614,7 @@ impl Evaluator<'_> {
                 let top = z.max();
                 Ok(scalar(top + z.map(|entry| (entry - top).exp()).sum().ln()))
             }
+            K::Written(..) => next(),
         }
     }
 
@@ -944,6 +945,7 @@ fn describe_kind(kind: &ExprKind) -> String {
         K::PowSym(_, _, _) => "a matrix power",
         K::Softmax(_) => "softmax",
         K::LogSumExp(_) => "logsumexp",
+        K::Written(..) => "a notation",
     };
     name.to_string()
 }

@@ -32,7 +32,8 @@ use pest::Parser;
 
 use crate::diag::Diagnostic;
 use crate::expr::{
-    Decls, Dim, Expr, ExprKind, Func, NormKind, Props, Rational, Shape, Span, Symbol, VarDecl,
+    Decls, Dim, Expr, ExprKind, Func, NormKind, Notation, Props, Rational, Shape, Span, Symbol,
+    VarDecl,
 };
 
 mod grammar {
@@ -1507,7 +1508,20 @@ impl Lowerer<'_> {
                     (false, Some(k)) if exponent.is_integer() => {
                         self.integer_power(operand, k, span)
                     }
-                    _ => self.unary(|base| ExprKind::ElemPow(base, exponent), span, operand),
+                    (true, _) => {
+                        self.unary(|base| ExprKind::ElemPow(base, exponent), span, operand)
+                    }
+                    // Without `∘` it is an ordinary power: shape inference lets it through
+                    // for a scalar only, never reading `A^{1/2}` as an elementwise root.
+                    (false, _) => {
+                        let power =
+                            self.unary(|base| ExprKind::ElemPow(base, exponent), span, operand)?;
+                        self.unary(
+                            |inner| ExprKind::Written(inner, Notation::PlainPower),
+                            span,
+                            power,
+                        )
+                    }
                 }
             }
             Rule::symbolic_power => {
@@ -1555,6 +1569,25 @@ impl Lowerer<'_> {
                     });
                 }
                 self.integer_power(operand, exponent, span)
+            }
+        }
+    }
+
+    /// `‖a‖`, `‖a‖₁` and their squares.
+    fn norm_node(
+        &self,
+        kind: NormKind,
+        squared: bool,
+        span: Span,
+        argument: Node,
+    ) -> Result<Node, Error> {
+        match (kind, squared) {
+            (NormKind::Two, true) => self.unary(ExprKind::NormSq, span, argument),
+            (kind, false) => self.unary(|inner| ExprKind::Norm(inner, kind), span, argument),
+            (NormKind::One, true) => {
+                let norm =
+                    self.unary(|inner| ExprKind::Norm(inner, NormKind::One), span, argument)?;
+                self.unary(|inner| ExprKind::Pow(inner, 2), span, norm)
             }
         }
     }
@@ -1654,30 +1687,36 @@ impl Lowerer<'_> {
                 let mut argument = None;
                 let mut squared = false;
                 let mut kind = NormKind::Two;
+                // `‖X‖₂` and `‖X‖₁` of a matrix name the spectral and induced norms, so a
+                // written 2 or 1 asks for a vector; `norm2`/`norm1` keep matrixcalculus.org's
+                // meaning (Frobenius, entrywise) for matrices too.
+                let mut vector_only = false;
                 for child in pair.into_inner() {
                     match child.as_rule() {
                         Rule::delimited_expr => argument = Some(self.expr(child, nesting)?),
                         Rule::paren_group => argument = Some(self.group(child, nesting)?),
                         Rule::norm_square => squared = true,
-                        Rule::norm_word if child.as_str().ends_with('1') => kind = NormKind::One,
-                        Rule::norm_subscript => kind = norm_kind(&child)?,
+                        Rule::norm_word if child.as_str().to_lowercase().contains("norm1") => {
+                            kind = NormKind::One
+                        }
+                        Rule::norm_subscript => {
+                            let (subscript_kind, frobenius) = norm_kind(&child)?;
+                            kind = subscript_kind;
+                            vector_only = !frobenius;
+                        }
                         _ => {}
                     }
                 }
                 let argument = argument.ok_or_else(|| unexpected(span))?;
-                match (kind, squared) {
-                    (NormKind::Two, true) => self.unary(ExprKind::NormSq, span, argument),
-                    (kind, false) => {
-                        self.unary(|inner| ExprKind::Norm(inner, kind), span, argument)
-                    }
-                    (NormKind::One, true) => {
-                        let norm = self.unary(
-                            |inner| ExprKind::Norm(inner, NormKind::One),
-                            span,
-                            argument,
-                        )?;
-                        self.unary(|inner| ExprKind::Pow(inner, 2), span, norm)
-                    }
+                let norm = self.norm_node(kind, squared, span, argument)?;
+                if vector_only {
+                    self.unary(
+                        |inner| ExprKind::Written(inner, Notation::VectorNorm),
+                        span,
+                        norm,
+                    )
+                } else {
+                    Ok(norm)
                 }
             }
             Rule::logdet => {
@@ -1686,7 +1725,8 @@ impl Lowerer<'_> {
             }
             Rule::det_bars => {
                 let argument = self.last_argument(pair, nesting)?;
-                self.unary(ExprKind::Det, span, argument)
+                let det = self.unary(ExprKind::Det, span, argument)?;
+                self.unary(|inner| ExprKind::Written(inner, Notation::Bars), span, det)
             }
             Rule::sigma_call => {
                 let argument = self.last_argument(pair, nesting)?;
@@ -2184,9 +2224,10 @@ fn superscript_letter(text: &str) -> &'static str {
     }
 }
 
-/// The norm a subscript names: `₂`, `_2`, `_F`, `_{\mathrm{F}}` are ‖·‖₂ (Frobenius for a
-/// matrix), `₁` and `_1` are ‖·‖₁; any other subscript is unsupported, with a clear error.
-fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<NormKind, Error> {
+/// The norm a subscript names, and whether it is the Frobenius subscript: `₂`, `_2` are
+/// ‖·‖₂ and `_F`, `_{\mathrm{F}}` the Frobenius norm (both [`NormKind::Two`]), `₁` and `_1`
+/// are ‖·‖₁; any other subscript is unsupported, with a clear error.
+fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<(NormKind, bool), Error> {
     let text = subscript.as_str();
     let inner: String = text
         .trim_start_matches('_')
@@ -2202,8 +2243,9 @@ fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<NormKind, Error> {
         })
         .collect();
     match inner.as_str() {
-        "2" | "F" | "f" | "fro" | "Fro" => Ok(NormKind::Two),
-        "1" => Ok(NormKind::One),
+        "2" => Ok((NormKind::Two, false)),
+        "F" | "f" | "fro" | "Fro" => Ok((NormKind::Two, true)),
+        "1" => Ok((NormKind::One, false)),
         other => Err(Error::Unsupported {
             message: format!(
                 "unsupported: the norm ‖·‖_{other}; matcalc knows ‖·‖₁, ‖·‖₂ and ‖·‖_F"

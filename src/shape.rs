@@ -37,7 +37,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::diag::Diagnostic;
-use crate::expr::{Decls, Dim, Expr, ExprKind, Props, Shape, Span, Symbol, VarDecl};
+use crate::expr::{Decls, Dim, Expr, ExprKind, Notation, Props, Shape, Span, Symbol, VarDecl};
 
 /// A shape-checked expression: the tree with every node's shape filled in, and what is
 /// known about each of its variables.
@@ -179,6 +179,24 @@ pub enum Error {
         /// The power's span.
         span: Option<Span>,
     },
+    /// A notation refused for its argument's shape: a non-integer power without `∘` of a
+    /// non-scalar (`A^{1/2}` is a matrix root, never silently an elementwise power), or a
+    /// written `‖·‖₂`, `‖·‖₁` of a matrix (the spectral and induced norms).
+    Notation {
+        /// Which notation.
+        notation: Notation,
+        /// The notation as written, for the message (`A^{1/2}`, `‖X‖₂`).
+        written: String,
+        /// The argument as written.
+        operand: String,
+        /// The notation's span.
+        span: Option<Span>,
+        /// The argument's shape.
+        shape: Box<Shape>,
+        /// Whether the argument is a variable typed by its letter alone, which a
+        /// declaration could make a scalar.
+        default_typed: bool,
+    },
     /// A vector function (`softmax`, `logsumexp`) of something that is not a vector.
     NotAVector {
         /// What needs the vector (`softmax`).
@@ -220,6 +238,30 @@ impl Error {
                 shape,
                 ..
             } => format!("{what} needs a vector, but {operand} is {shape}"),
+            Error::Notation {
+                notation,
+                written,
+                operand,
+                shape,
+                ..
+            } => match notation {
+                Notation::PlainPower if !shape.rows.is_one() && !shape.cols.is_one() => format!(
+                    "unsupported: {written} is a matrix root, a non-integer power of the \
+                     {shape} matrix {operand}"
+                ),
+                Notation::PlainPower => format!(
+                    "{written} is a non-integer power of {operand}, which is {shape}: \
+                     without ∘ a non-integer power needs a scalar"
+                ),
+                _ if written.ends_with('₁') || written.contains("₁²") => format!(
+                    "unsupported: {written} of the {shape} matrix {operand} is the induced \
+                     1-norm (the largest column sum of |{operand}|)"
+                ),
+                _ => format!(
+                    "unsupported: {written} of the {shape} matrix {operand} is the spectral \
+                     norm (its largest singular value)"
+                ),
+            },
         }
     }
 
@@ -255,6 +297,35 @@ impl Error {
             Error::NotAVector { .. } => {
                 vec!["apply it to a column vector, or to each column separately".to_string()]
             }
+            Error::Notation {
+                notation,
+                written,
+                operand,
+                default_typed,
+                shape,
+                ..
+            } => match notation {
+                Notation::PlainPower => {
+                    let exponent = written.rsplit_once("^{").map_or("", |(_, e)| e);
+                    let mut hints = vec![format!(
+                        "for the elementwise power write {}^{{∘{exponent}",
+                        written.rsplit_once("^{").map_or(written.as_str(), |(base, _)| base)
+                    )];
+                    if *default_typed && (shape.rows.is_one() || shape.cols.is_one()) {
+                        hints.push(format!(
+                            "if {operand} is a number, declare it: `{operand}: scalar`"
+                        ));
+                    }
+                    hints.push("matrix roots and fractional matrix powers are not supported".to_string());
+                    hints
+                }
+                _ if written.contains('₁') => vec![format!(
+                    "for the sum of the entries' absolute values write norm1({operand}) or sum(abs({operand}))"
+                )],
+                _ => vec![format!(
+                    "for the Frobenius norm write ‖{operand}‖_F or ‖{operand}‖"
+                )],
+            },
         }
     }
 
@@ -288,7 +359,7 @@ impl Error {
                     diagnostic = diagnostic.at(*span, "");
                 }
             }
-            Error::NotAVector { span, shape, .. } => {
+            Error::NotAVector { span, shape, .. } | Error::Notation { span, shape, .. } => {
                 if let Some(span) = span {
                     diagnostic = diagnostic.at(*span, shape.to_string());
                 }
@@ -486,6 +557,9 @@ struct Dims {
 struct ShapedNode {
     dims: Dims,
     children: Vec<ShapedNode>,
+    /// For an [`ExprKind::Written`] node, the node it means; `dims` and `children` are
+    /// that node's.
+    meaning: Option<Rc<Expr>>,
 }
 
 /// What the pass knows about one variable.
@@ -708,6 +782,9 @@ impl<'a> Pass<'a> {
     }
 
     fn walk(&mut self, expr: &Expr) -> Result<ShapedNode, Error> {
+        if let ExprKind::Written(inner, notation) = &expr.kind {
+            return self.written(expr, inner, *notation);
+        }
         let mut children = Vec::new();
         for child in expr.children() {
             match self.walk(child) {
@@ -718,7 +795,83 @@ impl<'a> Pass<'a> {
         let child_dims: Vec<Dims> = children.iter().map(|child| child.dims).collect();
         let dims = self.node_dims(expr, &child_dims)?;
         self.uses.push(dims);
-        Ok(ShapedNode { dims, children })
+        Ok(ShapedNode {
+            dims,
+            children,
+            meaning: None,
+        })
+    }
+
+    /// A notation whose meaning depends on its argument's shape (SPEC §2, §3): `|a|` is
+    /// the determinant of a matrix and the absolute value of a scalar or vector; `a^{p/q}`
+    /// without `∘` is a power of a scalar only; a written `‖·‖₂`, `‖·‖₁` is a vector norm.
+    /// The argument is typed first, then the node it means, or the notation is refused.
+    fn written(
+        &mut self,
+        expr: &Expr,
+        inner: &Rc<Expr>,
+        notation: Notation,
+    ) -> Result<ShapedNode, Error> {
+        if let (Notation::Bars, ExprKind::Det(argument)) = (notation, &inner.kind) {
+            let shaped_argument = self.walk(argument)?;
+            let dims = shaped_argument.dims;
+            let vector_like = self.sizes.is_one(dims.cols) || self.sizes.is_one(dims.rows);
+            let meaning = if vector_like {
+                let abs = ExprKind::Func(crate::expr::Func::Abs, argument.clone());
+                Rc::new(Expr {
+                    kind: abs,
+                    span: expr.span,
+                    shape: Shape::unknown(),
+                })
+            } else {
+                inner.clone()
+            };
+            let dims = self.node_dims(&meaning, &[dims])?;
+            self.uses.push(dims);
+            return Ok(ShapedNode {
+                dims,
+                children: vec![shaped_argument],
+                meaning: Some(meaning),
+            });
+        }
+        let mut shaped = self.walk(inner)?;
+        // The argument whose shape decides: the base of the power, the norm's argument.
+        let (mut node, mut shaped_node) = (inner.as_ref(), &shaped);
+        while let (ExprKind::Pow(child, _) | ExprKind::Written(child, _), Some(first)) =
+            (&node.kind, shaped_node.children.first())
+        {
+            node = child;
+            shaped_node = first;
+        }
+        let (argument, argument_dims) =
+            match (node.children().first(), shaped_node.children.first()) {
+                (Some(argument), Some(shaped_argument)) => {
+                    (Rc::clone(argument), shaped_argument.dims)
+                }
+                _ => return Ok(shaped),
+            };
+        let refused = match notation {
+            Notation::PlainPower => !self.is_scalar(argument_dims),
+            Notation::VectorNorm => {
+                !self.sizes.is_one(argument_dims.cols) && !self.sizes.is_one(argument_dims.rows)
+            }
+            Notation::Bars => false,
+        };
+        if refused {
+            let names = self.names();
+            let shape = names.shape(&self.sizes, argument_dims);
+            return Err(Error::Notation {
+                notation,
+                written: written_text(node, &argument),
+                operand: show(&argument),
+                span: expr.span,
+                shape: Box::new(shape),
+                default_typed: matches!(&argument.kind, ExprKind::Var(name)
+                    if self.vars.get(name).is_some_and(|entry| !entry.declared)),
+            });
+        }
+        shaped.meaning = Some(inner.clone());
+        Ok(shaped)
     }
 
     /// The dims of `expr` given its children's dims; unifies as the node's rule demands.
@@ -779,7 +932,7 @@ impl<'a> Pass<'a> {
             }
             Div(a, b) => self.quotient((a, child(0)), (b, child(1)))?,
             ElemDiv(a, b) => self.elementwise(Op::ElemDivide, (a, child(0)), (b, child(1)))?,
-            ElemPow(_, _) => child(0),
+            ElemPow(_, _) | Written(_, _) => child(0),
             PowSym(a, k, _) => {
                 let is_integer = self
                     .decls
@@ -1151,6 +1304,7 @@ impl<'a> Pass<'a> {
         };
         let mut stack: Vec<(&Expr, &ShapedNode)> = vec![(expr, root)];
         while let Some((node, shaped)) = stack.pop() {
+            let node = shaped.meaning.as_deref().unwrap_or(node);
             if let ExprKind::Add(a, b) | ExprKind::Sub(a, b) = &node.kind {
                 if let [left, right] = shaped.children.as_slice() {
                     for (scalar_side, scalar_shape, other_side, other_shape) in
@@ -1336,8 +1490,25 @@ fn with_quotient_hint(expr: &Expr, error: Error) -> Error {
     }
 }
 
+/// A refused notation as written: `A^{1/2}`, `‖X‖₂`, `‖X‖₁²` (`node` is the power or the
+/// norm, `argument` its base or argument).
+fn written_text(node: &Expr, argument: &Expr) -> String {
+    let operand = match &argument.kind {
+        ExprKind::Var(_) => show(argument),
+        _ => format!("({})", show(argument)),
+    };
+    match &node.kind {
+        ExprKind::ElemPow(_, q) => format!("{operand}^{{{q}}}"),
+        ExprKind::Norm(_, crate::expr::NormKind::One) => format!("‖{}‖₁", show(argument)),
+        ExprKind::NormSq(_) => format!("‖{}‖₂²", show(argument)),
+        _ => format!("‖{}‖₂", show(argument)),
+    }
+}
+
 fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeNames) -> Expr {
     use ExprKind::*;
+    // A written notation becomes the node it means, whose shapes `shaped` holds.
+    let expr = shaped.meaning.as_deref().unwrap_or(expr);
     let mut kids = shaped.children.iter();
     let mut next = |child: &Rc<Expr>| -> Rc<Expr> {
         match kids.next() {
@@ -1366,6 +1537,8 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
         PowSym(a, k, offset) => PowSym(next(a), k.clone(), *offset),
         Softmax(a) => Softmax(next(a)),
         LogSumExp(a) => LogSumExp(next(a)),
+        // `walk` never leaves one unresolved; keep the node inside if it did.
+        Written(a, _) => return rebuild(a, shaped, sizes, names),
         ElemDiv(a, b) => {
             let a = next(a);
             ElemDiv(a, next(b))

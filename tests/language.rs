@@ -157,14 +157,119 @@ fn language_spellings_parse_to_one_tree() {
             parse_with(src, &options)
                 .unwrap_or_else(|error| panic!("{src}: {}", error.diagnostic().render(src)))
         };
+        // One tree once typed (a notation whose meaning depends on shapes, `‖x‖₂` or `|x|`,
+        // is resolved by inference), or the same error for every spelling.
+        let typed = |tree: &matcalc::Expr| {
+            matcalc::shape::infer(tree, &matcalc::Decls::new())
+                .map(|typed| typed.expr)
+                .map_err(|error| error.message())
+        };
         let first = parse(spellings[0]);
         for spelling in &spellings[1..] {
+            let other = parse(spelling);
             assert_eq!(
-                parse(spelling),
-                first,
-                "{spelling} differs from {}",
+                typed(&other),
+                typed(&first),
+                "{spelling} differs from {} once typed",
                 spellings[0]
             );
         }
     }
+}
+
+/// The error a derivative of `expr` by `wrt` gives, rendered with its caret and hints.
+fn refusal(expr: &str, wrt: &str) -> String {
+    let mut options = Options::standard();
+    options.check = true;
+    match Session::new().derivative(expr, &[wrt], &options) {
+        Ok(results) => panic!("{expr} was read: {}", results[0].to_text(Style::Unicode)),
+        Err(error) => error.render(),
+    }
+}
+
+/// The answer to `expr` by `wrt`, which must pass its own check and equal `closed`.
+fn answer(expr: &str, wrt: &str, closed: &str) -> String {
+    let session = Session::new();
+    let mut options = Options::standard();
+    options.check = true;
+    let results = session
+        .derivative(expr, &[wrt], &options)
+        .unwrap_or_else(|error| panic!("{expr}: {}", error.render()));
+    let printed = results[0].to_text(Style::Unicode);
+    assert!(
+        matches!(results[0].check, Some(Verdict::Pass { .. })),
+        "{expr}: {printed}"
+    );
+    let verified = session
+        .verify(expr, wrt, closed, &options)
+        .unwrap_or_else(|error| panic!("{expr}: {}", error.render()));
+    assert!(
+        matches!(verified.verdict, Verdict::Pass { .. }),
+        "{expr}: {closed} is not the derivative: {}",
+        describe(&verified.verdict)
+    );
+    printed
+}
+
+#[test]
+fn language_a_fractional_power_without_the_circle_is_never_elementwise() {
+    // `A^{1/2}` of a matrix is a matrix root, which matcalc does not have: refused, with
+    // the elementwise spelling offered, never silently the elementwise root.
+    for (expr, wrt, base) in [
+        ("A^{1/2}", "A", "A"),
+        ("tr(X^{1/2})", "X", "X"),
+        ("sum(X^(0.5))", "X", "X"),
+        ("sum(x^{1/2})", "x", "x"),
+        ("sum(x^{-1/3})", "x", "x"),
+    ] {
+        let error = refusal(expr, wrt);
+        assert!(error.contains("non-integer power"), "{expr}: {error}");
+        assert!(
+            error.contains(&format!("write {base}^{{∘")),
+            "{expr}: {error}"
+        );
+        assert!(error.contains("--> 1:"), "{expr} has no caret: {error}");
+    }
+    assert!(refusal("A^{1/2}", "A").starts_with("error: unsupported: A^{1/2} is a matrix root"));
+    assert!(refusal("sum(x^{1/2})", "x").contains("declare it: `x: scalar`"));
+    // With the circle, or of a scalar, the power is read and checked.
+    answer("sum(x^{∘1/2})", "x", "½ 𝟙 ⊘ sqrt(x)");
+    answer("sum(x.^0.5)", "x", "½ 𝟙 ⊘ sqrt(x)");
+    answer("(xᵀx)^{1/2}", "x", "x/‖x‖");
+    answer("(c^T x)^{1/3}", "x", "⅓(cᵀx)^{−2/3}c");
+}
+
+#[test]
+fn language_subscripted_norms_of_matrices_are_not_read_as_frobenius() {
+    // ‖X‖₂ and ‖X‖₁ of a matrix are the spectral and induced norms.
+    for (expr, what, hint) in [
+        ("‖X‖₂", "spectral norm", "‖X‖_F"),
+        ("\\|X\\|_2^2", "spectral norm", "‖X‖_F"),
+        ("||A - B||_2", "spectral norm", "‖A − B‖_F"),
+        ("‖X‖₁", "induced 1-norm", "norm1(X)"),
+    ] {
+        let error = refusal(expr, if expr.contains('X') { "X" } else { "A" });
+        assert!(error.contains(what), "{expr}: {error}");
+        assert!(error.contains(hint), "{expr}: {error}");
+    }
+    // matrixcalculus.org's words keep its meaning: Frobenius, entrywise.
+    answer("norm2(X)", "X", "X/‖X‖_F");
+    answer("norm1(X)", "X", "sign(X)");
+    answer("‖X‖_F²", "X", "2X");
+    answer("‖Ax − b‖₂", "x", "Aᵀ(Ax − b)/‖Ax − b‖");
+}
+
+#[test]
+fn language_bars_are_det_of_a_matrix_and_abs_of_a_vector_or_scalar() {
+    answer("|X|", "X", "det(X) X⁻ᵀ");
+    answer("sum(|x|)", "x", "sign(x)");
+    answer("|x|", "x", "diag(sign(x))");
+    answer("\\lvert x^T y \\rvert", "x", "sign(xᵀy) y");
+    answer("sum(|Ax − b|)", "x", "Aᵀ sign(Ax − b)");
+    // A declared non-square matrix between bars is neither.
+    let mut session = Session::new();
+    session.declare("W: m×n").unwrap();
+    let options = Options::standard();
+    let error = session.derivative("|W|", &["W"], &options).unwrap_err();
+    assert!(error.render().contains("determinant"), "{}", error.render());
 }

@@ -901,6 +901,8 @@ fn assert_consistent(expr: &Expr) {
             | Norm(_, _)
             | LogSumExp(_) => shape.is_scalar(),
             ElemPow(_, _) => shape == child(0),
+            // Inference replaces every notation as written by the node it means.
+            Written(_, _) => false,
             Softmax(_) => shape == child(0) && shape.cols.is_one(),
             PowSym(_, _, _) => shape == child(0) && shape.is_square(),
             Var(_) | Differential(_) => true,

@@ -434,6 +434,7 @@ fn node(e: &Expr, style: Style) -> (String, u8) {
             a,
             style,
         ),
+        Written(a, _) => node(a, style),
         LogSumExp(a) => call(
             if uni {
                 "logsumexp"

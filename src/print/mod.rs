@@ -34,7 +34,7 @@ pub use latex::latex_name;
 
 use num_traits::Signed;
 
-use crate::expr::{Expr, ExprKind, Func, NormKind, Rational};
+use crate::expr::{Expr, ExprKind, Func, NormKind, Notation, Rational};
 
 /// Which of the three spellings of SPEC §2 to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -224,6 +224,7 @@ impl Printer {
             Var(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_) | LogDet(_)
             | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
             | Commutation(..) | Softmax(_) | LogSumExp(_) => Level::Atom,
+            Written(inner, _) => self.level(inner),
         }
     }
 
@@ -350,6 +351,18 @@ impl Printer {
                 spelling.norm2_close,
                 spelling.delimiters_are_bars,
             ),
+            // Of a matrix, ‖X‖₁ would read as the induced norm: the entrywise one is
+            // matrixcalculus.org's `norm1(X)` in every style.
+            Norm(argument, NormKind::One)
+                if !argument.shape.cols.is_one() && !argument.shape.rows.is_one() =>
+            {
+                let name = if self.style == Style::Latex {
+                    "\\operatorname{norm1}"
+                } else {
+                    "norm1"
+                };
+                self.call(name, argument)
+            }
             Norm(argument, NormKind::One) => self.delimited(
                 spelling.norm1_open,
                 argument,
@@ -380,6 +393,45 @@ impl Printer {
             }
             Softmax(argument) => self.call(spelling.softmax, argument),
             LogSumExp(argument) => self.call(spelling.logsumexp, argument),
+            Written(inner, notation) => self.written(inner, *notation, context),
+        }
+    }
+
+    /// A notation as the parser read it (only in untyped trees), printed as written so
+    /// that an error message quotes what the user typed: `|x|`, `A^{1/2}`, `‖x‖₂`.
+    fn written(&mut self, inner: &Expr, notation: Notation, context: Context) {
+        use ExprKind::*;
+        let latex = self.style == Style::Latex;
+        match (notation, &inner.kind) {
+            (Notation::Bars, Det(argument)) => {
+                let (open, close) = if latex {
+                    ("\\left|", "\\right|")
+                } else {
+                    ("|", "|")
+                };
+                self.delimited(open, argument, close, true);
+            }
+            (Notation::PlainPower, ElemPow(operand, exponent)) => {
+                let text = match self.style {
+                    Style::Unicode => unicode::rational_power(exponent, false),
+                    Style::Ascii => ascii::rational_power(exponent, false),
+                    Style::Latex => latex::rational_power(exponent, false),
+                };
+                self.postfix(operand, &text, context)
+            }
+            (Notation::VectorNorm, Norm(argument, NormKind::Two) | NormSq(argument)) => {
+                let squared = matches!(inner.kind, NormSq(_));
+                let (open, close) = match (self.style, squared) {
+                    (Style::Unicode, false) => ("‖", "‖₂"),
+                    (Style::Unicode, true) => ("‖", "‖₂²"),
+                    (Style::Ascii, false) => ("norm2(", ")"),
+                    (Style::Ascii, true) => ("norm2(", ")^2"),
+                    (Style::Latex, false) => ("\\|", "\\|_2"),
+                    (Style::Latex, true) => ("\\|", "\\|_2^2"),
+                };
+                self.delimited(open, argument, close, self.spelling.delimiters_are_bars);
+            }
+            _ => self.bare(inner, context),
         }
     }
 

@@ -746,6 +746,7 @@ impl<'a> Emitter<'a> {
                 "(lambda t: {np}.exp(t - {np}.max(t)) / {np}.sum({np}.exp(t - {np}.max(t))))({})",
                 self.emit(a)?
             ),
+            Written(a, _) => self.emit(a)?,
             LogSumExp(a) => format!(
                 "(lambda t: {np}.max(t) + {np}.log({np}.sum({np}.exp(t - {np}.max(t)))))({})",
                 self.emit(a)?

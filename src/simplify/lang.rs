@@ -332,6 +332,8 @@ pub fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const E
         }
         ExprKind::Softmax(a) => Mat::Softmax(child(a, rec)),
         ExprKind::LogSumExp(a) => Mat::LogSumExp(child(a, rec)),
+        // A notation as written is the node inside (typed trees do not hold one).
+        ExprKind::Written(a, _) => return child(a, rec),
     };
     let id = rec.add(node);
     memo.insert(key, id);
