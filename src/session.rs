@@ -866,6 +866,7 @@ impl Session {
         text: &str,
         context: &Typed,
         wheres: &[(Symbol, Expr)],
+        expected: &Shape,
         options: &Options,
     ) -> Result<Typed, Error> {
         let parsed = self.parse_within(text, &options.parse_limits)?;
@@ -878,7 +879,8 @@ impl Session {
         let expanded = expand(&expanded, &answer_names);
         let mut decls = self.decls.clone();
         decls.vars.extend(context.vars.clone());
-        shape::infer(&expanded, &decls).map_err(|error| Error::Shape {
+        // A claim's free sizes (of `𝟙𝟙ᵀ`, `I`) are those of the derivative it claims.
+        shape::infer_as(&expanded, &decls, expected).map_err(|error| Error::Shape {
             error,
             text: text.to_string(),
         })
@@ -1364,7 +1366,8 @@ impl Session {
         }
         let typed = self.typed_with(text, options)?;
         let ours = self.derivative_of(&typed, text, wrt, options)?;
-        let claim_typed = self.typed_in_context(claim, &typed, &ours.form.wheres, options)?;
+        let claim_typed =
+            self.typed_in_context(claim, &typed, &ours.form.wheres, &ours.shape, options)?;
         if claim_typed.expr.shape != ours.shape {
             return Err(Error::Usage(format!(
                 "the claim is {} but the derivative w.r.t. {wrt} is {}",

@@ -391,8 +391,31 @@ impl Error {
 /// assert_eq!(typed.vars["x"].shape.to_string(), "m×1");
 /// ```
 pub fn infer(expr: &Expr, decls: &Decls) -> Result<Typed, Error> {
+    infer_within(expr, decls, None)
+}
+
+/// Infers the shape of every node in `expr` as [`infer`] does, where the whole is known to
+/// be `expected`: sizes left free by the expression alone (of `𝟙𝟙ᵀ`, `I`) take the
+/// expected ones. A shape that cannot be `expected` is left as inferred, for the caller
+/// to report.
+///
+/// # Examples
+/// ```
+/// use std::rc::Rc;
+/// use matcalc::{Decls, Dim, Expr, ExprKind, Shape};
+/// let ones = Rc::new(Expr::new(ExprKind::Ones));
+/// let outer = Expr::new(ExprKind::Mul(ones.clone(), Rc::new(Expr::new(ExprKind::Transpose(ones)))));
+/// let n = Dim::Sym("n".into());
+/// let typed = matcalc::shape::infer_as(&outer, &Decls::new(), &Shape::new(n.clone(), n)).unwrap();
+/// assert_eq!(typed.expr.shape.to_string(), "n×n");
+/// ```
+pub fn infer_as(expr: &Expr, decls: &Decls, expected: &Shape) -> Result<Typed, Error> {
+    infer_within(expr, decls, Some(expected))
+}
+
+fn infer_within(expr: &Expr, decls: &Decls, expected: Option<&Shape>) -> Result<Typed, Error> {
     let mut pinned = BTreeSet::new();
-    let mut pass = Pass::run(expr, decls, &pinned)?;
+    let mut pass = Pass::run(expr, decls, &pinned, expected)?;
     // Pinning can expose further sums with a scalar side; a handful of rounds reaches the
     // fixed point for any realistic input, and each round only adds variables.
     for _round in 0..8 {
@@ -401,7 +424,7 @@ pub fn infer(expr: &Expr, decls: &Decls) -> Result<Typed, Error> {
             break;
         }
         pinned.extend(newly_pinned);
-        match Pass::run(expr, decls, &pinned) {
+        match Pass::run(expr, decls, &pinned, expected) {
             Ok(next) => pass = next,
             // Forcing is a refinement: if it cannot be typed, keep the first reading.
             Err(_) => break,
@@ -587,7 +610,12 @@ struct Pass<'a> {
 }
 
 impl<'a> Pass<'a> {
-    fn run(expr: &Expr, decls: &'a Decls, pinned: &BTreeSet<Symbol>) -> Result<Pass<'a>, Error> {
+    fn run(
+        expr: &Expr,
+        decls: &'a Decls,
+        pinned: &BTreeSet<Symbol>,
+        expected: Option<&Shape>,
+    ) -> Result<Pass<'a>, Error> {
         let mut pass = Pass {
             decls,
             pinned: pinned.clone(),
@@ -599,6 +627,16 @@ impl<'a> Pass<'a> {
             root: None,
         };
         let root = pass.walk(expr)?;
+        if let Some(expected) = expected {
+            // Best effort: a clash is left for the caller, which compares the shapes.
+            for (id, dim) in [
+                (root.dims.rows, &expected.rows),
+                (root.dims.cols, &expected.cols),
+            ] {
+                let rigid = pass.sizes.rigid(dim.clone());
+                let _ = pass.sizes.unify(id, rigid, false);
+            }
+        }
         pass.root = Some(root);
         pass.resolve_products()?;
         Ok(pass)

@@ -273,3 +273,36 @@ fn language_bars_are_det_of_a_matrix_and_abs_of_a_vector_or_scalar() {
     let error = session.derivative("|W|", &["W"], &options).unwrap_err();
     assert!(error.render().contains("determinant"), "{}", error.render());
 }
+
+#[test]
+fn language_every_linear_form_is_extracted() {
+    snapshot("forms", &check_family("forms.txt"));
+}
+
+#[test]
+fn language_claims_with_ones_and_identity_take_the_derivative_sizes() {
+    // The sizes of `𝟙𝟙ᵀ` and `I` in a claim are free until unified with the derivative's.
+    let session = Session::new();
+    let mut options = Options::standard();
+    options.check = true;
+    for (expr, wrt, order, claim, right) in [
+        ("sum(X)", "X", 1, "𝟙𝟙ᵀ", true),
+        ("sum(X)", "X", 1, "2𝟙𝟙ᵀ", false),
+        ("tr(X)", "X", 1, "I", true),
+        ("sum(AX)", "X", 1, "Aᵀ𝟙𝟙ᵀ", true),
+        ("xᵀx", "x", 2, "2I", true),
+        ("xᵀx", "x", 2, "I", false),
+        ("(B + xᵀx)y", "x", 1, "2(𝟙ᵀy)𝟙xᵀ", true),
+    ] {
+        options.order = order;
+        let verified = session
+            .verify(expr, wrt, claim, &options)
+            .unwrap_or_else(|error| panic!("{expr}, claim {claim}: {}", error.render()));
+        assert_eq!(
+            matches!(verified.verdict, Verdict::Pass { .. }),
+            right,
+            "{expr}, claim {claim}: {}",
+            describe(&verified.verdict)
+        );
+    }
+}
