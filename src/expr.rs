@@ -458,12 +458,12 @@ pub enum ExprKind {
     /// parser makes it, and [`crate::shape::infer`] replaces it by the node it means or
     /// refuses it, so typed trees never hold it; a stage that meets one anyway treats it as
     /// the node inside.
-    Written(Rc<Expr>, Notation),
+    Written(Rc<Expr>, WrittenAs),
 }
 
 /// How a shape-dependent notation was written (see [`ExprKind::Written`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Notation {
+pub enum WrittenAs {
     /// `a^{p/q}` without `∘` or `.^`: an ordinary power, which for a non-integer exponent
     /// matcalc supports only of a scalar (a matrix root is not an elementwise power). The
     /// node inside is `ElemPow(a, p/q)`.

@@ -32,8 +32,8 @@ use pest::Parser;
 
 use crate::diag::Diagnostic;
 use crate::expr::{
-    Decls, Dim, Expr, ExprKind, Func, NormKind, Notation, Props, Rational, Shape, Span, Symbol,
-    VarDecl,
+    Decls, Dim, Expr, ExprKind, Func, NormKind, Props, Rational, Shape, Span, Symbol, VarDecl,
+    WrittenAs,
 };
 
 mod grammar {
@@ -1517,7 +1517,7 @@ impl Lowerer<'_> {
                         let power =
                             self.unary(|base| ExprKind::ElemPow(base, exponent), span, operand)?;
                         self.unary(
-                            |inner| ExprKind::Written(inner, Notation::PlainPower),
+                            |inner| ExprKind::Written(inner, WrittenAs::PlainPower),
                             span,
                             power,
                         )
@@ -1711,7 +1711,7 @@ impl Lowerer<'_> {
                 let norm = self.norm_node(kind, squared, span, argument)?;
                 if vector_only {
                     self.unary(
-                        |inner| ExprKind::Written(inner, Notation::VectorNorm),
+                        |inner| ExprKind::Written(inner, WrittenAs::VectorNorm),
                         span,
                         norm,
                     )
@@ -1726,7 +1726,7 @@ impl Lowerer<'_> {
             Rule::det_bars => {
                 let argument = self.last_argument(pair, nesting)?;
                 let det = self.unary(ExprKind::Det, span, argument)?;
-                self.unary(|inner| ExprKind::Written(inner, Notation::Bars), span, det)
+                self.unary(|inner| ExprKind::Written(inner, WrittenAs::Bars), span, det)
             }
             Rule::sigma_call => {
                 let argument = self.last_argument(pair, nesting)?;

@@ -37,7 +37,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::diag::Diagnostic;
-use crate::expr::{Decls, Dim, Expr, ExprKind, Notation, Props, Shape, Span, Symbol, VarDecl};
+use crate::expr::{Decls, Dim, Expr, ExprKind, Props, Shape, Span, Symbol, VarDecl, WrittenAs};
 
 /// A shape-checked expression: the tree with every node's shape filled in, and what is
 /// known about each of its variables.
@@ -184,7 +184,7 @@ pub enum Error {
     /// written `‖·‖₂`, `‖·‖₁` of a matrix (the spectral and induced norms).
     Notation {
         /// Which notation.
-        notation: Notation,
+        notation: WrittenAs,
         /// The notation as written, for the message (`A^{1/2}`, `‖X‖₂`).
         written: String,
         /// The argument as written.
@@ -245,11 +245,11 @@ impl Error {
                 shape,
                 ..
             } => match notation {
-                Notation::PlainPower if !shape.rows.is_one() && !shape.cols.is_one() => format!(
+                WrittenAs::PlainPower if !shape.rows.is_one() && !shape.cols.is_one() => format!(
                     "unsupported: {written} is a matrix root, a non-integer power of the \
                      {shape} matrix {operand}"
                 ),
-                Notation::PlainPower => format!(
+                WrittenAs::PlainPower => format!(
                     "{written} is a non-integer power of {operand}, which is {shape}: \
                      without ∘ a non-integer power needs a scalar"
                 ),
@@ -305,7 +305,7 @@ impl Error {
                 shape,
                 ..
             } => match notation {
-                Notation::PlainPower => {
+                WrittenAs::PlainPower => {
                     let exponent = written.rsplit_once("^{").map_or("", |(_, e)| e);
                     let mut hints = vec![format!(
                         "for the elementwise power write {}^{{∘{exponent}",
@@ -848,9 +848,9 @@ impl<'a> Pass<'a> {
         &mut self,
         expr: &Expr,
         inner: &Rc<Expr>,
-        notation: Notation,
+        notation: WrittenAs,
     ) -> Result<ShapedNode, Error> {
-        if let (Notation::Bars, ExprKind::Det(argument)) = (notation, &inner.kind) {
+        if let (WrittenAs::Bars, ExprKind::Det(argument)) = (notation, &inner.kind) {
             let shaped_argument = self.walk(argument)?;
             let dims = shaped_argument.dims;
             let vector_like = self.sizes.is_one(dims.cols) || self.sizes.is_one(dims.rows);
@@ -889,11 +889,11 @@ impl<'a> Pass<'a> {
                 _ => return Ok(shaped),
             };
         let refused = match notation {
-            Notation::PlainPower => !self.is_scalar(argument_dims),
-            Notation::VectorNorm => {
+            WrittenAs::PlainPower => !self.is_scalar(argument_dims),
+            WrittenAs::VectorNorm => {
                 !self.sizes.is_one(argument_dims.cols) && !self.sizes.is_one(argument_dims.rows)
             }
-            Notation::Bars => false,
+            WrittenAs::Bars => false,
         };
         if refused {
             let names = self.names();
@@ -1105,9 +1105,11 @@ impl<'a> Pass<'a> {
         let mut hints = vec![
             "the denominator of / is the one factor after it, and must be a scalar".to_string(),
         ];
+        // Shapes that are or could be made equal (`x/y` of two default vectors).
         let same_shape = !self.is_scalar(lhs.1)
-            && self.sizes.same(lhs.1.rows, rhs.1.rows)
-            && self.sizes.same(lhs.1.cols, rhs.1.cols);
+            && self
+                .sizes
+                .could_unify(&[(lhs.1.rows, rhs.1.rows), (lhs.1.cols, rhs.1.cols)]);
         if same_shape || self.is_scalar(lhs.1) {
             hints.push(format!(
                 "for elementwise division write {}",

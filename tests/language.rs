@@ -1,23 +1,34 @@
-//! The language of issue 12, one corpus file per family in `tests/cases/language/`.
+//! The language of issue 12, one corpus file per family in `tests/cases/language/`, with
+//! SymPy's matrix-derivative tests translated in `tests/cases/sympy/` and problems as
+//! users paste them in `tests/cases/pasted/`.
 //!
 //! A derivative case is a block of `key: value` lines (`expr`, `wrt`, optional `decl` and
 //! `order`, and `closed`, the textbook answer). For every case: matcalc's printed answer
 //! passes its own finite-difference check, the closed form fed as a claim passes it too,
 //! and the printed answers of a family are snapshotted (snapshots pin form, the checks pin
-//! truth). `spellings.txt` lists, one line each, spellings that must parse to one tree.
+//! truth). A case with `error:` instead of `closed:` must be refused with a message that
+//! contains it. `spellings.txt` lists, one line each, spellings that must parse to one tree.
 
 use matcalc::numeric::Verdict;
 use matcalc::parse::{parse_with, ParseOptions};
 use matcalc::print::Style;
 use matcalc::session::{Options, Session};
 
-/// One derivative case of a corpus file.
+/// One case of a corpus file: a derivative with its closed form, or a refusal.
 struct Case {
     expr: String,
     wrt: String,
     decl: Option<String>,
     order: u8,
-    closed: String,
+    expected: Expected,
+}
+
+/// What a case expects.
+enum Expected {
+    /// The textbook closed form of the derivative.
+    Closed(String),
+    /// An error whose rendering contains this text.
+    Error(String),
 }
 
 fn cases(text: &str) -> Vec<Case> {
@@ -27,6 +38,8 @@ fn cases(text: &str) -> Vec<Case> {
         for line in block.lines().filter(|line| !line.starts_with('#')) {
             if let Some((key, value)) = line.split_once(": ") {
                 fields.insert(key.trim(), value.trim().to_string());
+            } else if let Some(key) = line.strip_suffix(':') {
+                fields.insert(key.trim(), String::new());
             }
         }
         if fields.is_empty() {
@@ -45,7 +58,10 @@ fn cases(text: &str) -> Vec<Case> {
             order: fields
                 .get("order")
                 .map_or(1, |order| order.parse().unwrap()),
-            closed: field("closed"),
+            expected: match fields.get("error") {
+                Some(message) => Expected::Error(message.clone()),
+                None => Expected::Closed(field("closed")),
+            },
         });
     }
     res
@@ -59,12 +75,39 @@ fn describe(verdict: &Verdict) -> String {
     }
 }
 
-/// Checks every case of one corpus file and returns the printed answers, one a line.
+/// Checks every case of one corpus file of `tests/cases/language/` and returns the
+/// printed answers, one a line.
 fn check_family(file: &str) -> String {
-    let path = format!("{}/tests/cases/language/{file}", env!("CARGO_MANIFEST_DIR"));
+    check_corpus(&format!("language/{file}")).printed
+}
+
+/// What a corpus run shows: the printed answers (or errors), one a line, and for each
+/// answer the size of its display against the closed form's.
+struct Corpus {
+    printed: String,
+    /// (display nodes, where bodies included; the closed form's nodes)
+    sizes: Vec<(usize, usize)>,
+    errors: usize,
+}
+
+/// The number of nodes a form shows: its display and every `where` body.
+fn shown_size(form: &matcalc::session::Form) -> usize {
+    form.display.size()
+        + form
+            .wheres
+            .iter()
+            .map(|(_, body)| body.size())
+            .sum::<usize>()
+}
+
+/// Checks every case of `tests/cases/{file}`.
+fn check_corpus(file: &str) -> Corpus {
+    let path = format!("{}/tests/cases/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let mut printed = String::new();
     let mut failures = vec![];
+    let mut sizes = vec![];
+    let mut errors = 0;
     for case in cases(&text) {
         let mut session = Session::new();
         if let Some(decl) = &case.decl {
@@ -79,37 +122,98 @@ fn check_family(file: &str) -> String {
         options.order = case.order;
         options.check = true;
         let name = format!("{} (wrt {}, order {})", case.expr, case.wrt, case.order);
-        let results = match session.derivative(&case.expr, &[&case.wrt], &options) {
-            Ok(results) => results,
-            Err(error) => {
+        let outcome = session.derivative(&case.expr, &[&case.wrt], &options);
+        let closed = match (&case.expected, outcome) {
+            (Expected::Closed(closed), Ok(results)) => {
+                sizes.push((shown_size(&results[0].form), 0));
+                (closed.clone(), results)
+            }
+            (Expected::Closed(_), Err(error)) => {
                 failures.push(format!("{name}: {}", error.render()));
                 continue;
             }
+            (Expected::Error(message), Err(error)) => {
+                let rendered = error.render();
+                let first = rendered.lines().next().unwrap_or_default();
+                printed.push_str(&format!("{} | {first}\n", case.expr));
+                errors += 1;
+                if !rendered.contains(message.as_str()) {
+                    failures.push(format!("{name}: expected `{message}`, got {rendered}"));
+                }
+                continue;
+            }
+            (Expected::Error(message), Ok(results)) => {
+                let answer = results[0].to_text(Style::Unicode);
+                failures.push(format!(
+                    "{name}: expected the error `{message}`, got {answer}"
+                ));
+                continue;
+            }
         };
+        let (closed, results) = closed;
+        match session.typed(&closed) {
+            Ok(typed) => {
+                if let Some(last) = sizes.last_mut() {
+                    last.1 = typed.expr.size();
+                }
+            }
+            // Closed forms with the derivative's own sizes (`𝟙𝟙ᵀ`) type in its context.
+            Err(_) => {
+                if let Ok(parsed) = session.parse(&closed) {
+                    if let Some(last) = sizes.last_mut() {
+                        last.1 = parsed.size();
+                    }
+                }
+            }
+        }
         let result = &results[0];
         let answer = result.to_text(Style::Unicode);
-        printed.push_str(&format!("{} | {}\n", case.expr, answer.trim_end()));
+        let (shown, textbook) = sizes.last().copied().unwrap_or_default();
+        printed.push_str(&format!(
+            "{} | {} [{shown}/{textbook}]\n",
+            case.expr,
+            answer.trim_end()
+        ));
         match &result.check {
             Some(Verdict::Pass { .. }) => {}
             Some(other) => failures.push(format!("{name}: ours {answer}: {}", describe(other))),
             None => failures.push(format!("{name}: not checked")),
         }
-        match session.verify(&case.expr, &case.wrt, &case.closed, &options) {
+        match session.verify(&case.expr, &case.wrt, &closed, &options) {
             Ok(verified) if matches!(verified.verdict, Verdict::Pass { .. }) => {}
             Ok(verified) => failures.push(format!(
-                "{name}: closed form {}: {}",
-                case.closed,
+                "{name}: closed form {closed}: {}",
                 describe(&verified.verdict)
             )),
-            Err(error) => failures.push(format!(
-                "{name}: closed form {}: {}",
-                case.closed,
-                error.render()
-            )),
+            Err(error) => {
+                failures.push(format!("{name}: closed form {closed}: {}", error.render()))
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    printed
+    Corpus {
+        printed,
+        sizes,
+        errors,
+    }
+}
+
+/// The median of display size over closed-form size, as a line for the snapshot.
+fn size_summary(corpus: &Corpus) -> String {
+    let mut ratios: Vec<f64> = corpus
+        .sizes
+        .iter()
+        .filter(|(_, closed)| *closed > 0)
+        .map(|(shown, closed)| *shown as f64 / *closed as f64)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
+    let larger = ratios.iter().filter(|ratio| **ratio > 1.0).count();
+    format!(
+        "# {} answers (display nodes over the textbook's: median {median:.2}, {larger} larger), {} clear errors\n",
+        corpus.sizes.len(),
+        corpus.errors
+    )
 }
 
 fn snapshot(name: &str, printed: &str) {
@@ -305,4 +409,25 @@ fn language_claims_with_ones_and_identity_take_the_derivative_sizes() {
             describe(&verified.verdict)
         );
     }
+}
+
+#[test]
+fn sympy_matrix_derivative_tests_translated_agree_with_finite_differences_and_closed_forms() {
+    let corpus = check_corpus("sympy/test_derivatives.txt");
+    assert_eq!(corpus.errors, 0);
+    assert!(corpus.sizes.len() >= 100, "{} cases", corpus.sizes.len());
+    snapshot(
+        "sympy",
+        &format!("{}{}", size_summary(&corpus), corpus.printed),
+    );
+}
+
+#[test]
+fn pasted_problems_are_answered_right_or_refused_clearly() {
+    let corpus = check_corpus("pasted/pasted.txt");
+    assert!(corpus.sizes.len() + corpus.errors >= 110);
+    snapshot(
+        "pasted",
+        &format!("{}{}", size_summary(&corpus), corpus.printed),
+    );
 }

@@ -34,7 +34,7 @@ pub use latex::latex_name;
 
 use num_traits::Signed;
 
-use crate::expr::{Expr, ExprKind, Func, NormKind, Notation, Rational};
+use crate::expr::{Expr, ExprKind, Func, NormKind, Rational, WrittenAs};
 
 /// Which of the three spellings of SPEC §2 to print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -399,11 +399,11 @@ impl Printer {
 
     /// A notation as the parser read it (only in untyped trees), printed as written so
     /// that an error message quotes what the user typed: `|x|`, `A^{1/2}`, `‖x‖₂`.
-    fn written(&mut self, inner: &Expr, notation: Notation, context: Context) {
+    fn written(&mut self, inner: &Expr, notation: WrittenAs, context: Context) {
         use ExprKind::*;
         let latex = self.style == Style::Latex;
         match (notation, &inner.kind) {
-            (Notation::Bars, Det(argument)) => {
+            (WrittenAs::Bars, Det(argument)) => {
                 let (open, close) = if latex {
                     ("\\left|", "\\right|")
                 } else {
@@ -411,7 +411,7 @@ impl Printer {
                 };
                 self.delimited(open, argument, close, true);
             }
-            (Notation::PlainPower, ElemPow(operand, exponent)) => {
+            (WrittenAs::PlainPower, ElemPow(operand, exponent)) => {
                 let text = match self.style {
                     Style::Unicode => unicode::rational_power(exponent, false),
                     Style::Ascii => ascii::rational_power(exponent, false),
@@ -419,7 +419,7 @@ impl Printer {
                 };
                 self.postfix(operand, &text, context)
             }
-            (Notation::VectorNorm, Norm(argument, NormKind::Two) | NormSq(argument)) => {
+            (WrittenAs::VectorNorm, Norm(argument, NormKind::Two) | NormSq(argument)) => {
                 let squared = matches!(inner.kind, NormSq(_));
                 let (open, close) = match (self.style, squared) {
                     (Style::Unicode, false) => ("‖", "‖₂"),
