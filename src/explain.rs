@@ -1134,6 +1134,8 @@ fn local_rule(
         (Num(_) | Var(_) | Identity | Ones | Commutation(..), _) => {
             return Err(unsupported("an operation without operands"))
         }
+        // Shape inference resolves every notation before an explanation is built.
+        (Written(..), _) => return Err(unsupported("a notation shape inference left unresolved")),
     };
     Ok(res)
 }
