@@ -133,7 +133,7 @@ struct LimitArgs {
     /// The most rewrite iterations while simplifying (at most 100 000).
     #[arg(long, value_name = "N", default_value_t = limits::standard("max-iterations"), value_parser = |text: &str| limits::parse("max-iterations", text))]
     max_iterations: u64,
-    /// The most time simplifying may take, in milliseconds (at most 3 600 000).
+    /// The most time simplifying (differentiation, saturation, extraction, naming) may take, and the numeric check again, in milliseconds (at most 3 600 000).
     #[arg(long, value_name = "MS", default_value_t = limits::standard("time-limit"), value_parser = |text: &str| limits::parse("time-limit", text))]
     time_limit: u64,
     /// Stop simplifying after this many rewrite iterations in a row find nothing smaller

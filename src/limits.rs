@@ -7,7 +7,7 @@
 //! flag; the e-graph's limits only stop simplification early, which the JSON output
 //! reports as `"saturated": false`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::session::Options;
 
@@ -52,7 +52,7 @@ pub const LIMITS: [Limit; 8] = [
             get: |o| wide(o.limits.nodes),               set: |o, v| o.limits.nodes = narrow(v) },
     Limit { name: "max-iterations", unit: "",      ceiling: 100_000,    what: "the most rewrite iterations",
             get: |o| wide(o.limits.iterations),          set: |o, v| o.limits.iterations = narrow(v) },
-    Limit { name: "time-limit",     unit: "ms",    ceiling: 3_600_000,  what: "the most time simplifying may take",
+    Limit { name: "time-limit",     unit: "ms",    ceiling: 3_600_000,  what: "the most time simplifying, and again checking, may take",
             get: |o| u64::try_from(o.limits.time.as_millis()).unwrap_or(u64::MAX),
             set: |o, v| o.limits.time = Duration::from_millis(v) },
     Limit { name: "patience",       unit: "",      ceiling: 100_000,    what: "iterations in a row without a smaller form",
@@ -152,6 +152,70 @@ pub fn describe(options: &Options) -> String {
             )
         })
         .collect()
+}
+
+/// When a computation must end: the moment it began plus the time limit
+/// (`--time-limit`). Differentiation and simplification share one: saturation takes
+/// most of it and stops early (`"saturated": false`); naming past it stops and the
+/// compute form keeps the bracketing extraction gave it. The numeric check has one of
+/// its own, as long: past it, reading the printed text back and finite differences stop
+/// and the check is inconclusive, saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadline {
+    /// The moment, or `None` for no deadline at all.
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    /// The deadline of a computation starting now with the time limit `limit`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let deadline = matcalc::limits::Deadline::starting_now(Duration::from_secs(60));
+    /// assert!(!deadline.passed());
+    /// assert!(matcalc::limits::Deadline::starting_now(Duration::ZERO).passed());
+    /// ```
+    pub fn starting_now(limit: Duration) -> Deadline {
+        let now = Instant::now();
+        Deadline {
+            at: now.checked_add(limit),
+        }
+    }
+
+    /// No deadline: for callers that bound the work otherwise (tests, benchmarks).
+    pub fn never() -> Deadline {
+        Deadline { at: None }
+    }
+
+    /// The moment the computation must end by, if there is one.
+    pub fn at(&self) -> Option<Instant> {
+        self.at
+    }
+
+    /// Whether that moment has come.
+    pub fn passed(&self) -> bool {
+        self.at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// The time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.at.map_or(Duration::MAX, |at| {
+            at.saturating_duration_since(Instant::now())
+        })
+    }
+
+    /// An earlier deadline for a stage that must leave `fraction` of what is left to
+    /// the stages after it (saturation leaves room for extraction and the check).
+    pub fn leaving(&self, fraction: f64) -> Deadline {
+        let Some(at) = self.at else {
+            return *self;
+        };
+        let keep = self.remaining().mul_f64(fraction.clamp(0.0, 1.0));
+        Deadline {
+            at: at.checked_sub(keep).or(Some(at)),
+        }
+    }
 }
 
 #[cfg(test)]

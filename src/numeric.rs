@@ -55,6 +55,9 @@ pub struct CheckConfig {
     pub tolerance: f64,
     /// How many times a trial is redrawn when its instance is outside the domain.
     pub max_redraws: usize,
+    /// When to give up: past it the check is inconclusive and says why (the
+    /// computation's time limit, [`crate::limits::Deadline`]). `None`: no deadline.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl CheckConfig {
@@ -65,6 +68,7 @@ impl CheckConfig {
             seed: 0,
             tolerance: 1e-6,
             max_redraws: 20,
+            deadline: None,
         }
     }
 }
@@ -1187,6 +1191,8 @@ struct Probe<'a> {
     /// The largest estimated error (normalised like the comparison) that a finite
     /// difference may carry; a larger one is not trusted and the trial is redrawn.
     target: f64,
+    /// Past it every evaluation stops, and the check with it.
+    deadline: Option<std::time::Instant>,
 }
 
 impl Probe<'_> {
@@ -1196,6 +1202,13 @@ impl Probe<'_> {
         direction: &DMatrix<f64>,
         t: f64,
     ) -> Result<DMatrix<f64>, EvalError> {
+        if self
+            .deadline
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+        {
+            // Undefined, so the trial loop comes round to its own deadline test.
+            return Err(undefined(LATE.to_string()));
+        }
         let moved = &self.base + direction * t;
         instance.values.insert(self.var.to_string(), moved);
         let res = evaluate(self.expr, instance);
@@ -1259,19 +1272,23 @@ impl Probe<'_> {
     }
 
     /// One central difference with step h: the first derivative, or the second when
-    /// F(X) is given.
+    /// F(X) is given; with the largest magnitude of the values it differences.
     fn central(
         &self,
         instance: &mut Instance,
         direction: &DMatrix<f64>,
         at_base: Option<&DMatrix<f64>>,
         h: f64,
-    ) -> Result<DMatrix<f64>, EvalError> {
+    ) -> Result<(DMatrix<f64>, f64), EvalError> {
         let forward = self.at(instance, direction, h)?;
         let backward = self.at(instance, direction, -h)?;
+        let magnitude = forward.amax().max(backward.amax());
         Ok(match at_base {
-            None => (forward - backward) / (2.0 * h),
-            Some(at_base) => (forward + backward - at_base * 2.0) / (h * h),
+            None => ((forward - backward) / (2.0 * h), magnitude),
+            Some(at_base) => (
+                (forward + backward - at_base * 2.0) / (h * h),
+                magnitude.max(at_base.amax()),
+            ),
         })
     }
 
@@ -1293,13 +1310,31 @@ impl Probe<'_> {
         let mut h = self.step(direction, base_step);
         let mut estimate = f64::INFINITY;
         for _ in 0..STEP_REFINEMENTS {
-            let coarse = self.central(instance, direction, at_base, h)?;
-            let middle = self.central(instance, direction, at_base, h / 2.0)?;
-            let fine = self.central(instance, direction, at_base, h / 4.0)?;
+            let (coarse, _) = self.central(instance, direction, at_base, h)?;
+            let (middle, _) = self.central(instance, direction, at_base, h / 2.0)?;
+            let (fine, magnitude) = self.central(instance, direction, at_base, h / 4.0)?;
             let first_level = (&middle * 4.0 - coarse) / 3.0;
             let second_level = (fine * 4.0 - middle) / 3.0;
             let res = (&second_level * 16.0 - first_level) / 15.0;
-            estimate = (&res - second_level).amax() / res.amax().max(1.0);
+            let scale = res.amax().max(1.0);
+            // The rounding error of the finest difference, which the table cannot see
+            // (when F is so large that F(X + h·D) and F(X − h·D) round to one number,
+            // every level agrees on a derivative of 0): the last bit of each value over
+            // the step, weighed by the extrapolation (64/45 for the finest level; 2 is
+            // safe), must stay below half the tolerance (five times the target) so that
+            // it cannot decide a verdict. A smaller step only rounds worse.
+            let fine_step = h / 4.0;
+            let rounding = match at_base {
+                None => magnitude * f64::EPSILON / fine_step,
+                Some(_) => 4.0 * magnitude * f64::EPSILON / (fine_step * fine_step),
+            };
+            if 2.0 * rounding / scale > 5.0 * self.target {
+                return Err(undefined(format!(
+                    "the function's value here ({magnitude:.1e}) is too large for finite \
+                     differences to resolve its change"
+                )));
+            }
+            estimate = (&res - second_level).amax() / scale;
             if estimate <= self.target {
                 return Ok(res);
             }
@@ -1354,6 +1389,7 @@ pub fn finite_difference_gradient(
         var,
         base,
         target: tolerance / 10.0,
+        deadline: None,
     };
     probe.gradient(instance)
 }
@@ -1369,6 +1405,9 @@ fn unit(rows: usize, cols: usize, entries: &[(usize, usize)]) -> DMatrix<f64> {
 
 // ---------------------------------------------------------------------------------------
 // Checks.
+
+/// What an inconclusive check past its deadline says.
+const LATE: &str = "the time limit was reached while checking";
 
 /// Why a trial stopped before comparing.
 enum Stop {
@@ -1460,7 +1499,7 @@ pub fn check_derivative(f: &Typed, derivative: &Derivative, config: &CheckConfig
         &checked,
         "finite differences",
         |rng| draw_instance_for(f, &exprs, &directions, rng),
-        |instance| compare_derivative(f, derivative, config.tolerance, instance),
+        |instance| compare_derivative(f, derivative, config, instance),
     )
 }
 
@@ -1481,9 +1520,10 @@ fn describe_derivative(derivative: &Derivative) -> String {
 fn compare_derivative(
     f: &Typed,
     derivative: &Derivative,
-    tolerance: f64,
+    config: &CheckConfig,
     instance: &mut Instance,
 ) -> Outcome<Comparison> {
+    let tolerance = config.tolerance;
     let wrt = derivative.wrt.as_str();
     let strict = Evaluator {
         instance,
@@ -1503,6 +1543,7 @@ fn compare_derivative(
         var: wrt,
         base,
         target: tolerance / 10.0,
+        deadline: config.deadline,
     };
     let expected = match derivative.kind {
         DerivativeKind::Gradient => {
@@ -1679,10 +1720,22 @@ fn run_trials(
     }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut max_rel_error: f64 = 0.0;
+    let late = |trial: usize| Verdict::Inconclusive {
+        reason: format!(
+            "{LATE} after {trial} of {} trials (raise --time-limit)",
+            config.trials
+        ),
+    };
     for trial in 0..config.trials {
         let mut last_reason = String::new();
         let mut agreed = false;
         for _draw in 0..=config.max_redraws {
+            if config
+                .deadline
+                .is_some_and(|deadline| std::time::Instant::now() >= deadline)
+            {
+                return late(trial);
+            }
             let mut instance = draw(&mut rng);
             let comparison = match compare(&mut instance) {
                 Ok(comparison) => comparison,

@@ -899,7 +899,13 @@ impl Session {
             .collect()
     }
 
-    fn simplify_form(&self, expr: &Expr, typed: &Typed, options: &Options) -> Form {
+    fn simplify_form(
+        &self,
+        expr: &Expr,
+        typed: &Typed,
+        options: &Options,
+        deadline: &crate::limits::Deadline,
+    ) -> Form {
         let start = Instant::now();
         let lets = self.typed_definitions(typed);
         let many = simplify::simplify_many(
@@ -908,6 +914,7 @@ impl Session {
             &lets,
             &options.limits,
             &options.sizes,
+            deadline,
         );
         Form {
             display: many
@@ -936,7 +943,8 @@ impl Session {
         let start = Instant::now();
         let mut timings = StageTimings::default();
         let typed = self.typed_timed(text, options, &mut timings)?;
-        let mut form = self.simplify_form(&typed.expr, &typed, options);
+        let deadline = crate::limits::Deadline::starting_now(options.limits.time);
+        let mut form = self.simplify_form(&typed.expr, &typed, options, &deadline);
         form.timings = StageTimings {
             simplify: form.timings.simplify,
             total: start.elapsed(),
@@ -968,6 +976,7 @@ impl Session {
             ));
         }
         let start = Instant::now();
+        let deadline = crate::limits::Deadline::starting_now(options.limits.time);
         let mut timings = StageTimings::default();
         let typed = self.typed_timed(text, options, &mut timings)?;
         let diff_start = Instant::now();
@@ -990,8 +999,14 @@ impl Session {
         let simplify_start = Instant::now();
         timings.diff = simplify_start - diff_start;
         let lets = self.typed_definitions(&typed);
-        let many =
-            simplify::simplify_many(&exprs, &typed.vars, &lets, &options.limits, &options.sizes);
+        let many = simplify::simplify_many(
+            &exprs,
+            &typed.vars,
+            &lets,
+            &options.limits,
+            &options.sizes,
+            &deadline,
+        );
         timings.simplify = simplify_start.elapsed();
         let problem = Rc::new(Problem {
             text: text.to_string(),
@@ -1032,12 +1047,13 @@ impl Session {
         wrt: &str,
         options: &Options,
     ) -> Result<DerivativeResult, Error> {
+        let deadline = crate::limits::Deadline::starting_now(options.limits.time);
         let wrt = variable_name(typed, wrt);
         let derivative = take_derivative(typed, &wrt, options).map_err(|error| Error::Diff {
             error,
             text: text.to_string(),
         })?;
-        let form = self.simplify_form(&derivative.expr, typed, options);
+        let form = self.simplify_form(&derivative.expr, typed, options, &deadline);
         let problem = Rc::new(Problem {
             text: text.to_string(),
             typed: typed.clone(),
@@ -1053,9 +1069,12 @@ impl Session {
         options: &Options,
         problem: &Rc<Problem>,
     ) -> DerivativeResult {
-        let check = options
-            .check
-            .then(|| self.check_printed(typed, &derivative, &form, options));
+        // The check has a time limit of its own, as long as the computation's: reading
+        // back and finite differences of a long derivative cost more than finding it.
+        let check = options.check.then(|| {
+            let deadline = crate::limits::Deadline::starting_now(options.limits.time);
+            self.check_printed(typed, &derivative, &form, options, &deadline)
+        });
         DerivativeResult {
             wrt: derivative.wrt.clone(),
             kind: derivative.kind,
@@ -1125,9 +1144,14 @@ impl Session {
         derivative: &Derivative,
         form: &Form,
         options: &Options,
+        deadline: &crate::limits::Deadline,
     ) -> Verdict {
-        let config = &options.check_config;
-        let display = match self.read_back(typed, form, &derivative.expr.shape, options) {
+        let config = &CheckConfig {
+            deadline: deadline.at(),
+            ..options.check_config.clone()
+        };
+        let read = self.read_back(typed, form, &derivative.expr.shape, options, deadline);
+        let display = match read {
             Ok(expr) => expr,
             Err(reason) => {
                 return Verdict::Inconclusive {
@@ -1192,6 +1216,7 @@ impl Session {
         form: &Form,
         shape: &Shape,
         options: &Options,
+        deadline: &crate::limits::Deadline,
     ) -> Result<Expr, String> {
         let mut differentials: BTreeMap<Symbol, Shape> = BTreeMap::new();
         for expr in std::iter::once(&form.display).chain(form.wheres.iter().map(|(_, body)| body)) {
@@ -1223,6 +1248,9 @@ impl Session {
             max_symbols: user.max_symbols.max(100_000),
         };
         let read = |expr: &Expr| -> Result<Expr, String> {
+            if deadline.passed() {
+                return Err("the time limit was reached while reading it back".into());
+            }
             let printed = replace_differentials(expr, &stand_ins);
             let text = print::render(&printed, Style::Unicode);
             let parsed = self
@@ -1257,6 +1285,9 @@ impl Session {
                     .ok_or("too many differentials to read back")?,
             ),
         };
+        if deadline.passed() {
+            return Err("the time limit was reached while reading it back".into());
+        }
         let text_tree = self.expand_definitions(&expand(&read_display, &read_wheres));
         self.sizes_fixed_by_text(typed, &text_tree, &declared, anchor.map(|a| (a, shape)))?;
         let expanded = self.expand_definitions(&expand(&form.display, &form.wheres));

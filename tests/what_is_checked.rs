@@ -391,3 +391,44 @@ fn check_needs_the_printed_text_to_fix_every_size() {
         assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
     }
 }
+
+// Every stage under the time limit: a 500-factor product is simplified, named, printed and
+// checked within its limits; a check that runs out of time is inconclusive and says so,
+// never an abort (the order-2 check of the same product took 22 GB before).
+#[test]
+fn long_products_are_checked_within_the_time_limit() {
+    let product = format!("xᵀ{}x", "A".repeat(500));
+    let run = matcalc(&[
+        "diff",
+        &product,
+        "--wrt",
+        "A",
+        "--check",
+        "--time-limit",
+        "1",
+    ]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("check: inconclusive")
+            && run.stdout.contains("the time limit was reached"),
+        "{}",
+        run.stdout
+    );
+    let run = matcalc(&["diff", &product, "--wrt", "A", "--order", "2", "--check"]);
+    assert!(run.status == 0 || run.status == 1, "{}", run.stderr);
+    assert!(run.stdout.contains("check: "), "{}", run.stdout);
+}
+
+// A value so large that F(X ± h) round to one number: finite differences see a
+// derivative of 0, which is no evidence against the right answer −I.
+#[test]
+fn check_does_not_fail_where_finite_differences_round_away() {
+    let run = matcalc(&["diff", "1e20 − tr(C)", "--wrt", "C", "--check"]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("inconclusive")
+            && run.stdout.contains("too large for finite differences"),
+        "{}",
+        run.stdout
+    );
+}

@@ -13,16 +13,27 @@ use std::rc::Rc;
 use crate::expr::{build, Dim, Expr, ExprKind, Shape};
 
 use super::cost::FlopCost;
+use crate::limits::Deadline;
 
 /// The cheapest bracketing of a chain of factors with dimensions `dims` (`n + 1` values
 /// for `n` factors): its flop count (`mkn` per `m×k · k×n` product) and, for every
 /// sub-chain `i..=j`, the split after which it is divided (`split[i][j] = k`: the
 /// sub-chains `i..=k` and `k+1..=j`).
 pub fn optimal_bracketing(dims: &[f64]) -> (f64, Vec<Vec<usize>>) {
+    let never = Deadline::never();
+    bracketing_until(dims, &never).unwrap_or_else(|| (f64::INFINITY, vec![]))
+}
+
+/// [`optimal_bracketing`], or `None` once `deadline` has passed (O(n³) for a chain of
+/// n factors: a long chain's programme alone may outlast the time limit).
+fn bracketing_until(dims: &[f64], deadline: &Deadline) -> Option<(f64, Vec<Vec<usize>>)> {
     let n = dims.len().saturating_sub(1);
     let mut cost = vec![vec![0.0f64; n]; n];
     let mut split = vec![vec![0usize; n]; n];
     for len in 2..=n {
+        if deadline.passed() {
+            return None;
+        }
         for i in 0..=n - len {
             let j = i + len - 1;
             let mut best = f64::INFINITY;
@@ -39,17 +50,23 @@ pub fn optimal_bracketing(dims: &[f64]) -> (f64, Vec<Vec<usize>>) {
         }
     }
     let total = if n == 0 { 0.0 } else { cost[0][n - 1] };
-    (total, split)
+    Some((total, split))
 }
 
 /// `expr` with every product chain bracketed by [`optimal_bracketing`] for `sizes`
 /// (size symbol → value; a symbol without one counts as [`FlopCost::DEFAULT_SIZE`]).
 /// Subtrees shared through [`Rc`] stay shared.
 pub fn rebracket(expr: &Expr, sizes: &BTreeMap<String, u64>) -> Expr {
+    rebracket_until(expr, sizes, &Deadline::never())
+}
+
+/// [`rebracket`], leaving every chain not yet bracketed by `deadline` as it is.
+pub fn rebracket_until(expr: &Expr, sizes: &BTreeMap<String, u64>, deadline: &Deadline) -> Expr {
     let mut memo = HashMap::new();
     Rebracket {
         sizes,
         memo: &mut memo,
+        deadline,
     }
     .visit(&Rc::new(expr.clone()))
     .as_ref()
@@ -59,6 +76,7 @@ pub fn rebracket(expr: &Expr, sizes: &BTreeMap<String, u64>) -> Expr {
 struct Rebracket<'a> {
     sizes: &'a BTreeMap<String, u64>,
     memo: &'a mut HashMap<*const Expr, Rc<Expr>>,
+    deadline: &'a Deadline,
 }
 
 impl Rebracket<'_> {
@@ -74,6 +92,9 @@ impl Rebracket<'_> {
         let key = Rc::as_ptr(expr);
         if let Some(done) = self.memo.get(&key) {
             return done.clone();
+        }
+        if self.deadline.passed() {
+            return expr.clone();
         }
         let res = if let ExprKind::Mul(..) = expr.kind {
             let mut factors = vec![];
@@ -101,7 +122,17 @@ impl Rebracket<'_> {
         }
         let mut dims: Vec<f64> = vec![self.dim(&factors[0].shape.rows)];
         dims.extend(factors.iter().map(|f| self.dim(&f.shape.cols)));
-        let (_, split) = optimal_bracketing(&dims);
+        let Some((_, split)) = bracketing_until(&dims, self.deadline) else {
+            let product = factors[1..]
+                .iter()
+                .fold(factors[0].clone(), |product, factor| {
+                    build::mul(product, factor.clone())
+                });
+            return match scale {
+                Some(scale) => build::mul(scale, product),
+                None => product,
+            };
+        };
         // The scaling goes on the sub-product with the fewest entries.
         let place = scale.as_ref().map(|_| {
             let mut best = (f64::INFINITY, (0, factors.len() - 1));
@@ -176,9 +207,11 @@ fn flatten(expr: &Rc<Expr>, factors: &mut Vec<Rc<Expr>>, scalars: &mut Vec<Rc<Ex
 /// The flops of `expr`'s products alone (`mkn` per product, one per entry per scaling),
 /// each shared subtree counted once: the measure [`rebracket`] minimises.
 pub fn product_flops(expr: &Expr, sizes: &BTreeMap<String, u64>) -> f64 {
+    let never = Deadline::never();
     let walker = Rebracket {
         sizes,
         memo: &mut HashMap::new(),
+        deadline: &never,
     };
     let mut seen = std::collections::HashSet::new();
     let mut stack = vec![expr];

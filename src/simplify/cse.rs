@@ -240,7 +240,7 @@ pub fn name_repeats(
     arena: &Arena,
     roots: &[usize],
     defined: &HashMap<Id, usize>,
-    deadline: std::time::Instant,
+    deadline: &crate::limits::Deadline,
 ) -> Vec<(Id, usize)> {
     let sizes = arena.tree_sizes();
     let count = arena.nodes.len();
@@ -308,7 +308,7 @@ pub fn name_repeats(
         let Some(class) = best else {
             break;
         };
-        if std::time::Instant::now() >= deadline {
+        if deadline.passed() {
             // Out of time for one pass per name: every class that still repeats is named
             // at once, so that what is printed stays as large as the DAG, never as the
             // tree it unfolds to.

@@ -36,6 +36,7 @@ use self::cse::Arena;
 use self::extract::Choices;
 use self::lang::{expr_to_rec, rec_to_expr, Mat, VarShapes};
 use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol, VarDecl};
+use crate::limits::Deadline;
 
 /// Bounds on one equality saturation; whichever is reached first stops it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,12 +149,14 @@ pub fn simplify(
     lets: &[(Symbol, Expr)],
     limits: &Limits,
 ) -> Simplified {
+    let deadline = crate::limits::Deadline::starting_now(limits.time);
     let mut many = simplify_many(
         std::slice::from_ref(expr),
         vars,
         lets,
         limits,
         &BTreeMap::new(),
+        &deadline,
     );
     Simplified {
         display: many.displays.pop().unwrap_or_else(|| expr.clone()),
@@ -168,13 +171,16 @@ pub fn simplify(
 
 /// Simplifies several expressions in one e-graph so that they share `where`
 /// definitions (the gradients of one loss with respect to several variables), with
-/// `sizes` (size symbol → value) for the compute form.
+/// `sizes` (size symbol → value) for the compute form, ending by `deadline`: saturation
+/// leaves a fifth of the time it finds to extraction, and past the deadline naming
+/// stops and the compute form keeps the bracketing extraction gave it.
 pub fn simplify_many(
     exprs: &[Expr],
     vars: &BTreeMap<Symbol, VarDecl>,
     lets: &[(Symbol, Expr)],
     limits: &Limits,
     sizes: &BTreeMap<String, u64>,
+    deadline: &Deadline,
 ) -> SimplifiedMany {
     let start = Instant::now();
     let lets = expand_lets(lets);
@@ -225,7 +231,6 @@ pub fn simplify_many(
         .collect();
     // A repeated `zᵀ` or `−z` names `z`, which the other occurrences can then share.
     let mut candidates: Vec<Id> = vec![];
-    let deadline = start + limits.time;
     for (_, index) in cse::name_repeats(&input_arena, &input_tops, &input_let_tops, deadline)
         .into_iter()
         .rev()
@@ -251,7 +256,7 @@ pub fn simplify_many(
     );
     let setup = start.elapsed();
     let (saturated_graph, targets, saturated, stop_reason) =
-        saturate(egraph, targets, &originals, limits);
+        saturate(egraph, targets, &originals, limits, &deadline.leaving(0.2));
     let saturation = start.elapsed() - setup;
     let timings = || Timings {
         setup,
@@ -315,7 +320,7 @@ pub fn simplify_many(
         let class = egraph.find(*class);
         // Past the time limit only the lets are still named: naming is what extraction
         // spends its time on.
-        if names.contains_key(&class) || (!*from_let && start.elapsed() >= limits.time) {
+        if names.contains_key(&class) || (!*from_let && deadline.passed()) {
             continue;
         }
         let body = arena.extract(&egraph, &mut choices, class);
@@ -438,7 +443,10 @@ pub fn simplify_many(
         else {
             return fallback();
         };
-        compute_wheres.push((name.as_str().to_string(), chain::rebracket(&expr, sizes)));
+        compute_wheres.push((
+            name.as_str().to_string(),
+            chain::rebracket_until(&expr, sizes, deadline),
+        ));
         shapes_compute.insert(name.as_str().to_string(), egraph[*class].data.shape.clone());
         choices.name(*class, Mat::Symbol(*name));
     }
@@ -455,7 +463,7 @@ pub fn simplify_many(
         else {
             return fallback();
         };
-        computes.push(chain::rebracket(&expr, sizes));
+        computes.push(chain::rebracket_until(&expr, sizes, deadline));
     }
 
     SimplifiedMany {
@@ -502,8 +510,9 @@ const MATCH_LIMIT: usize = 10_000;
 /// Most saturation rounds; each after the first restarts from the best forms found.
 const ROUNDS: usize = 3;
 
-/// Runs the rules on `egraph` within `limits` and returns the e-graph, the classes of
-/// `targets` in it, whether saturation completed, and why it stopped.
+/// Runs the rules on `egraph` within `limits`, ending by `deadline`, and returns the
+/// e-graph, the classes of `targets` in it, whether saturation completed, and why it
+/// stopped.
 ///
 /// A round stopped by a limit is followed by a fresh e-graph holding only the best
 /// display form of each target (and the `originals`, the inputs, unioned with theirs):
@@ -515,14 +524,13 @@ fn saturate(
     mut targets: Vec<Id>,
     originals: &[egg::RecExpr<Mat>],
     limits: &Limits,
+    deadline: &Deadline,
 ) -> (EGraph, Vec<Id>, bool, String) {
     let rules = rules::rules_for(&egraph);
-    let start = Instant::now();
     let mut last = (false, "not run".to_string());
     let mut previous_bests: Option<Vec<egg::RecExpr<Mat>>> = None;
     for round in 0..ROUNDS {
-        let remaining = limits.time.saturating_sub(start.elapsed());
-        let budget = remaining / (ROUNDS - round) as u32;
+        let budget = deadline.remaining() / (ROUNDS - round) as u32;
         let runner = Runner::default()
             .with_egraph(egraph)
             .with_iter_limit(limits.iterations)
@@ -533,7 +541,7 @@ fn saturate(
             .run(rules);
         last = describe_stop(runner.stop_reason.as_ref());
         egraph = runner.egraph;
-        if last.0 || round + 1 == ROUNDS || start.elapsed() >= limits.time {
+        if last.0 || round + 1 == ROUNDS || deadline.passed() {
             break;
         }
         let bests: Vec<egg::RecExpr<Mat>> = {
