@@ -164,6 +164,7 @@ fn simplify_swish_network_gradients_share_where_definitions() {
         &lets,
         &Limits::standard(),
         &BTreeMap::new(),
+        &matcalc::limits::Deadline::never(),
     );
     let mut all = String::new();
     for (wrt, display) in wrts.iter().zip(&res.displays) {
@@ -256,6 +257,7 @@ fn simplify_compute_form_bracketing_is_the_chain_optimum() {
             &[],
             &Limits::standard(),
             &sizes,
+            &matcalc::limits::Deadline::never(),
         );
         let compute = &res.computes[0];
         assert_eq!(
