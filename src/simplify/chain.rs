@@ -308,6 +308,7 @@ mod tests {
             let walker = Rebracket {
                 sizes: &sizes,
                 memo: &mut HashMap::new(),
+                deadline: &Deadline::never(),
             };
             let mut dims = vec![walker.dim(&factors[0].shape.rows)];
             dims.extend(factors.iter().map(|f| walker.dim(&f.shape.cols)));
