@@ -1909,27 +1909,29 @@ impl Lowerer<'_> {
 }
 
 /// The size written in a commutation matrix's subscript: `ₘ` or `m`, `mn` (a product),
+/// The Unicode subscript letters and the letters they stand for.
+pub(crate) const SUBSCRIPT_LETTERS: &[(char, char)] = &[
+    ('ₐ', 'a'),
+    ('ₑ', 'e'),
+    ('ₕ', 'h'),
+    ('ᵢ', 'i'),
+    ('ⱼ', 'j'),
+    ('ₖ', 'k'),
+    ('ₗ', 'l'),
+    ('ₘ', 'm'),
+    ('ₙ', 'n'),
+    ('ₒ', 'o'),
+    ('ₚ', 'p'),
+    ('ᵣ', 'r'),
+    ('ₛ', 's'),
+    ('ₜ', 't'),
+    ('ᵤ', 'u'),
+    ('ᵥ', 'v'),
+    ('ₓ', 'x'),
+];
+
 /// `3`, `d₁`, `n²`.
 fn commutation_size(text: &str) -> Option<Dim> {
-    const SUBSCRIPT_LETTERS: [(char, char); 17] = [
-        ('ₐ', 'a'),
-        ('ₑ', 'e'),
-        ('ₕ', 'h'),
-        ('ᵢ', 'i'),
-        ('ⱼ', 'j'),
-        ('ₖ', 'k'),
-        ('ₗ', 'l'),
-        ('ₘ', 'm'),
-        ('ₙ', 'n'),
-        ('ₒ', 'o'),
-        ('ₚ', 'p'),
-        ('ᵣ', 'r'),
-        ('ₛ', 's'),
-        ('ₜ', 't'),
-        ('ᵤ', 'u'),
-        ('ᵥ', 'v'),
-        ('ₓ', 'x'),
-    ];
     let plain: String = text
         .chars()
         .map(|c| match c {

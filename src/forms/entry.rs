@@ -15,6 +15,7 @@ use std::rc::Rc;
 use super::index::{self, IndexForm};
 use crate::expr::{build, Expr, Shape, Symbol};
 use crate::numeric::{self, CheckConfig, Comparison, Verdict};
+use crate::parse::SUBSCRIPT_LETTERS;
 use crate::shape::Typed;
 
 /// A variable written with the indices of one entry.
@@ -25,27 +26,6 @@ pub struct Entry {
     /// The index names, one per dimension of size other than 1: `m`, `n`.
     pub indices: Vec<String>,
 }
-
-/// The Unicode subscript letters and the letters they stand for.
-const SUBSCRIPT_LETTERS: &[(char, char)] = &[
-    ('ₐ', 'a'),
-    ('ₑ', 'e'),
-    ('ₕ', 'h'),
-    ('ᵢ', 'i'),
-    ('ⱼ', 'j'),
-    ('ₖ', 'k'),
-    ('ₗ', 'l'),
-    ('ₘ', 'm'),
-    ('ₙ', 'n'),
-    ('ₒ', 'o'),
-    ('ₚ', 'p'),
-    ('ᵣ', 'r'),
-    ('ₛ', 's'),
-    ('ₜ', 't'),
-    ('ᵤ', 'u'),
-    ('ᵥ', 'v'),
-    ('ₓ', 'x'),
-];
 
 fn subscript_letter(c: char) -> Option<char> {
     SUBSCRIPT_LETTERS
