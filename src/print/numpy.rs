@@ -100,8 +100,15 @@ impl Backend {
     fn checks(self) -> &'static str {
         match self {
             Backend::Numpy => include_str!("python/checks_numpy.py"),
-            Backend::Jax => include_str!("python/checks_jax.py"),
-            Backend::Torch => include_str!("python/checks_torch.py"),
+            // The autodiff backends share how they call their reference.
+            Backend::Jax => concat!(
+                include_str!("python/checks_jax.py"),
+                include_str!("python/checks_autodiff.py")
+            ),
+            Backend::Torch => concat!(
+                include_str!("python/checks_torch.py"),
+                include_str!("python/checks_autodiff.py")
+            ),
         }
     }
 
