@@ -351,7 +351,9 @@ impl Repl {
                     .iter()
                     .filter_map(|result| {
                         let verdict = result.check.as_ref()?;
-                        Some(format!("∂/∂{}: {}\n", result.wrt, verdict_line(verdict)))
+                        // Named as the result was printed: `∂/∂X`, `∂vec(F)/∂vec(X)`, `∂tr(AX)/∂Xₖₗ`.
+                        let lhs = result.lhs(Style::Unicode);
+                        Some(format!("{lhs}: {}\n", verdict_line(verdict)))
                     })
                     .collect(),
             ),
