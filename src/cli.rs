@@ -133,7 +133,7 @@ struct LimitArgs {
     /// The most rewrite iterations while simplifying (at most 100 000).
     #[arg(long, value_name = "N", default_value_t = limits::standard("max-iterations"), value_parser = |text: &str| limits::parse("max-iterations", text))]
     max_iterations: u64,
-    /// The most time simplifying (differentiation, saturation, extraction, naming) may take, and the numeric check again, in milliseconds (at most 3 600 000).
+    /// The most time a computation may take, in milliseconds (at most 3 600 000): differentiation, simplification and, with --check, the numeric check, which has at least half of it.
     #[arg(long, value_name = "MS", default_value_t = limits::standard("time-limit"), value_parser = |text: &str| limits::parse("time-limit", text))]
     time_limit: u64,
     /// Stop simplifying after this many rewrite iterations in a row find nothing smaller
@@ -572,6 +572,7 @@ fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
         ));
     }
     let options = options_for(&args.common, 1)?;
+    let deadline = crate::limits::Deadline::starting_now(options.limits.time);
     let text = &expression_text(&args.common)?;
     let explanation = session.explain_with(text, args.wrt.trim(), &options)?;
     let out = match args.graph {
@@ -586,7 +587,8 @@ fn run_explain(args: ExplainArgs) -> Result<(String, i32), Error> {
     let mut status = EXIT_OK;
     let mut out = out;
     if args.common.check {
-        for step in crate::explain::check_adjoints(&explanation, &options.check_config) {
+        let config = options.check_config.within(&deadline);
+        for step in crate::explain::check_adjoints(&explanation, &config) {
             if !step.verdict.is_pass() {
                 status = EXIT_FAILED;
             }

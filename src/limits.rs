@@ -52,7 +52,7 @@ pub const LIMITS: [Limit; 8] = [
             get: |o| wide(o.limits.nodes),               set: |o, v| o.limits.nodes = narrow(v) },
     Limit { name: "max-iterations", unit: "",      ceiling: 100_000,    what: "the most rewrite iterations",
             get: |o| wide(o.limits.iterations),          set: |o, v| o.limits.iterations = narrow(v) },
-    Limit { name: "time-limit",     unit: "ms",    ceiling: 3_600_000,  what: "the most time simplifying, and again checking, may take",
+    Limit { name: "time-limit",     unit: "ms",    ceiling: 3_600_000,  what: "the most time a computation, its check included, may take",
             get: |o| u64::try_from(o.limits.time.as_millis()).unwrap_or(u64::MAX),
             set: |o, v| o.limits.time = Duration::from_millis(v) },
     Limit { name: "patience",       unit: "",      ceiling: 100_000,    what: "iterations in a row without a smaller form",
@@ -154,12 +154,20 @@ pub fn describe(options: &Options) -> String {
         .collect()
 }
 
+/// The share of the time limit that simplification leaves to the numeric check: half.
+/// Saturation is the one stage that fills the time it is given, so with `--check` it
+/// ends by half the limit (less a fifth of that for extraction), and the check of a
+/// long derivative still has time to read it back and take its finite differences.
+pub const CHECK_SHARE: f64 = 0.5;
+
 /// When a computation must end: the moment it began plus the time limit
-/// (`--time-limit`). Differentiation and simplification share one: saturation takes
-/// most of it and stops early (`"saturated": false`); naming past it stops and the
-/// compute form keeps the bracketing extraction gave it. The numeric check has one of
-/// its own, as long: past it, reading the printed text back and finite differences stop
-/// and the check is inconclusive, saying so.
+/// (`--time-limit`), which bounds the whole computation, the numeric check included.
+/// Differentiation and simplification share it: saturation takes most of what it is
+/// given and stops early (`"saturated": false`); naming past it stops and the compute
+/// form keeps the bracketing extraction gave it. With `--check`, simplification is given
+/// the deadline [`Deadline::leaving`] [`CHECK_SHARE`] of the limit, and the check has
+/// what remains: past the deadline, reading the printed text back and finite
+/// differences stop and the check is inconclusive, saying so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Deadline {
     /// The moment, or `None` for no deadline at all.

@@ -71,6 +71,18 @@ impl CheckConfig {
             deadline: None,
         }
     }
+
+    /// This configuration, ending by `deadline` too (by the earlier of the two).
+    pub fn within(&self, deadline: &crate::limits::Deadline) -> CheckConfig {
+        let deadline = match (self.deadline, deadline.at()) {
+            (Some(own), Some(given)) => Some(own.min(given)),
+            (own, given) => own.or(given),
+        };
+        CheckConfig {
+            deadline,
+            ..self.clone()
+        }
+    }
 }
 
 /// The outcome of a numeric check.

@@ -1005,7 +1005,7 @@ impl Session {
             &lets,
             &options.limits,
             &options.sizes,
-            &deadline,
+            &simplification_deadline(&deadline, options),
         );
         timings.simplify = simplify_start.elapsed();
         let problem = Rc::new(Problem {
@@ -1029,8 +1029,15 @@ impl Session {
                 };
                 // Checked on instances of the declared variables (a `sym` one drawn
                 // symmetric), whatever the derivative was taken of.
-                let result = self.finish(&typed, derivative, form, &target.options, &problem);
-                self.by_entry(result, target, options)
+                let result = self.finish(
+                    &typed,
+                    derivative,
+                    form,
+                    &target.options,
+                    &problem,
+                    &deadline,
+                );
+                self.by_entry(result, target, options, &deadline)
             })
             .collect::<Result<_, _>>()?;
         let total = start.elapsed();
@@ -1046,19 +1053,25 @@ impl Session {
         text: &str,
         wrt: &str,
         options: &Options,
+        deadline: &crate::limits::Deadline,
     ) -> Result<DerivativeResult, Error> {
-        let deadline = crate::limits::Deadline::starting_now(options.limits.time);
         let wrt = variable_name(typed, wrt);
         let derivative = take_derivative(typed, &wrt, options).map_err(|error| Error::Diff {
             error,
             text: text.to_string(),
         })?;
-        let form = self.simplify_form(&derivative.expr, typed, options, &deadline);
+        // The claim is checked by the same deadline: simplification leaves it its share.
+        let form = self.simplify_form(
+            &derivative.expr,
+            typed,
+            options,
+            &deadline.leaving(crate::limits::CHECK_SHARE),
+        );
         let problem = Rc::new(Problem {
             text: text.to_string(),
             typed: typed.clone(),
         });
-        Ok(self.finish(typed, derivative, form, options, &problem))
+        Ok(self.finish(typed, derivative, form, options, &problem, deadline))
     }
 
     fn finish(
@@ -1068,13 +1081,13 @@ impl Session {
         form: Form,
         options: &Options,
         problem: &Rc<Problem>,
+        deadline: &crate::limits::Deadline,
     ) -> DerivativeResult {
-        // The check has a time limit of its own, as long as the computation's: reading
-        // back and finite differences of a long derivative cost more than finding it.
-        let check = options.check.then(|| {
-            let deadline = crate::limits::Deadline::starting_now(options.limits.time);
-            self.check_printed(typed, &derivative, &form, options, &deadline)
-        });
+        // The check has what the computation's deadline leaves: at least the share
+        // simplification left it (limits::CHECK_SHARE).
+        let check = options
+            .check
+            .then(|| self.check_printed(typed, &derivative, &form, options, deadline));
         DerivativeResult {
             wrt: derivative.wrt.clone(),
             kind: derivative.kind,
@@ -1095,6 +1108,7 @@ impl Session {
         mut result: DerivativeResult,
         target: &Target,
         options: &Options,
+        deadline: &crate::limits::Deadline,
     ) -> Result<DerivativeResult, Error> {
         let Some((entry, (rows, cols))) = &target.entry else {
             return Ok(result);
@@ -1122,7 +1136,7 @@ impl Session {
                 &target.name,
                 &form,
                 &names,
-                &options.check_config,
+                &options.check_config.within(deadline),
             ));
         }
         result.notation = Notation::Index;
@@ -1146,10 +1160,7 @@ impl Session {
         options: &Options,
         deadline: &crate::limits::Deadline,
     ) -> Verdict {
-        let config = &CheckConfig {
-            deadline: deadline.at(),
-            ..options.check_config.clone()
-        };
+        let config = &options.check_config.within(deadline);
         let read = self.read_back(typed, form, &derivative.expr.shape, options, deadline);
         let display = match read {
             Ok(expr) => expr,
@@ -1288,9 +1299,19 @@ impl Session {
         if deadline.passed() {
             return Err("the time limit was reached while reading it back".into());
         }
-        let text_tree = self.expand_definitions(&expand(&read_display, &read_wheres));
-        self.sizes_fixed_by_text(typed, &text_tree, &declared, anchor.map(|a| (a, shape)))?;
-        let expanded = self.expand_definitions(&expand(&form.display, &form.wheres));
+        self.sizes_fixed_by_text(
+            typed,
+            (&read_display, &read_wheres),
+            &declared,
+            anchor.map(|a| (a, shape)),
+        )?;
+        // Shared, not respanned: a name used in many places is one subtree, so the
+        // expansion stays as large as the printed text, never the tree it unfolds to.
+        let expanded = expand_inner(
+            &expand_inner(&form.display, &form.wheres, false),
+            &self.definition_table(),
+            false,
+        );
         let unknown: Vec<Symbol> = expanded
             .free_vars()
             .into_iter()
@@ -1302,51 +1323,78 @@ impl Session {
         Ok(shaped_constant(&expanded, shape))
     }
 
-    /// Whether the printed text `tree` (parsed, names expanded) fixes every size: typed
-    /// from the text alone, with the variables of `typed`, the differentials' stand-ins
-    /// `declared` and, if the derivative is not a scalar, an `anchor` variable shaped like
-    /// it multiplied elementwise with the root (the reader knows ∂/∂X is shaped like X),
-    /// it must have only the sizes of the problem. A size left open is named after an
-    /// innermost printed node that has it.
+    /// Whether the printed text fixes every size: the display and its `where` lines as
+    /// parsed, typed together from the text alone, with the variables of `typed`, the
+    /// shapes of the definitions, the differentials' stand-ins `declared` and, if the
+    /// derivative is not a scalar, an `anchor` variable shaped like it multiplied
+    /// elementwise with the display (the reader knows ∂/∂X is shaped like X). Each
+    /// `where` name is tied to its body by their difference, `sum(z − body)`, so the text
+    /// is typed once, in its own size, never expanded. It must have only the sizes of
+    /// the problem; a size left open is named after an innermost printed node that has
+    /// it.
     fn sizes_fixed_by_text(
         &self,
         typed: &Typed,
-        tree: &Expr,
+        (display, wheres): (&Expr, &[(Symbol, Expr)]),
         declared: &[(Symbol, Shape)],
         anchor: Option<(Symbol, &Shape)>,
     ) -> Result<(), String> {
-        // The printed text was parsed within limits; its expansion may be larger (names
-        // used many times), and typing walks the tree.
-        const LARGEST: usize = 1_000_000;
-        if tree.size() > LARGEST {
-            return Err("the printed derivative unfolds to too large a tree to type".into());
-        }
         let mut decls = self.decls.clone();
         decls.vars.extend(typed.vars.clone());
+        let definitions = self
+            .typed_definitions(typed)
+            .into_iter()
+            .map(|(name, body)| (name, body.shape));
         for (name, shape) in declared
             .iter()
-            .map(|(name, shape)| (name, shape))
-            .chain(anchor.as_ref().map(|(name, shape)| (name, *shape)))
+            .cloned()
+            .chain(
+                anchor
+                    .as_ref()
+                    .map(|(name, shape)| (name.clone(), (*shape).clone())),
+            )
+            .chain(definitions)
         {
             decls.vars.insert(
-                name.clone(),
+                name,
                 VarDecl {
-                    shape: shape.clone(),
+                    shape,
                     props: Default::default(),
                 },
             );
         }
         let anchored = match &anchor {
-            Some((name, _)) => Expr::new(ExprKind::Hadamard(
+            Some((name, _)) => Expr::new(ExprKind::Sum(Rc::new(Expr::new(ExprKind::Hadamard(
                 Rc::new(Expr::var(name)),
-                Rc::new(tree.clone()),
-            )),
-            None => tree.clone(),
+                Rc::new(display.clone()),
+            ))))),
+            None => display.clone(),
         };
+        let mut terms: Vec<Expr> = std::iter::once(anchored)
+            .chain(wheres.iter().map(|(name, body)| {
+                Expr::new(ExprKind::Sum(Rc::new(Expr::new(ExprKind::Sub(
+                    Rc::new(Expr::var(name)),
+                    Rc::new(body.clone()),
+                )))))
+            }))
+            .collect();
+        // Added in pairs, so that thousands of lines make a tree of logarithmic depth.
+        while terms.len() > 1 {
+            let mut pairs = Vec::with_capacity(terms.len().div_ceil(2));
+            let mut rest = terms.into_iter();
+            while let Some(left) = rest.next() {
+                pairs.push(match rest.next() {
+                    Some(right) => Expr::new(ExprKind::Add(Rc::new(left), Rc::new(right))),
+                    None => left,
+                });
+            }
+            terms = pairs;
+        }
+        let text = terms.pop().unwrap_or_else(|| display.clone());
         // A text the inference cannot size alone (`vec(I)` of a product size n², which
         // it does not factor) is left to the structure check above: only sizes that the
         // text types but leaves open are refused here.
-        let Ok(retyped) = shape::infer(&anchored, &decls) else {
+        let Ok(retyped) = shape::infer(&text, &decls) else {
             return Ok(());
         };
         let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
@@ -1395,8 +1443,9 @@ impl Session {
                  `{wrt}`: `diff --wrt '{wrt}' --check` shows that one, checked"
             )));
         }
+        let deadline = crate::limits::Deadline::starting_now(options.limits.time);
         let typed = self.typed_with(text, options)?;
-        let ours = self.derivative_of(&typed, text, wrt, options)?;
+        let ours = self.derivative_of(&typed, text, wrt, options, &deadline)?;
         let claim_typed =
             self.typed_in_context(claim, &typed, &ours.form.wheres, &ours.shape, options)?;
         if claim_typed.expr.shape != ours.shape {
@@ -1413,7 +1462,8 @@ impl Session {
         };
         let mut merged = typed.clone();
         merged.vars.extend(claim_typed.vars);
-        let verdict = numeric::check_derivative(&merged, &claimed, &options.check_config);
+        let verdict =
+            numeric::check_derivative(&merged, &claimed, &options.check_config.within(&deadline));
         Ok(VerifyResult {
             kind: ours.kind,
             verdict,
@@ -1507,6 +1557,7 @@ impl Session {
         options: &Options,
     ) -> Result<(crate::explain::Explanation, crate::explain::Diagnosis), Error> {
         use crate::explain::Claim;
+        let deadline = crate::limits::Deadline::starting_now(options.limits.time);
         let explanation = self.explain_with(text, wrt, options)?;
         let limits = &options.parse_limits;
         let claim = if steps.is_empty() {
@@ -1521,13 +1572,15 @@ impl Session {
                 .collect::<Result<Vec<_>, Error>>()?;
             Claim::Steps(parsed)
         };
-        let diagnosis =
-            crate::explain::first_wrong_step(&explanation, &claim, &options.check_config).map_err(
-                |error| Error::Explain {
-                    error,
-                    text: text.to_string(),
-                },
-            )?;
+        let diagnosis = crate::explain::first_wrong_step(
+            &explanation,
+            &claim,
+            &options.check_config.within(&deadline),
+        )
+        .map_err(|error| Error::Explain {
+            error,
+            text: text.to_string(),
+        })?;
         Ok((explanation, diagnosis))
     }
 
@@ -1721,12 +1774,17 @@ pub fn results_latex(results: &[DerivativeResult]) -> String {
 /// The definitions among `wheres` that `expr` uses, directly or through other definitions,
 /// in their original order.
 pub fn used_wheres(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)> {
+    // Indexed by name: thousands of `where` lines are searched once each, not per use.
+    let by_name: HashMap<&str, &Expr> = wheres
+        .iter()
+        .map(|(name, body)| (name.as_str(), body))
+        .collect();
     let mut used: BTreeSet<&str> = BTreeSet::new();
     let mut pending: Vec<&Expr> = vec![expr];
     while let Some(next) = pending.pop() {
         for name in next.free_vars() {
-            if let Some((key, body)) = wheres.iter().find(|(key, _)| *key == name) {
-                if used.insert(key.as_str()) {
+            if let Some((key, body)) = by_name.get_key_value(name.as_str()) {
+                if used.insert(key) {
                     pending.push(body);
                 }
             }
@@ -1932,6 +1990,18 @@ impl Target {
 
 /// The derivative in the notation `options.form` asks for: the vec and index forms both
 /// start from the Jacobian in vec(X) (the Hessian matrix with order 2).
+/// The deadline of differentiation and simplification within the computation's
+/// `deadline`: all of it, or with `options.check` all but the check's share.
+fn simplification_deadline(
+    deadline: &crate::limits::Deadline,
+    options: &Options,
+) -> crate::limits::Deadline {
+    match options.check {
+        true => deadline.leaving(crate::limits::CHECK_SHARE),
+        false => *deadline,
+    }
+}
+
 fn take_derivative(typed: &Typed, wrt: &str, options: &Options) -> Result<Derivative, diff::Error> {
     match options.form {
         Notation::Differential => diff::derivative(typed, wrt, options.order),

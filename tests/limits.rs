@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use matcalc::limits::Deadline;
 use matcalc::parse::{parse, parse_with, Error, Limits, ParseOptions};
 use matcalc::session::{Options, Session};
 use matcalc::shape::infer;
@@ -703,4 +704,116 @@ fn session_options_carry_the_parse_limits() {
     assert!(session.simplify("x + y + z", &options).is_err());
     assert!(session.explain_with("½‖x‖²", "x", &options).is_err());
     assert!(session.shapes_with("x + y + z", &options).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// One deadline for the whole computation (SPEC §5's --time-limit): the check has what
+// simplification leaves of it, not a time limit of its own; the e-graph is built under
+// it; the check of a long second differential is bounded in time and memory.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn the_check_has_what_the_computation_leaves_of_the_time_limit() {
+    let session = Session::new();
+    let mut options = Options::standard();
+    options.check = true;
+    // No computation parses, differentiates, simplifies and checks in a millisecond: the
+    // check starts past the deadline and says so. (With a millisecond of its own, the
+    // check of this small gradient used to pass.)
+    options.limits.time = Duration::from_millis(1);
+    let results = session
+        .derivative("½‖WᵀWx − x‖²", &["W"], &options)
+        .expect("a gradient");
+    let verdict = results[0].check.as_ref().expect("checked");
+    assert!(
+        verdict
+            .describe()
+            .starts_with("inconclusive: the time limit was reached"),
+        "{}",
+        verdict.describe()
+    );
+    // verify's check of a claim is under the same deadline.
+    let verified = session
+        .verify(
+            "½‖WᵀWx − x‖²",
+            "W",
+            "W((WᵀWx − x)xᵀ + x(WᵀWx − x)ᵀ)",
+            &options,
+        )
+        .expect("typed");
+    assert!(
+        verified
+            .verdict
+            .describe()
+            .contains("the time limit was reached"),
+        "{}",
+        verified.verdict.describe()
+    );
+    options.limits.time = Duration::from_secs(600);
+    let results = session
+        .derivative("½‖WᵀWx − x‖²", &["W"], &options)
+        .expect("a gradient");
+    assert!(results[0].check.as_ref().is_some_and(|v| v.is_pass()));
+}
+
+#[test]
+fn the_elementwise_hints_are_found_under_the_deadline() {
+    let text = "σ(Xw) ⊙ (1 − σ(Xw)) ⊙ ((1 − y) ⊘ (1 − σ(Xw)) − y ⊘ σ(Xw))";
+    let typed = infer(&parse(text).expect("parses"), &Default::default()).expect("shapes");
+    let exprs = [typed.expr];
+    let found = simplify::field::hints(&exprs, &Deadline::never());
+    assert!(
+        !found.is_empty(),
+        "the cross-entropy cancellation is a hint"
+    );
+    // Past the deadline the pass leaves the input as it is: no hint, and no time spent.
+    let late = simplify::field::hints(&exprs, &Deadline::starting_now(Duration::ZERO));
+    assert!(late.is_empty(), "{} hints past the deadline", late.len());
+}
+
+/// `sh -c 'ulimit -v KB; exec matcalc ARGS'`: the run under an address-space cap, so
+/// that a computation that would take more memory aborts instead of passing.
+fn matcalc_within_memory(kilobytes: u64, args: &[&str]) -> Run {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kilobytes} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_matcalc"))
+        .args(args)
+        .output()
+        .expect("sh runs matcalc");
+    Run {
+        status: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+// The 500-factor xᵀA…Ax by A at order 2, checked: its second differential prints some
+// 5 000 `where` lines. Reading them back once took 8 s and 1.3 GB at a 500 ms time limit
+// (each use of a name copied the whole expansion below it, and the text was typed as the
+// tree it unfolds to); now the text is typed in its own size and the check ends within the
+// time limit, inconclusive when it runs out, within 1 GB of address space.
+#[test]
+fn the_check_of_a_long_second_differential_is_bounded() {
+    let product = format!("xᵀ{}x", "A".repeat(500));
+    let run = matcalc_within_memory(
+        1_000_000,
+        &["diff", &product, "--wrt", "A", "--order", "2", "--check"],
+    );
+    assert!(run.status == 0 || run.status == 1, "{}", run.stderr);
+    let verdict = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("check: "))
+        .unwrap_or_else(|| panic!("a check line: {}", run.stderr));
+    assert!(
+        verdict.starts_with("check: ok")
+            || (verdict.starts_with("check: inconclusive") && verdict.contains("time limit")),
+        "{verdict}"
+    );
+    assert_eq!(
+        run.status == 0,
+        verdict.starts_with("check: ok"),
+        "{verdict}"
+    );
 }

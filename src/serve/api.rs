@@ -307,23 +307,26 @@ impl Prepared {
 
     fn explain(&self, request: &ApiRequest) -> Result<Value, Failure> {
         no_sizes(request, "an explanation")?;
+        let deadline = crate::limits::Deadline::starting_now(self.options.limits.time);
         let names = variables(request)?;
         let explanation =
             self.session
                 .explain_with(&request.expr, &names.join(","), &self.options)?;
         let mut value = crate::explain::to_json(&explanation);
         if request.check {
-            let checks: Vec<Value> =
-                crate::explain::check_adjoints(&explanation, &self.options.check_config)
-                    .iter()
-                    .map(|step| {
-                        json!({
-                            "name": step.name,
-                            "check": crate::session::verdict_json(&step.verdict),
-                            "line": report::verdict_line(&step.verdict),
-                        })
-                    })
-                    .collect();
+            let checks: Vec<Value> = crate::explain::check_adjoints(
+                &explanation,
+                &self.options.check_config.within(&deadline),
+            )
+            .iter()
+            .map(|step| {
+                json!({
+                    "name": step.name,
+                    "check": crate::session::verdict_json(&step.verdict),
+                    "line": report::verdict_line(&step.verdict),
+                })
+            })
+            .collect();
             value["adjoint_checks"] = json!(checks);
         }
         let known = "text, latex, svg, svg-adjoints, dot";

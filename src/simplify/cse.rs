@@ -205,9 +205,9 @@ pub fn fresh_name(shape: &Shape, taken: &BTreeSet<String>) -> String {
         .range(letters[0].to_string()..)
         .take_while(|name| name.starts_with(letters[0]))
         .count() as u64;
-    (1u64..)
+    // The range starts there: skipping mapped items would still format each.
+    (start.max(1)..)
         .map(|k| format!("{}{}", letters[0], subscript(k)))
-        .skip(start.saturating_sub(1) as usize)
         .find(|name| !taken.contains(name))
         .unwrap_or_else(|| "z".to_string())
 }

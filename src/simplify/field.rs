@@ -38,6 +38,7 @@ use std::rc::Rc;
 use num_traits::{One, Signed, Zero};
 
 use crate::expr::{build, Dim, Expr, ExprKind, Func, Interner, Rational, Shape};
+use crate::limits::Deadline;
 
 /// `expr` with its elementwise and diagonal regions cancelled, collected and recognised,
 /// wherever that makes them smaller. Value and shape are unchanged.
@@ -51,10 +52,12 @@ pub fn prepare(expr: &Expr) -> Expr {
 /// The equalities the pass finds in `exprs`: pairs (a subterm, its smaller form), for
 /// the simplifier to union in its e-graph next to the inputs, which stay as they are (so
 /// that the repeats `where` names come from are kept), and for extraction to choose from
-/// by cost.
-pub fn hints(exprs: &[Expr]) -> Vec<(Rc<Expr>, Rc<Expr>)> {
+/// by cost. Past `deadline` the pass leaves what it has not reached as it is: the
+/// hints found so far are equalities all the same.
+pub fn hints(exprs: &[Expr], deadline: &Deadline) -> Vec<(Rc<Expr>, Rc<Expr>)> {
     let mut pass = Pass {
         record: true,
+        deadline: Some(*deadline),
         ..Pass::default()
     };
     let inputs: Vec<Rc<Expr>> = exprs.iter().map(|e| Rc::new(e.clone())).collect();
@@ -433,6 +436,8 @@ struct Pass {
     /// Nodes that are an input node with new children only: congruence gives their
     /// equality, so they are no hint.
     rebuilt: HashMap<*const Expr, *const Expr>,
+    /// Past it every node is left as it is (`None`: no deadline).
+    deadline: Option<Deadline>,
 }
 
 /// Whether `e` is an operation of the elementwise field (see the module doc).
@@ -492,6 +497,9 @@ impl Pass {
         let key = Rc::as_ptr(e);
         if let Some(done) = self.memo.get(&key) {
             return done.clone();
+        }
+        if self.deadline.is_some_and(|deadline| deadline.passed()) {
+            return e.clone();
         }
         let res = self.go_uncached(e);
         self.memo.insert(key, res.clone());

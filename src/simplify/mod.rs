@@ -220,7 +220,7 @@ pub fn simplify_many(
     }
     // The rules have no field algebra: the elementwise pass's cancellations join the
     // e-graph as equalities, next to the inputs.
-    add_hints(&mut egraph, &field::hints(&exprs));
+    add_hints(&mut egraph, &field::hints(&exprs, deadline), deadline);
     egraph.rebuild();
     for node in &mut input_arena.nodes {
         node.class = egraph.find(node.class);
@@ -477,8 +477,9 @@ pub fn simplify_many(
     }
 }
 
-/// Unions each pair of `hints` in `egraph`, adding both sides (shared nodes once).
-fn add_hints(egraph: &mut EGraph, hints: &[(Rc<Expr>, Rc<Expr>)]) {
+/// Unions each pair of `hints` in `egraph`, adding both sides (shared nodes once);
+/// past `deadline` the nodes not yet added, and the pairs that need them, are left out.
+fn add_hints(egraph: &mut EGraph, hints: &[(Rc<Expr>, Rc<Expr>)], deadline: &Deadline) {
     let mut rec: egg::RecExpr<Mat> = egg::RecExpr::default();
     let mut memo = HashMap::new();
     let pairs: Vec<(Id, Id)> = hints
@@ -492,13 +493,18 @@ fn add_hints(egraph: &mut EGraph, hints: &[(Rc<Expr>, Rc<Expr>)]) {
         .collect();
     let mut classes: Vec<Id> = Vec::with_capacity(rec.as_ref().len());
     for node in rec.as_ref() {
+        if deadline.passed() {
+            break;
+        }
         let enode = node
             .clone()
             .map_children(|child| classes[usize::from(child)]);
         classes.push(egraph.add(enode));
     }
     for (a, b) in pairs {
-        egraph.union(classes[usize::from(a)], classes[usize::from(b)]);
+        if let (Some(a), Some(b)) = (classes.get(usize::from(a)), classes.get(usize::from(b))) {
+            egraph.union(*a, *b);
+        }
     }
 }
 
