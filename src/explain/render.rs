@@ -301,7 +301,14 @@ fn node(e: &Expr, style: Style) -> (String, u8) {
                 || left.ends_with(|c: char| c.is_ascii_digit()) && starts_numeric(&right);
             let separator = match (uni, numeric_clash) {
                 (true, true) => "·",
-                (true, false) => "",
+                // Judged on the first factor on the right: a product prints flat.
+                (true, false) => {
+                    let mut head = b.as_ref();
+                    while let Mul(first, _) = &head.kind {
+                        head = first;
+                    }
+                    crate::print::unicode_separator(&left, &at(head, PRODUCT, style))
+                }
                 (false, true) => " \\cdot ",
                 (false, false) => " ",
             };

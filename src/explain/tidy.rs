@@ -1,6 +1,6 @@
 //! Light local tidying of adjoints so that they read as the sheet writes them: exact
 //! constant factors collected in front (`2·½·z₂ = z₂`), `1·A = A`, `IA = A`, `0 + A = A`,
-//! `a + (−b) = a − b`, and transposes pushed through products (`(z₂xᵀWᵀ)ᵀ =
+//! `a + (−b) = a − b`, `𝟙 ⊙ A = A`, and transposes pushed through products (`(z₂xᵀWᵀ)ᵀ =
 //! Wxz₂ᵀ`). A transpose of a node that is itself a transpose, `z₅ = Wᵀ`, is written as the
 //! inner operand (`z₅ᵀ = W`). Every rewrite is an identity, so values never change.
 
@@ -24,6 +24,7 @@ pub(super) fn tidy(expr: &Rc<Expr>, transposes: &HashMap<Symbol, Rc<Expr>>) -> R
             scale(-c, rest, &expr.shape)
         }
         Mul(a, b) => product(t(a), t(b)),
+        Hadamard(a, b) => hadamard(t(a), t(b)),
         Transpose(a) => transpose(t(a), transposes),
         Add(a, b) => sum(t(a), t(b)),
         Sub(a, b) => difference(t(a), t(b)),
@@ -98,6 +99,18 @@ pub(super) fn product(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
         (Some(x), Some(y)) => Some(matrix_product(x, y)),
     };
     scale(ca * cb, rest, &shape)
+}
+
+/// `a ⊙ b`, without a factor 𝟙 of the product's shape (a broadcast 𝟙 stays).
+fn hadamard(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+    let is_ones = |e: &Expr| matches!(e.kind, ExprKind::Ones);
+    if is_ones(&a) && a.shape == b.shape {
+        return b;
+    }
+    if is_ones(&b) && a.shape == b.shape {
+        return a;
+    }
+    build::hadamard(a, b)
 }
 
 fn matrix_product(x: Rc<Expr>, y: Rc<Expr>) -> Rc<Expr> {

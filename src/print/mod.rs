@@ -29,6 +29,12 @@ mod latex;
 pub mod numpy;
 mod unicode;
 
+/// What Unicode puts between two factors printed side by side: `·` where they would
+/// merge into a number or a word (`2·3`, `y softmax(x)`), a space or nothing otherwise.
+pub(crate) fn unicode_separator(left: &str, right: &str) -> &'static str {
+    unicode::separator(left, right, false, false)
+}
+
 pub use ascii::ascii_name;
 pub use latex::latex_name;
 
