@@ -15,18 +15,25 @@
 //!   unifies `a.cols` with `b.rows`. A product never turns a free size into 1: `zw` of two
 //!   column vectors is an error, never an inner product of 1-vectors.
 //! * `a + b`, `a − b` broadcast a scalar side (`1 − σ(z)` keeps `z` a vector); otherwise
-//!   both shapes unify. `a ⊙ b` and `a / b` need equal shapes or a scalar side (`x/2`
-//!   scales, `1/x` is the elementwise reciprocal, as `expr::build::div` types it).
+//!   both shapes unify. `a ⊙ b` and `a ⊘ b` need equal shapes or a scalar side; `a / b`
+//!   a scalar denominator (`x/2` scales).
+//! * A free size of a default-typed letter never becomes 1, in a sum, an elementwise
+//!   operation or a Kronecker factor alike: that would silently make the letter another
+//!   kind of object. So `xxᵀ ⊙ Cy` is an error whose hint names the declarations that
+//!   would give that reading (`C: 1×m, x: scalar`), never `x` read as a scalar; only
+//!   scalar forcing, below, makes letters scalars.
 //! * `aᵀ` swaps; `a⁻¹`, `aᵏ`, `tr`, `det`, `log|·|` need a square argument; `tr`, `det`,
 //!   `log|·|`, `‖·‖²`, `sum` and `ℓ(v)` are scalars; `diag` maps `n×1` to `n×n` and `n×n`
 //!   to `n×1`; elementwise functions and `∇ℓ(v)` keep the argument's shape.
-//! * Scalar forcing: after a first pass, every sum `a ± b` whose one side is a scalar
+//! * Scalar forcing: after a first pass (in which, if the expression types no other way,
+//!   sums may still make letters scalars), every sum `a ± b` whose one side is a scalar
 //!   (other than a bare numeric constant) and whose other side is *leaf-like* — a
 //!   default-typed variable, possibly negated or scaled by scalar factors (`−c`, `D/2 ·
 //!   log|K|`), or a sum of such terms — still shaped only by free sizes, makes those
 //!   variables scalars, provided none of their sizes is tied to anything outside that
 //!   side (another variable, `I`, `𝟙`, or the inner dimension of a product). The pass is
-//!   repeated with those variables pinned to `1×1`. So in `−c − D/2 log|K| − ½ tr(…)`
+//!   repeated with those variables pinned to `1×1`, and that pass must type with no
+//!   other letter's size made 1. So in `−c − D/2 log|K| − ½ tr(…)`
 //!   both `c` and `D` are scalars, while `1 − σ(W₁x + b₁)` keeps its vectors.
 //! * Sizes left free are named by descending number of uses over all nodes (ties by
 //!   first appearance) from `n, m, p, q, r, s, t, k, l, d₁, d₂, …`, skipping the size
@@ -414,8 +421,19 @@ pub fn infer_as(expr: &Expr, decls: &Decls, expected: &Shape) -> Result<Typed, E
 }
 
 fn infer_within(expr: &Expr, decls: &Decls, expected: Option<&Shape>) -> Result<Typed, Error> {
+    let strict = Pass::run(expr, decls, &BTreeSet::new(), expected, true);
+    // A sum of default-typed letters with a scalar (`−c − D/2 log|K| − ½ tr(…)`) may only
+    // type once scalar forcing has pinned them; forcing then looks at a first reading in
+    // which sums may still make such letters scalars. The reading that counts is the
+    // strict one with those pins, so nothing else is ever made a scalar silently.
+    let (mut pass, strict_error) = match strict {
+        Ok(pass) => (pass, None),
+        Err(error) => match Pass::run(expr, decls, &BTreeSet::new(), expected, false) {
+            Ok(pass) => (pass, Some(error)),
+            Err(_) => return Err(error),
+        },
+    };
     let mut pinned = BTreeSet::new();
-    let mut pass = Pass::run(expr, decls, &pinned, expected)?;
     // Pinning can expose further sums with a scalar side; a handful of rounds reaches the
     // fixed point for any realistic input, and each round only adds variables.
     for _round in 0..8 {
@@ -424,11 +442,14 @@ fn infer_within(expr: &Expr, decls: &Decls, expected: Option<&Shape>) -> Result<
             break;
         }
         pinned.extend(newly_pinned);
-        match Pass::run(expr, decls, &pinned, expected) {
+        match Pass::run(expr, decls, &pinned, expected, pass.strict) {
             Ok(next) => pass = next,
             // Forcing is a refinement: if it cannot be typed, keep the first reading.
             Err(_) => break,
         }
+    }
+    if let Some(error) = strict_error {
+        pass = Pass::run(expr, decls, &pinned, expected, true).map_err(|_| error)?;
     }
     Ok(pass.finish(expr))
 }
@@ -467,6 +488,10 @@ struct Sizes {
     value: Vec<Option<Dim>>,
     /// Whether the class was the inner dimension of a matrix product.
     product_tied: Vec<bool>,
+    /// Whether the class holds a size of a variable typed by its letter alone: it never
+    /// becomes 1, which would silently make that letter another kind of object (a vector
+    /// a scalar, a matrix a vector); only scalar forcing, by pinning, may do that.
+    letter_tied: Vec<bool>,
     /// An upper bound on the height of the class's tree.
     rank: Vec<u8>,
 }
@@ -476,8 +501,16 @@ impl Sizes {
         self.parent.push(self.parent.len());
         self.value.push(None);
         self.product_tied.push(false);
+        self.letter_tied.push(false);
         self.rank.push(0);
         self.parent.len() - 1
+    }
+
+    /// A free size of a default-typed variable (see [`Sizes::letter_tied`]).
+    fn letter(&mut self) -> usize {
+        let id = self.fresh();
+        self.letter_tied[id] = true;
+        id
     }
 
     fn rigid(&mut self, dim: Dim) -> usize {
@@ -519,7 +552,8 @@ impl Sizes {
     }
 
     /// Unifies two sizes. With `allow_one` false (products, square requirements) a free
-    /// size may not become 1; a size that was a product's inner dimension never may.
+    /// size may not become 1; a size that was a product's inner dimension, or is a size
+    /// of a default-typed variable, never may.
     fn unify(&mut self, a: usize, b: usize, allow_one: bool) -> Result<(), Clash> {
         let (root_a, root_b) = (self.find(a), self.find(b));
         if root_a == root_b {
@@ -537,8 +571,10 @@ impl Sizes {
             (None, None) => None,
         };
         if value == Some(Dim::one()) {
-            let free_tied = (value_a.is_none() && (!allow_one || self.product_tied[root_a]))
-                || (value_b.is_none() && (!allow_one || self.product_tied[root_b]));
+            let tied =
+                |root: usize| !allow_one || self.product_tied[root] || self.letter_tied[root];
+            let free_tied =
+                (value_a.is_none() && tied(root_a)) || (value_b.is_none() && tied(root_b));
             if free_tied {
                 return Err(Clash {
                     left: value_a,
@@ -558,6 +594,7 @@ impl Sizes {
         self.parent[child] = root;
         self.value[root] = value;
         self.product_tied[root] = self.product_tied[root_a] || self.product_tied[root_b];
+        self.letter_tied[root] = self.letter_tied[root_a] || self.letter_tied[root_b];
         Ok(())
     }
 
@@ -596,6 +633,10 @@ struct VarEntry {
 /// One inference pass over the tree, with a fixed set of variables pinned to scalars.
 struct Pass<'a> {
     decls: &'a Decls,
+    /// Whether the sizes of default-typed letters are kept from becoming 1
+    /// ([`Sizes::letter_tied`]); only the first reading that scalar forcing inspects is
+    /// not strict.
+    strict: bool,
     pinned: BTreeSet<Symbol>,
     sizes: Sizes,
     vars: BTreeMap<Symbol, VarEntry>,
@@ -615,9 +656,11 @@ impl<'a> Pass<'a> {
         decls: &'a Decls,
         pinned: &BTreeSet<Symbol>,
         expected: Option<&Shape>,
+        strict: bool,
     ) -> Result<Pass<'a>, Error> {
         let mut pass = Pass {
             decls,
+            strict,
             pinned: pinned.clone(),
             sizes: Sizes::default(),
             vars: BTreeMap::new(),
@@ -679,8 +722,13 @@ impl<'a> Pass<'a> {
                     if let (Some(total), Some(factor), true) =
                         (&total, self.sizes.value_of(known), self.sizes.is_free(free))
                     {
-                        if let Some(quotient) = total.divided_by(factor) {
-                            let root = self.sizes.find(free);
+                        let root = self.sizes.find(free);
+                        // A letter's size never becomes 1 (`Sizes::letter_tied`): the
+                        // factor is then refused as not inferable, below.
+                        let quotient = total
+                            .divided_by(factor)
+                            .filter(|quotient| !quotient.is_one() || !self.sizes.letter_tied[root]);
+                        if let Some(quotient) = quotient {
                             self.sizes.value[root] = Some(quotient);
                             changed = true;
                         }
@@ -777,6 +825,14 @@ impl<'a> Pass<'a> {
         self.sizes.is_one(dims.rows) && !self.sizes.is_one(dims.cols)
     }
 
+    /// A free size of a default-typed variable, kept from becoming 1 in a strict pass.
+    fn letter_size(&mut self) -> usize {
+        match self.strict {
+            true => self.sizes.letter(),
+            false => self.sizes.fresh(),
+        }
+    }
+
     /// The dims of variable `name`, created on first use from its declaration, its pin or
     /// its letter.
     fn variable(&mut self, name: &str) -> Dims {
@@ -798,11 +854,11 @@ impl<'a> Pass<'a> {
             } else {
                 match default_kind(name) {
                     DefaultKind::Matrix => Dims {
-                        rows: self.sizes.fresh(),
-                        cols: self.sizes.fresh(),
+                        rows: self.letter_size(),
+                        cols: self.letter_size(),
                     },
                     DefaultKind::Vector => Dims {
-                        rows: self.sizes.fresh(),
+                        rows: self.letter_size(),
                         cols: self.sizes.one(),
                     },
                     DefaultKind::Scalar => self.scalar_dims(),
@@ -1168,9 +1224,58 @@ impl<'a> Pass<'a> {
                 {
                     hints.push(format!("did you mean {}?", show_transposed(rhs.0)));
                 }
+                hints.extend(self.other_kind_hints(left, right));
                 Err(self.mismatch(op, lhs, rhs, clash, hints))
             }
         }
+    }
+
+    /// The declarations under which `left` and `right` would agree, as one hint: the
+    /// default-typed variables that become another kind of object (a scalar, a vector)
+    /// once their sizes may be 1. Their letters say otherwise, so inference never reads
+    /// them so silently (see [`Sizes::letter_tied`]); the user may say so.
+    fn other_kind_hints(&self, left: Dims, right: Dims) -> Vec<String> {
+        let mut trial = self.sizes.clone();
+        trial.letter_tied.iter_mut().for_each(|tied| *tied = false);
+        let agrees = trial
+            .unify(left.rows, right.rows, true)
+            .and_then(|()| trial.unify(left.cols, right.cols, true))
+            .is_ok();
+        if !agrees {
+            return vec![];
+        }
+        let names = self.names();
+        let dim = |id: usize| match trial.is_one(id) {
+            true => "1".to_string(),
+            false => names.dim(&self.sizes, id).to_string(),
+        };
+        let (mut kinds, mut declarations) = (vec![], vec![]);
+        for (name, entry) in &self.vars {
+            let (rows, cols) = (entry.dims.rows, entry.dims.cols);
+            let became_one = |id: usize| trial.is_one(id) && !self.sizes.is_one(id);
+            if entry.declared || !(became_one(rows) || became_one(cols)) {
+                continue;
+            }
+            let (kind, declaration) = match (trial.is_one(rows), trial.is_one(cols)) {
+                (true, true) => ("a scalar", "scalar".to_string()),
+                (false, true) => ("a column vector", dim(rows)),
+                _ => ("a row vector", format!("{}×{}", dim(rows), dim(cols))),
+            };
+            let verb = if kinds.is_empty() { "is " } else { "" };
+            kinds.push(format!("`{name}` {verb}{kind}"));
+            declarations.push(format!("{name}: {declaration}"));
+        }
+        let Some(last) = kinds.pop() else {
+            return vec![];
+        };
+        let (kinds, them) = match kinds.is_empty() {
+            true => (last, "it"),
+            false => (format!("{} and {last}", kinds.join(", ")), "them"),
+        };
+        vec![format!(
+            "if {kinds}, declare {them}: `{}`",
+            declarations.join(", ")
+        )]
     }
 
     fn product(&mut self, lhs: (&Rc<Expr>, Dims), rhs: (&Rc<Expr>, Dims)) -> Result<Dims, Error> {
@@ -1516,7 +1621,11 @@ fn with_quotient_hint(expr: &Expr, error: Error) -> Error {
             .fold(denominator.clone(), |product, factor| {
                 Rc::new(Expr::new(ExprKind::Mul(product, factor)))
             });
-        hints.retain(|hint| !hint.starts_with("did you mean ("));
+        // The quotient of the whole product is what was meant; `⊘` of its first factor
+        // (`xᵀAx ⊘ xᵀ`) is no reading anyone had in mind.
+        hints.retain(|hint| {
+            !hint.starts_with("did you mean (") && !hint.starts_with("for elementwise division")
+        });
         hints.insert(
             0,
             format!("did you mean ({})/({})?", show(numerator), show(&whole)),

@@ -46,6 +46,10 @@ fn hadamard(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
     node(ExprKind::Hadamard(a, b))
 }
 
+fn elem_div(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+    node(ExprKind::ElemDiv(a, b))
+}
+
 fn neg(a: Rc<Expr>) -> Rc<Expr> {
     node(ExprKind::Neg(a))
 }
@@ -571,7 +575,6 @@ fn shape_vector_scaled_by_scalar_products() {
 #[test]
 fn shape_elementwise_division_and_hadamard_unify() {
     // A scalar numerator broadcasts: 1 ⊘ x is the elementwise reciprocal.
-    let elem_div = |a: Rc<Expr>, b: Rc<Expr>| Rc::new(Expr::new(ExprKind::ElemDiv(a, b)));
     check_shapes(
         &elem_div(num(1), var("x")),
         &Decls::new(),
@@ -591,12 +594,90 @@ fn shape_elementwise_division_and_hadamard_unify() {
         &[("y", "n×1")],
     );
     check_shapes(&hadamard(var("α"), var("A")), &Decls::new(), "n×m", &[]);
-    // A sum may make a matrix a vector (a sum, not a product, forces it).
-    check_shapes(
+    // A sum never silently makes a matrix a vector: its letter says it is a matrix.
+    check_error_text(
         &add(var("A"), var("x")),
         &Decls::new(),
+        "cannot add n×m and n×1",
+        &["if `A` is a column vector, declare it: `A: n`"],
+    );
+}
+
+/// A free size of a default-typed letter never becomes 1 to make a sum or an elementwise
+/// operation typecheck: that would silently read the letter as another kind of object
+/// (`xxᵀ ⊙ Cy` read with x a scalar and C a row vector). The error says which
+/// declarations give that reading, and with them it types.
+#[test]
+fn shape_sums_never_make_a_letter_another_kind() {
+    let outer = || mul(var("x"), t(var("x")));
+    let cy = || mul(var("C"), var("y"));
+    let cases: [(Rc<Expr>, &str, &str); 6] = [
+        (
+            hadamard(outer(), cy()),
+            "cannot take the elementwise product of n×n and n×1",
+            "if `C` is a row vector and `x` a scalar, declare them: `C: 1×m, x: scalar`",
+        ),
+        (
+            add(mul(t(var("x")), var("A")), var("b")),
+            "cannot add 1×m and p×1",
+            "did you mean bᵀ?",
+        ),
+        (
+            add(t(var("x")), var("y")),
+            "cannot add 1×n and m×1",
+            "if `x` is a scalar and `y` a scalar, declare them: `x: scalar, y: scalar`",
+        ),
+        (
+            elem_div(var("x"), t(var("y"))),
+            "cannot divide m×1 elementwise by 1×n",
+            "did you mean y?",
+        ),
+        (
+            sub(hadamard(outer(), cy()), var("z")),
+            "cannot take the elementwise product of n×n and n×1",
+            "x: scalar`",
+        ),
+        (
+            hadamard(t(var("x")), var("X")),
+            "cannot take the elementwise product of 1×n and m×p",
+            "if `X` is a row vector, declare it: `X: 1×p`",
+        ),
+    ];
+    for (expr, message, hint) in cases {
+        check_error_text(&expr, &Decls::new(), message, &[hint]);
+    }
+    // Declared, the reading is the one asked for: x a scalar keeps C a matrix.
+    let decls = parse_decls("x: scalar").unwrap();
+    check_shapes(
+        &hadamard(outer(), cy()),
+        &decls,
         "n×1",
-        &[("A", "n×1")],
+        &[("x", "scalar"), ("C", "n×m")],
+    );
+    // A vector (declared) against a default matrix: still refused, C stays a matrix.
+    let decls = parse_decls("x: n").unwrap();
+    check_error_text(
+        &hadamard(outer(), cy()),
+        &decls,
+        "cannot take the elementwise product of n×n and n×1",
+        &[],
+    );
+    // Nor does a Kronecker factor become 1×1 to fit a declared size: B in (A ⊗ B)C with
+    // A and C both n×n is refused, never silently a scalar.
+    let decls = parse_decls("A: n×n, C: n×n").unwrap();
+    let kron = node(ExprKind::Kron(var("A"), var("B")));
+    check_error_text(
+        &tr(mul(kron, var("C"))),
+        &decls,
+        "A ⊗ B: the sizes of its factors cannot be inferred from n",
+        &["declare the factors' sizes"],
+    );
+    // Scalar forcing still makes c and D scalars where the sum with a scalar says so.
+    check_shapes(
+        &sub(sub(neg(var("c")), var("D")), tr(var("A"))),
+        &Decls::new(),
+        "scalar",
+        &[("c", "scalar"), ("D", "scalar"), ("A", "n×n")],
     );
 }
 
