@@ -1691,16 +1691,23 @@ impl Lowerer<'_> {
                 // written 2 or 1 asks for a vector; `norm2`/`norm1` keep matrixcalculus.org's
                 // meaning (Frobenius, entrywise) for matrices too.
                 let mut vector_only = false;
+                let mut argument_text = "x";
                 for child in pair.into_inner() {
                     match child.as_rule() {
-                        Rule::delimited_expr => argument = Some(self.expr(child, nesting)?),
-                        Rule::paren_group => argument = Some(self.group(child, nesting)?),
+                        Rule::delimited_expr => {
+                            argument_text = child.as_str().trim();
+                            argument = Some(self.expr(child, nesting)?)
+                        }
+                        Rule::paren_group => {
+                            argument_text = child.as_str().trim();
+                            argument = Some(self.group(child, nesting)?)
+                        }
                         Rule::norm_square => squared = true,
                         Rule::norm_word if child.as_str().to_lowercase().contains("norm1") => {
                             kind = NormKind::One
                         }
                         Rule::norm_subscript => {
-                            let (subscript_kind, frobenius) = norm_kind(&child)?;
+                            let (subscript_kind, frobenius) = norm_kind(&child, argument_text)?;
                             kind = subscript_kind;
                             vector_only = !frobenius;
                         }
@@ -2228,8 +2235,9 @@ fn superscript_letter(text: &str) -> &'static str {
 
 /// The norm a subscript names, and whether it is the Frobenius subscript: `₂`, `_2` are
 /// ‖·‖₂ and `_F`, `_{\mathrm{F}}` the Frobenius norm (both [`NormKind::Two`]), `₁` and `_1`
-/// are ‖·‖₁; any other subscript is unsupported, with a clear error.
-fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<(NormKind, bool), Error> {
+/// are ‖·‖₁; any other subscript is unsupported, with a clear error whose hint offers
+/// what matcalc can differentiate instead (`argument` is the norm's argument as written).
+fn norm_kind(subscript: &Pair<'_, Rule>, argument: &str) -> Result<(NormKind, bool), Error> {
     let text = subscript.as_str();
     let inner: String = text
         .trim_start_matches('_')
@@ -2237,6 +2245,7 @@ fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<(NormKind, bool), Error> {
         .replace("\\text", "")
         .replace("\\mathsf", "")
         .replace("\\mathit", "")
+        .replace("\\infty", "∞")
         .chars()
         .filter(|c| !matches!(c, '{' | '}' | ' '))
         .map(|c| match c {
@@ -2244,18 +2253,45 @@ fn norm_kind(subscript: &Pair<'_, Rule>) -> Result<(NormKind, bool), Error> {
             other => other,
         })
         .collect();
+    let known = format!("matcalc knows ‖{argument}‖₁, ‖{argument}‖ (= ‖{argument}‖₂) and ‖·‖_F");
+    let (what, hint) = match inner.parse::<u32>() {
+        Ok(p) if p >= 3 => (
+            format!("the {p}-norm ‖·‖{}", to_subscript(p)),
+            format!(
+                "‖{argument}‖{} is sum(abs({argument})^{{∘{p}}})^{{1/{p}}}, which matcalc \
+                 can differentiate; {known}",
+                to_subscript(p)
+            ),
+        ),
+        _ if inner.chars().all(|c| c.is_alphabetic()) && !inner.is_empty() => (
+            format!("the norm ‖·‖_{inner} with a symbolic subscript"),
+            format!(
+                "for a number p ≥ 3, write sum(abs({argument})^{{∘p}})^{{1/p}} with that \
+                 number; {known}"
+            ),
+        ),
+        _ => (format!("the norm ‖·‖_{inner}"), known),
+    };
     match inner.as_str() {
         "2" => Ok((NormKind::Two, false)),
         "F" | "f" | "fro" | "Fro" => Ok((NormKind::Two, true)),
         "1" => Ok((NormKind::One, false)),
-        other => Err(Error::Unsupported {
-            message: format!(
-                "unsupported: the norm ‖·‖_{other}; matcalc knows ‖·‖₁, ‖·‖₂ and ‖·‖_F"
-            ),
+        _ => Err(Error::Unsupported {
+            message: format!("unsupported: {what}"),
             span: span_of(subscript),
-            hint: Some("write ‖x‖₁, ‖x‖ (= ‖x‖₂) or ‖X‖_F (the Frobenius norm)".to_string()),
+            hint: Some(hint),
         }),
     }
+}
+
+/// `12` as `₁₂`.
+fn to_subscript(number: u32) -> String {
+    number
+        .to_string()
+        .chars()
+        .filter_map(|digit| digit.to_digit(10))
+        .filter_map(|digit| char::from_u32('₀' as u32 + digit))
+        .collect()
 }
 
 /// An integer exponent from `⁻¹`, `-1`, `−12`, `²`.

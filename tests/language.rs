@@ -431,3 +431,115 @@ fn pasted_problems_are_answered_right_or_refused_clearly() {
         &format!("{}{}", size_summary(&corpus), corpus.printed),
     );
 }
+
+#[path = "common/run.rs"]
+#[allow(dead_code)] // The REPL runner is not used here.
+mod run;
+
+/// Bad input as a user types it on the command line, one reviewed snapshot each in
+/// `snapshots/language/errors/`: the message, the source span with a caret, and a hint,
+/// with exit status 2 (SPEC §5). The last case is not bad input but a check that finds
+/// no instance in the expression's domain: exit 1, saying why.
+#[test]
+fn language_errors_have_a_span_and_a_hint() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "unknown_function_sigmod",
+            &["diff", "sigmod(x)", "--wrt", "x"],
+        ),
+        ("unknown_function_sinn", &["diff", "sinn(x)", "--wrt", "x"]),
+        ("vector_denominator", &["diff", "x/y", "--wrt", "x"]),
+        (
+            "rayleigh_quotient_unbracketed",
+            &["diff", "xᵀAx/xᵀx", "--wrt", "x"],
+        ),
+        (
+            "glued_number_after_slash",
+            &["diff", "‖x − μ‖²/2σ²", "--wrt", "x"],
+        ),
+        ("norm_3", &["diff", "‖x‖₃", "--wrt", "x"]),
+        ("norm_p", &["diff", "‖x‖_p", "--wrt", "x"]),
+        ("spectral_norm_of_a_matrix", &["diff", "‖X‖₂", "--wrt", "X"]),
+        (
+            "matrix_square_root",
+            &["diff", "tr(A^{1/2})", "--wrt", "A", "--decl", "A: n×n spd"],
+        ),
+        // A letter's kind is never changed to make a sum or ⊙ typecheck (x would be a
+        // scalar and C a row vector).
+        ("letter_kind_hadamard", &["diff", "xxᵀ ⊙ Cy", "--wrt", "y"]),
+        ("letter_kind_sum", &["diff", "xᵀA + b", "--wrt", "b"]),
+    ];
+    for (name, args) in cases {
+        let output = run::matcalc(args);
+        assert_eq!(output.status, 2, "{name}: {}", output.stderr);
+        assert!(output.stdout.is_empty(), "{name}: {}", output.stdout);
+        for part in ["error: ", " --> 1:", "^", "= hint: "] {
+            assert!(
+                output.stderr.contains(part),
+                "{name}: no {part:?} in\n{}",
+                output.stderr
+            );
+        }
+        error_snapshot(name, args, &output);
+    }
+    // Never defined: every draw of x makes −‖x‖² negative, so the check is inconclusive
+    // and says why, exiting 1 like a failure (SPEC §7), never "ok".
+    let args = ["diff", "log(−‖x‖²)", "--wrt", "x", "--check"];
+    let output = run::matcalc(&args);
+    assert_eq!(output.status, 1, "{}{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains("check: inconclusive")
+            && output.stdout.contains("log of a non-positive number"),
+        "{}",
+        output.stdout
+    );
+    error_snapshot("check_outside_the_domain", &args, &output);
+}
+
+fn error_snapshot(name: &str, args: &[&str], output: &run::Run) {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|arg| match arg.contains([' ', '(', '|', '‖', '/', '\'']) {
+            true => format!("'{arg}'"),
+            false => arg.to_string(),
+        })
+        .collect();
+    let text = format!(
+        "$ matcalc {}\nexit: {}\n--- stdout\n{}--- stderr\n{}",
+        quoted.join(" "),
+        output.status,
+        output.stdout,
+        output.stderr
+    );
+    insta::with_settings!({snapshot_path => "../snapshots/language/errors", prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+/// `xxᵀ ⊙ Cy` is refused undeclared (see `letter_kind_hadamard` above); declared, each
+/// reading is the one asked for, and its derivative passes the finite-difference check.
+#[test]
+fn language_declared_kinds_give_the_reading_asked_for() {
+    for (decl, derivative) in [
+        ("x: scalar", "∂f/∂y = x²C\n"),
+        ("C: 1×m, x: scalar", "∂/∂y = x²Cᵀ\n"),
+    ] {
+        let args = ["diff", "xxᵀ ⊙ Cy", "--wrt", "y", "--decl", decl, "--check"];
+        let output = run::matcalc(&args);
+        assert_eq!(
+            output.status, 0,
+            "{decl}: {}{}",
+            output.stdout, output.stderr
+        );
+        assert!(
+            output.stdout.starts_with(derivative),
+            "{decl}: {}",
+            output.stdout
+        );
+        assert!(
+            output.stdout.contains("check: ok"),
+            "{decl}: {}",
+            output.stdout
+        );
+    }
+}

@@ -515,16 +515,42 @@ fn parse_errors_name_things_in_human_terms() {
         }
     );
     // Norms other than ‖·‖₁, ‖·‖₂ and ‖·‖_F are refused in words, never misread.
-    for text in ["‖x‖₃", r"\|x\|_3", r"\|x\|_\infty", "||x||_p^2"] {
+    // The hint names what can be written instead, with the norm's own argument.
+    let known = "matcalc knows ‖x‖₁, ‖x‖ (= ‖x‖₂) and ‖·‖_F";
+    for (text, message, hint) in [
+        (
+            "‖x‖₃",
+            "unsupported: the 3-norm ‖·‖₃",
+            format!("‖x‖₃ is sum(abs(x)^{{∘3}})^{{1/3}}, which matcalc can differentiate; {known}"),
+        ),
+        (
+            r"\|x\|_3",
+            "unsupported: the 3-norm ‖·‖₃",
+            format!("‖x‖₃ is sum(abs(x)^{{∘3}})^{{1/3}}, which matcalc can differentiate; {known}"),
+        ),
+        (
+            r"\|x\|_\infty",
+            "unsupported: the norm ‖·‖_∞",
+            known.to_string(),
+        ),
+        (
+            "||x||_p^2",
+            "unsupported: the norm ‖·‖_p with a symbolic subscript",
+            format!(
+                "for a number p ≥ 3, write sum(abs(x)^{{∘p}})^{{1/p}} with that number; {known}"
+            ),
+        ),
+        (
+            "‖Wx − y‖₄",
+            "unsupported: the 4-norm ‖·‖₄",
+            "‖Wx − y‖₄ is sum(abs(Wx − y)^{∘4})^{1/4}, which matcalc can differentiate; \
+             matcalc knows ‖Wx − y‖₁, ‖Wx − y‖ (= ‖Wx − y‖₂) and ‖·‖_F"
+                .to_string(),
+        ),
+    ] {
         let error = check_error(text);
-        assert!(
-            error.to_string().starts_with("unsupported: the norm"),
-            "{text}: {error}"
-        );
-        assert_eq!(
-            error.diagnostic().hints,
-            vec!["write ‖x‖₁, ‖x‖ (= ‖x‖₂) or ‖X‖_F (the Frobenius norm)".to_string()]
-        );
+        assert_eq!(error.to_string(), message, "{text}");
+        assert_eq!(error.diagnostic().hints, vec![hint], "{text}");
     }
     let error = check_error("(a + b");
     assert!(error.to_string().contains("')'"), "{error}");
