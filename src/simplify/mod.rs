@@ -19,6 +19,7 @@ pub mod chain;
 pub mod cost;
 pub mod cse;
 pub mod extract;
+pub mod factor;
 pub mod field;
 pub mod lang;
 pub mod normal;
@@ -409,7 +410,7 @@ pub fn simplify_many(
     for (root, top) in roots.iter().zip(&root_tops) {
         let top_is_body = !names.contains_key(&egraph.find(*root));
         match rec_to_expr(&arena.to_rec(*top, &names, top_is_body, |_| true), &shapes) {
-            Ok(expr) => displays.push(expr),
+            Ok(expr) => displays.push(factor::flat_sums(&expr)),
             Err(_) => return fallback(),
         }
     }
@@ -420,7 +421,7 @@ pub fn simplify_many(
         };
         let cut = |used: Id| !uncut.contains(&(*class, used));
         match rec_to_expr(&arena.to_rec(*body, &names, true, cut), &shapes) {
-            Ok(expr) => wheres.push((name.as_str().to_string(), expr)),
+            Ok(expr) => wheres.push((name.as_str().to_string(), factor::flat_sums(&expr))),
             Err(_) => return fallback(),
         }
     }

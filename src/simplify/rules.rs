@@ -587,7 +587,12 @@ pub fn all_rules() -> Vec<Rewrite> {
 /// small simplification.
 pub fn standard_rules() -> &'static [Rewrite] {
     static RULES: std::sync::OnceLock<Vec<Rewrite>> = std::sync::OnceLock::new();
-    RULES.get_or_init(all_rules)
+    RULES.get_or_init(|| {
+        all_rules()
+            .into_iter()
+            .chain(super::factor::rules())
+            .collect()
+    })
 }
 
 /// The rules worth searching in `egraph`: [`standard_rules`], less the [`kron_rules`]
@@ -611,6 +616,7 @@ pub fn rules_for(egraph: &EGraph) -> &'static [Rewrite] {
                 .iter()
                 .filter(|spec| !kron.contains(&spec.name))
                 .flat_map(rewrites_of)
+                .chain(super::factor::rules())
                 .collect()
         })
     }
