@@ -557,7 +557,9 @@ pub fn juxtaposition_is_safe(left: &str, right: &str) -> bool {
     true
 }
 
-/// The canonical names of the named functions, for "did you mean" suggestions.
+/// The canonical names of the named functions: the one list behind "did you mean"
+/// suggestions, the REPL's Tab completion and, less [`NOT_LATEX_COMMANDS`], the LaTeX
+/// commands the grammar knows as functions (`\sin`, `\softmax`, `\logdet`).
 pub const FUNCTION_NAMES: [&str; 38] = [
     "kron",
     "vec",
@@ -1167,9 +1169,7 @@ fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
         if !is_known_command(command) {
             message = format!("unknown LaTeX command `\\{command}`");
             command_span = Some(Span::new(position, position + 1 + command.len()));
-            let candidates: Vec<&str> = KNOWN_COMMANDS
-                .iter()
-                .copied()
+            let candidates: Vec<&str> = latex_commands()
                 .chain(GREEK_LETTERS.iter().map(|(ascii, _)| *ascii))
                 .collect();
             if let Some(known) = did_you_mean(command, &candidates) {
@@ -1185,16 +1185,12 @@ fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
     }
 }
 
-/// The LaTeX commands the grammar knows besides Greek letters.
-const KNOWN_COMMANDS: [&str; 69] = [
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
+/// The function names the grammar does not know after a backslash: `kron(A, B)`,
+/// `norm2(x)` and `eye` are written bare, and `\vec` is a style command (`\vec{x}`).
+const NOT_LATEX_COMMANDS: [&str; 6] = ["kron", "vec", "norm", "norm1", "norm2", "eye"];
+
+/// The LaTeX commands the grammar knows besides Greek letters and function names.
+const TYPESETTING_COMMANDS: [&str; 53] = [
     "oslash",
     "infty",
     "prime",
@@ -1231,14 +1227,6 @@ const KNOWN_COMMANDS: [&str; 69] = [
     "lvert",
     "rvert",
     "vert",
-    "log",
-    "det",
-    "exp",
-    "tanh",
-    "sqrt",
-    "tr",
-    "diag",
-    "sum",
     "nabla",
     "mathds",
     "bigl",
@@ -1258,8 +1246,20 @@ const KNOWN_COMMANDS: [&str; 69] = [
     "varpi",
 ];
 
+/// Every LaTeX command the grammar knows but Greek letters: typesetting and functions.
+fn latex_commands() -> impl Iterator<Item = &'static str> {
+    TYPESETTING_COMMANDS.iter().copied().chain(
+        FUNCTION_NAMES
+            .iter()
+            .copied()
+            .filter(|name| !NOT_LATEX_COMMANDS.contains(name)),
+    )
+}
+
 fn is_known_command(command: &str) -> bool {
-    KNOWN_COMMANDS.contains(&command) || greek_letter(command).is_some() || command == "varsigma"
+    latex_commands().any(|known| known == command)
+        || greek_letter(command).is_some()
+        || command == "varsigma"
 }
 
 /// The command word at the start of `text`, if `text` starts with `\` and letters.
@@ -2426,6 +2426,35 @@ fn lower_dim(pair: Pair<'_, Rule>) -> Result<Dim, Error> {
 mod tests {
     use super::*;
     use num_traits::One;
+
+    /// The function names are one list: each is a LaTeX command exactly when the grammar
+    /// reads it after a backslash, and each is read bare before `(` as that function.
+    #[test]
+    fn function_names_are_latex_commands_where_the_grammar_says() {
+        for name in FUNCTION_NAMES {
+            let bare = match name {
+                "eye" => "eye".to_string(),
+                "kron" => "kron(X, Y)".to_string(),
+                _ => format!("{name}(X)"),
+            };
+            assert!(parse(&bare).is_ok(), "{bare}: {:?}", parse(&bare));
+            let command = format!("\\{name}(X)");
+            let known = is_known_command(name);
+            if NOT_LATEX_COMMANDS.contains(&name) {
+                assert!(parse(&command).is_err(), "{command} parses");
+                assert_eq!(known, name == "vec", "{name}");
+            } else {
+                assert!(known, "{name}");
+                assert!(parse(&command).is_ok(), "{command}: {:?}", parse(&command));
+            }
+        }
+        for command in TYPESETTING_COMMANDS {
+            assert!(
+                !FUNCTION_NAMES.contains(&command) || command == "vec",
+                "{command}"
+            );
+        }
+    }
 
     #[test]
     fn edit_distance_counts_swaps_once() {

@@ -52,7 +52,8 @@ Examples from the problem sheet
   d/dW₁,b₁,W₂,b₂ ½‖W₂ swish(z₁) + b₂ − y‖²
   d/dz ½‖W₂ swish(z) + b₂ − y‖²
   :verify (σ(z) + z ⊙ (1 − σ(z))) ⊙ W₂ᵀ(W₂ swish(z) + b₂ − y)
-Typing: \\alpha → α, \\T → ᵀ, \\inv → ⁻¹, \\norm → ‖, \\odot → ⊙, \\half → ½ (press Tab)
+Typing: \\alpha → α, \\T → ᵀ, \\inv → ⁻¹, \\norm → ‖, \\odot → ⊙, \\half → ½ (press Tab);
+  Tab also completes function names (`sof` → `softmax(`), :commands and :form's argument
 ";
 
 /// The last derivative asked for, so that commands can refer to it.
@@ -539,11 +540,11 @@ fn unfinished(statement: &str) -> String {
     format!("error: the input ended inside a statement: {what}\n  --> {first}\n")
 }
 
-/// Function names offered by Tab.
-pub const FUNCTION_NAMES: &[&str] = &[
-    "tr", "det", "log", "exp", "tanh", "swish", "relu", "softplus", "sqrt", "sigma", "diag", "sum",
-    "step",
-];
+/// Names offered by Tab that take no argument: `eye` (= I) and `ones` (= 𝟙).
+const CONSTANT_NAMES: &[&str] = &["eye", "ones"];
+
+/// The forms offered by Tab after `:form `.
+const FORMS: &[&str] = &["differential", "vec", "index"];
 
 /// The commands offered by Tab after `:`.
 const COMMANDS: &[&str] = &[
@@ -554,6 +555,16 @@ const COMMANDS: &[&str] = &[
 /// Completions for the word ending at `pos`: escapes become Unicode, names complete.
 pub fn complete(line: &str, pos: usize) -> (usize, Vec<String>) {
     let head = &line[..pos];
+    // The argument of `:form` is one of the forms.
+    if let Some(argument) = head.strip_prefix(":form ") {
+        let name = argument.trim_start();
+        let candidates = FORMS
+            .iter()
+            .filter(|form| form.starts_with(name))
+            .map(|form| form.to_string())
+            .collect();
+        return (pos - name.len(), candidates);
+    }
     // The first argument of `:limits` is a limit's name, which has dashes in it.
     if let Some(argument) = head.strip_prefix(":limits ") {
         let name = argument.trim_start();
@@ -582,11 +593,23 @@ pub fn complete(line: &str, pos: usize) -> (usize, Vec<String>) {
     if word.is_empty() {
         return (pos, vec![]);
     }
-    let candidates: Vec<String> = if word.starts_with('\\') {
+    let exact_escape = ESCAPES.iter().find(|(escape, _)| *escape == word);
+    let mut candidates: Vec<String> = if let Some((_, unicode)) = exact_escape {
+        // `\T` is ᵀ, whatever else starts with T.
+        vec![unicode.to_string()]
+    } else if let Some(name) = word.strip_prefix('\\') {
+        // An escape or a Greek letter becomes Unicode; a function name after a backslash,
+        // as LaTeX writes it, becomes the function (`\sof` → `softmax(`).
+        let greek = crate::parse::GREEK_LETTERS
+            .iter()
+            .filter(|(ascii, _)| ascii.starts_with(name))
+            .map(|(_, unicode)| unicode.to_string());
         ESCAPES
             .iter()
             .filter(|(escape, _)| escape.starts_with(word))
             .map(|(_, unicode)| unicode.to_string())
+            .chain(greek)
+            .chain(name_candidates(name, true))
             .collect()
     } else if word.starts_with(':') {
         COMMANDS
@@ -595,13 +618,29 @@ pub fn complete(line: &str, pos: usize) -> (usize, Vec<String>) {
             .map(|command| command.to_string())
             .collect()
     } else {
-        FUNCTION_NAMES
-            .iter()
-            .filter(|name| name.starts_with(word) && **name != word)
-            .map(|name| format!("{name}("))
-            .collect()
+        name_candidates(word, false).collect()
     };
+    // Keep the first of each (`\alpha` is both an escape and a Greek letter).
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|candidate| seen.insert(candidate.clone()));
     (start, candidates)
+}
+
+/// The function names (from the parser's one list, [`crate::parse::FUNCTION_NAMES`]) and
+/// constants that complete `prefix`, functions with their opening parenthesis
+/// (`softmax(`). A name already typed in full is offered only after a backslash, where
+/// completing it also drops the backslash.
+fn name_candidates(prefix: &str, after_backslash: bool) -> impl Iterator<Item = String> + '_ {
+    let wanted = move |name: &str| name.starts_with(prefix) && (after_backslash || name != prefix);
+    let functions = crate::parse::FUNCTION_NAMES
+        .iter()
+        .filter(move |name| !CONSTANT_NAMES.contains(name) && wanted(name))
+        .map(|name| format!("{name}("));
+    let constants = CONSTANT_NAMES
+        .iter()
+        .filter(move |name| wanted(name))
+        .map(|name| name.to_string());
+    functions.chain(constants)
 }
 
 struct ReplHelper;
@@ -798,7 +837,83 @@ mod tests {
     fn escapes_complete_to_unicode() {
         assert_eq!(complete("x\\T", 3), (1, vec!["ᵀ".to_string()]));
         assert_eq!(complete("\\alp", 4).1, vec!["α".to_string()]);
-        assert_eq!(complete("sof", 3).1, vec!["softplus(".to_string()]);
+        // Every Greek letter the parser knows, not only the escapes' few.
+        assert_eq!(complete("\\epsi", 5).1, vec!["ε".to_string()]);
+        assert_eq!(complete("\\oslash", 7).1, Vec::<String>::new());
+    }
+
+    /// What Tab offers, through the rustyline `Completer` the terminal uses.
+    fn tab(line: &str) -> (usize, Vec<String>) {
+        let history = rustyline::history::MemHistory::new();
+        let context = Context::new(&history);
+        let (start, pairs) = ReplHelper
+            .complete(line, line.len(), &context)
+            .expect("completion never fails");
+        for pair in &pairs {
+            assert_eq!(pair.display, pair.replacement);
+        }
+        (
+            start,
+            pairs.into_iter().map(|pair| pair.replacement).collect(),
+        )
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|item| item.to_string()).collect()
+    }
+
+    #[test]
+    fn tab_completes_every_function_name() {
+        assert_eq!(tab("sof").1, strings(&["softplus(", "softmax("]));
+        let line = "½‖x‖² + log";
+        assert_eq!(
+            tab(line),
+            (line.len() - 3, strings(&["logdet(", "logsumexp("]))
+        );
+        assert_eq!(tab("arc").1, strings(&["arcsin(", "arccos(", "arctan("]));
+        assert_eq!(tab("norm").1, strings(&["norm1(", "norm2("]));
+        assert_eq!(tab("ey").1, strings(&["eye"]));
+        assert_eq!(tab("on").1, strings(&["ones"]));
+        assert_eq!(tab("kr").1, strings(&["kron("]));
+        assert_eq!(tab("x + W").1, Vec::<String>::new());
+        // After a backslash, as in LaTeX, the function itself.
+        assert_eq!(tab("\\sinh"), (0, strings(&["sinh("])));
+        assert_eq!(tab("\\sigm").1, strings(&["σ", "sigma(", "sigmoid("]));
+        // Each name of the parser's list completes to itself, and parses as a function.
+        for name in crate::parse::FUNCTION_NAMES {
+            let offered = tab(&name[..name.len() - 1]).1;
+            let expected = match name {
+                "eye" => name.to_string(),
+                _ => format!("{name}("),
+            };
+            assert!(offered.contains(&expected), "{name}: {offered:?}");
+            let call = match name {
+                "eye" => "eye".to_string(),
+                "kron" => "kron(A, B)".to_string(),
+                _ => format!("{expected}A)"),
+            };
+            assert!(crate::parse::parse(&call).is_ok(), "{call}");
+        }
+    }
+
+    #[test]
+    fn tab_completes_commands_and_their_arguments() {
+        assert_eq!(tab(":ch").1, strings(&[":check"]));
+        assert_eq!(tab(":e").1, strings(&[":explain", ":env"]));
+        assert_eq!(tab(":form i"), (6, strings(&["index"])));
+        assert_eq!(tab(":form ").1, strings(FORMS));
+        for form in FORMS {
+            assert!(form.parse::<crate::forms::Notation>().is_ok(), "{form}");
+        }
+        // Every command Tab offers is one the REPL knows.
+        let mut repl = Repl::new();
+        for command in COMMANDS.iter().filter(|command| **command != ":quit") {
+            let reply = repl.eval(command);
+            assert!(
+                !matches!(&reply, Reply::Err(text) if text.contains("unknown command")),
+                "{command}: {reply:?}"
+            );
+        }
     }
 
     #[test]
