@@ -558,7 +558,7 @@ pub fn juxtaposition_is_safe(left: &str, right: &str) -> bool {
 }
 
 /// The canonical names of the named functions: the one list behind "did you mean"
-/// suggestions, the REPL's Tab completion and, less [`NOT_LATEX_COMMANDS`], the LaTeX
+/// suggestions, the REPL's Tab completion and, less `NOT_LATEX_COMMANDS`, the LaTeX
 /// commands the grammar knows as functions (`\sin`, `\softmax`, `\logdet`).
 pub const FUNCTION_NAMES: [&str; 38] = [
     "kron",
