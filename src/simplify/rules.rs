@@ -543,6 +543,9 @@ pub fn kron_rules() -> Vec<RuleSpec> {
     ]
 }
 
+#[path = "functions.rs"]
+pub mod functions;
+
 /// Every rule table, in family order.
 pub fn rule_specs() -> Vec<RuleSpec> {
     let mut res = transpose_rules();
@@ -553,6 +556,7 @@ pub fn rule_specs() -> Vec<RuleSpec> {
     res.extend(hadamard_rules());
     res.extend(elementwise_rules());
     res.extend(kron_rules());
+    res.extend(functions::function_rules());
     res
 }
 

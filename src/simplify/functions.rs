@@ -1,0 +1,30 @@
+//! Facts about the language's newer nodes (issue 12): elementwise functions commute with
+//! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, and square roots
+//! of inner products and of scalars are norms and powers. One table, in the format of
+//! [`super`], pulled into [`super::rule_specs`].
+
+use super::{Direction::Forward, Guard::Scalar, Guard::Vector, RuleSpec};
+
+/// The facts, each with the identity it states.
+#[rustfmt::skip]
+pub fn function_rules() -> Vec<RuleSpec> {
+    let f = "functions";
+    let rule = |name, lhs, rhs, guards| RuleSpec { name, family: f, lhs, direction: Forward, rhs, guards };
+    vec![
+        rule("transpose-of-sin",      "(T (ew-sin ?a))",      "(ew-sin (T ?a))",      &[]),   // sin(A)ᵀ = sin(Aᵀ), elementwise
+        rule("transpose-of-cos",      "(T (ew-cos ?a))",      "(ew-cos (T ?a))",      &[]),   // cos(A)ᵀ = cos(Aᵀ)
+        rule("transpose-of-tan",      "(T (ew-tan ?a))",      "(ew-tan (T ?a))",      &[]),   // tan(A)ᵀ = tan(Aᵀ)
+        rule("transpose-of-arcsin",   "(T (ew-arcsin ?a))",   "(ew-arcsin (T ?a))",   &[]),   // arcsin(A)ᵀ = arcsin(Aᵀ)
+        rule("transpose-of-arccos",   "(T (ew-arccos ?a))",   "(ew-arccos (T ?a))",   &[]),   // arccos(A)ᵀ = arccos(Aᵀ)
+        rule("transpose-of-arctan",   "(T (ew-arctan ?a))",   "(ew-arctan (T ?a))",   &[]),   // arctan(A)ᵀ = arctan(Aᵀ)
+        rule("transpose-of-sinh",     "(T (ew-sinh ?a))",     "(ew-sinh (T ?a))",     &[]),   // sinh(A)ᵀ = sinh(Aᵀ)
+        rule("transpose-of-cosh",     "(T (ew-cosh ?a))",     "(ew-cosh (T ?a))",     &[]),   // cosh(A)ᵀ = cosh(Aᵀ)
+        rule("transpose-of-abs",      "(T (ew-abs ?a))",      "(ew-abs (T ?a))",      &[]),   // abs(A)ᵀ = abs(Aᵀ)
+        rule("transpose-of-sign",     "(T (ew-sign ?a))",     "(ew-sign (T ?a))",     &[]),   // sign(A)ᵀ = sign(Aᵀ)
+        rule("hadamard-all-ones",     "(had ?a (mul (ones ?n) (T (ones ?m))))", "?a", &[]),  // A ⊙ 𝟙𝟙ᵀ = A (the shape guard keeps A's shape)
+        rule("diag-of-ones",          "(diag (ones ?n))",     "(I ?n)",               &[]),   // diag(𝟙) = I
+        rule("sqrt-of-inner-product", "(ew-sqrt (mul (T ?a) ?a))", "(norm2 ?a)",      &[Vector("?a")]), // sqrt(aᵀa) = ‖a‖
+        rule("half-power-as-sqrt",    "(epow ?s 1/2)",        "(ew-sqrt ?s)",         &[]),   // s^{∘1/2} = sqrt(s)
+        rule("minus-half-power",      "(epow ?s -1/2)",       "(inv (ew-sqrt ?s))",   &[Scalar("?s")]), // s^{−1/2} = 1/sqrt(s)
+    ]
+}
