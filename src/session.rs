@@ -1370,13 +1370,17 @@ impl Session {
             ))))),
             None => display.clone(),
         };
-        let mut terms: Vec<Expr> = std::iter::once(anchored)
-            .chain(wheres.iter().map(|(name, body)| {
+        // The ties first, in the order of the lines, so that each name has its body's
+        // shape before the text uses it (`uZ` with Z a row is no scaling).
+        let mut terms: Vec<Expr> = wheres
+            .iter()
+            .map(|(name, body)| {
                 Expr::new(ExprKind::Sum(Rc::new(Expr::new(ExprKind::Sub(
                     Rc::new(Expr::var(name)),
                     Rc::new(body.clone()),
                 )))))
-            }))
+            })
+            .chain(std::iter::once(anchored))
             .collect();
         // Added in pairs, so that thousands of lines make a tree of logarithmic depth.
         while terms.len() > 1 {
@@ -1391,12 +1395,8 @@ impl Session {
             terms = pairs;
         }
         let text = terms.pop().unwrap_or_else(|| display.clone());
-        // A text the inference cannot size alone (`vec(I)` of a product size n², which
-        // it does not factor) is left to the structure check above: only sizes that the
-        // text types but leaves open are refused here.
-        let Ok(retyped) = shape::infer(&text, &decls) else {
-            return Ok(());
-        };
+        let retyped = shape::infer(&text, &decls)
+            .map_err(|error| format!("the printed text does not type: {error}"))?;
         let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
         let mut note = |shape: &Shape| {
             for dim in [&shape.rows, &shape.cols] {

@@ -605,6 +605,37 @@ impl Sizes {
     }
 }
 
+/// The size `r` with `r · r = dim`, if there is one: `n` for n², `2m` for 4m², none for
+/// `mn` or 8.
+fn square_root(dim: &Dim) -> Option<Dim> {
+    let mut root = Dim::one();
+    let mut symbols = Vec::new();
+    for factor in dim.factors() {
+        match factor {
+            Dim::Known(k) => {
+                let r = k.isqrt();
+                if r * r != k {
+                    return None;
+                }
+                root = root.times(&Dim::Known(r));
+            }
+            Dim::Unknown => return None,
+            symbol => symbols.push(symbol),
+        }
+    }
+    symbols.sort();
+    if symbols.len() % 2 != 0 {
+        return None;
+    }
+    for pair in symbols.chunks_exact(2) {
+        if pair[0] != pair[1] {
+            return None;
+        }
+        root = root.times(&pair[0]);
+    }
+    Some(root)
+}
+
 /// A shape as two size variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Dims {
@@ -732,6 +763,19 @@ impl<'a> Pass<'a> {
                             self.sizes.value[root] = Some(quotient);
                             changed = true;
                         }
+                    }
+                }
+                // A square of one free size is the square root of a known product: the
+                // n² rows of `vec(I)` make I n×n.
+                if let (Some(total), true, true) = (
+                    &total,
+                    self.sizes.find(*a) == self.sizes.find(*b),
+                    self.sizes.is_free(*a),
+                ) {
+                    if let Some(root_size) = square_root(total) {
+                        let root = self.sizes.find(*a);
+                        self.sizes.value[root] = Some(root_size);
+                        changed = true;
                     }
                 }
                 let (Some(x), Some(y)) = (self.sizes.value_of(*a), self.sizes.value_of(*b)) else {

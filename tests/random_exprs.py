@@ -1065,9 +1065,9 @@ def judge_display(matcalc, text, wrt, spelling, directory, tag, cases):
     back = subprocess.run(args, capture_output=True, timeout=60)
     reason = back.stderr.decode("utf-8", "replace")
     if back.returncode != 0 and "cannot be inferred from" in reason:
-        # The gradient through ⊗ prints vec(I) whose size the inference cannot factor
-        # from n² when read alone: counted and shown, not judged (a known limit).
-        return None, ("inconclusive", f"display-untyped: {reason.strip()[:200]}")
+        # A text whose sizes the reader cannot tell (I ⊗ 𝟙𝟙ᵀ of a product size mnq):
+        # matcalc's check must not have said ok; the caller judges by its verdict.
+        return None, ("display-untyped", f"{stdout.strip()!r}: {reason.strip()[:200]}")
     if back.returncode != 0:
         return None, ("display-unreadable",
                       f"--format {spelling} printed {stdout.strip()!r}; read back: "
@@ -1115,6 +1115,9 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
         except subprocess.TimeoutExpired:
             return "timeout", "the display's read-back ran over 60 s"
         if display is None:
+            if shown[0] == "display-untyped":
+                return ("check-says-ok-but-display-untyped" if check_ok else "inconclusive",
+                        shown[1])
             return shown
         module = load(path)
         worst = worst_display = 0.0
@@ -1183,7 +1186,8 @@ def error_of(got, expected):
 
 FINDINGS = {"wrong-value", "broken-program", "wrong-derivative", "check-says-ok-but-wrong",
             "check-fails-but-right", "display-differs", "display-unreadable",
-            "check-says-ok-but-display-undetermined", "timeout",
+            "check-says-ok-but-display-undetermined", "check-says-ok-but-display-untyped",
+            "timeout",
             "crash", "rejected"}
 NODES = []
 

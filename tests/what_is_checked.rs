@@ -2,15 +2,23 @@
 //! differential testing, each a regression case, and the honest faces of the CLI and REPL.
 //! The NumPy cases run `python3` with numpy (installed by `.ci/run`).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[path = "common/run.rs"]
 #[allow(dead_code)]
 mod run;
 
 use matcalc::session::{Options, Session};
-use run::matcalc;
+use run::{matcalc, with_stdin, Run};
+
+/// Runs `matcalc ARGS`, which must exit 0 with `check: ok`.
+#[track_caller]
+fn checked_ok(args: &[&str]) -> Run {
+    let run = matcalc(args);
+    assert_eq!(run.status, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{args:?}: {}", run.stdout);
+    run
+}
 
 /// Runs the generated module of `diff EXPR --wrt WRT --format numpy` through
 /// `tests/numpy_check.py` (derivative against finite differences of value) and returns
@@ -106,17 +114,14 @@ fn where_lines_are_acyclic() {
 // `where` line that uses a later name, is never "ok".
 #[test]
 fn check_covers_display_and_compute_forms() {
-    let run = matcalc(&["diff", "½‖WᵀWx − x‖²", "--wrt", "W", "--check"]);
-    assert_eq!(run.status, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    checked_ok(&["diff", "½‖WᵀWx − x‖²", "--wrt", "W", "--check"]);
     for (expr, wrt, order) in [
         ("tr(X⁻¹A)", "X", "1"),
         ("Xᵀ X", "X", "1"),
         ("log|X|", "X", "2"),
         ("sum(σ(Wx))", "x", "2"),
     ] {
-        let run = matcalc(&["diff", expr, "--wrt", wrt, "--order", order, "--check"]);
-        assert_eq!(run.status, 0, "{expr}: {}{}", run.stdout, run.stderr);
+        checked_ok(&["diff", expr, "--wrt", wrt, "--order", order, "--check"]);
     }
 }
 
@@ -176,9 +181,7 @@ fn let_expansion_is_bounded_by_the_node_limit() {
         .collect();
     args.extend(doubling_chain(6));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = matcalc(&args);
-    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    checked_ok(&args);
 }
 
 // Findings 6 and 7: long products end; naming past the time limit names every repeat
@@ -210,7 +213,7 @@ fn long_products_end_with_a_printable_answer() {
 // Finding 9: log is smooth near 0.01; the check does not give up there.
 #[test]
 fn log_of_a_small_determinant_is_checked() {
-    let run = matcalc(&[
+    checked_ok(&[
         "diff",
         "log(det(S/100))",
         "--wrt",
@@ -219,31 +222,6 @@ fn log_of_a_small_determinant_is_checked() {
         "S: n×n spd",
         "--check",
     ]);
-    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
-}
-
-/// Runs the binary with `input` on standard input (bytes, not necessarily UTF-8).
-fn with_stdin(args: &[&str], input: &[u8]) -> run::Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_matcalc"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the matcalc binary runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(input)
-        .expect("input written");
-    let output = child.wait_with_output().expect("it ends");
-    run::Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).to_string(),
-        stderr: String::from_utf8_lossy(&output.stderr).to_string(),
-    }
 }
 
 // Finding 8: the REPL on a pipe.
@@ -386,9 +364,7 @@ fn check_needs_the_printed_text_to_fix_every_size() {
         run.stdout
     );
     for (expr, wrt) in [("tr(A)", "A"), ("sum(A)", "A"), ("sum(X ⊙ matrix(2))", "X")] {
-        let run = matcalc(&["diff", expr, "--wrt", wrt, "--check"]);
-        assert_eq!(run.status, 0, "{expr}: {}{}", run.stdout, run.stderr);
-        assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+        checked_ok(&["diff", expr, "--wrt", wrt, "--check"]);
     }
 }
 
@@ -431,4 +407,38 @@ fn check_does_not_fail_where_finite_differences_round_away() {
         "{}",
         run.stdout
     );
+}
+
+// The gradient through vec prints vec(I) whose n² rows the reader factors: shape
+// inference takes the square root of a known product, so the printed text types alone
+// (strictly: a text that does not type is never ok) and is checked by finite differences.
+#[test]
+fn vec_of_the_identity_is_sized_from_its_square() {
+    use matcalc::expr::{Dim, ExprKind};
+    let decls = matcalc::parse::parse_decls("X: n×n").expect("declarations");
+    let typed = matcalc::shape::infer(
+        &matcalc::parse::parse("vec(X) + vec(I)").expect("parses"),
+        &decls,
+    )
+    .expect("vec(I) is n²×1");
+    let n = Dim::Sym("n".into());
+    assert_eq!(typed.expr.shape.rows, n.times(&n));
+    let ExprKind::Add(_, vec_of_identity) = &typed.expr.kind else {
+        panic!("a sum: {:?}", typed.expr.kind)
+    };
+    let ExprKind::Vectorize(identity) = &vec_of_identity.kind else {
+        panic!("vec(I): {:?}", vec_of_identity.kind)
+    };
+    assert_eq!((&identity.shape.rows, &identity.shape.cols), (&n, &n));
+    // mn is no square: the factors of vec(I) stay unknown, an error.
+    let decls = matcalc::parse::parse_decls("X: m×n").expect("declarations");
+    assert!(matcalc::shape::infer(
+        &matcalc::parse::parse("vec(X) + vec(I)").expect("parses"),
+        &decls
+    )
+    .is_err());
+    for (expr, wrt) in [("vec(X)ᵀ vec(X)", "X"), ("aᵀ vec(X)", "X")] {
+        let run = checked_ok(&["diff", expr, "--wrt", wrt, "--check"]);
+        assert!(run.stdout.contains("vec(I)ᵀ ⊗ I"), "{}", run.stdout);
+    }
 }

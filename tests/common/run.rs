@@ -25,7 +25,13 @@ pub fn matcalc(args: &[&str]) -> Run {
 
 /// Runs `matcalc` (the REPL) with `script` as its standard input.
 pub fn repl(script: &str) -> Run {
+    with_stdin(&[], script.as_bytes())
+}
+
+/// Runs `matcalc ARGS` with `input` (bytes, not necessarily UTF-8) as its standard input.
+pub fn with_stdin(args: &[&str], input: &[u8]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_matcalc"))
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -35,9 +41,9 @@ pub fn repl(script: &str) -> Run {
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(script.as_bytes())
-        .expect("the script is written");
-    run_of(child.wait_with_output().expect("the REPL ends"))
+        .write_all(input)
+        .expect("the input is written");
+    run_of(child.wait_with_output().expect("it ends"))
 }
 
 fn run_of(output: std::process::Output) -> Run {
