@@ -118,7 +118,7 @@ struct LimitArgs {
     /// The longest expression or definition, in bytes (at most 1 000 000).
     #[arg(long, value_name = "BYTES", default_value_t = limits::standard("max-input"), value_parser = |text: &str| limits::parse("max-input", text))]
     max_input: u64,
-    /// The deepest expression tree (at most 2 000).
+    /// The deepest nesting, a flat chain such as a + b + c or ABC counting once (at most 2 000).
     #[arg(long, value_name = "N", default_value_t = limits::standard("max-depth"), value_parser = |text: &str| limits::parse("max-depth", text))]
     max_depth: u64,
     /// The largest exponent magnitude, k in Aᵏ (at most 1 000).

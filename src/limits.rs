@@ -15,7 +15,7 @@ use crate::session::Options;
 pub struct Limit {
     /// The flag without its dashes, also the REPL's name: `max-depth`.
     pub name: &'static str,
-    /// What it bounds: `the deepest expression tree`.
+    /// What it bounds: `the longest expression or definition`.
     pub what: &'static str,
     /// The unit of its value, if any: `bytes`.
     pub unit: &'static str,
@@ -42,7 +42,7 @@ fn narrow(value: u64) -> usize {
 pub const LIMITS: [Limit; 8] = [
     Limit { name: "max-input",      unit: "bytes", ceiling: 1_000_000,  what: "the longest expression or definition",
             get: |o| wide(o.parse_limits.max_input_len), set: |o, v| o.parse_limits.max_input_len = narrow(v) },
-    Limit { name: "max-depth",      unit: "",      ceiling: 2_000,      what: "the deepest expression tree",
+    Limit { name: "max-depth",      unit: "",      ceiling: 2_000,      what: "the deepest nesting (a flat chain counts once)",
             get: |o| wide(o.parse_limits.max_depth),     set: |o, v| o.parse_limits.max_depth = narrow(v) },
     Limit { name: "max-exponent",   unit: "",      ceiling: 1_000,      what: "the largest exponent magnitude",
             get: |o| o.parse_limits.max_exponent,        set: |o, v| o.parse_limits.max_exponent = v },

@@ -57,7 +57,8 @@ const CALL_LIMIT: usize = 5_000_000;
 pub struct Limits {
     /// The longest input, in bytes.
     pub max_input_len: usize,
-    /// The deepest expression tree (a leaf has depth 1).
+    /// The deepest nesting (a leaf has depth 1; a flat chain `a + b + c`, `ABC` is one
+    /// level however long, [`nesting_depth`]).
     pub max_depth: usize,
     /// The largest exponent magnitude in a power `Aᵏ` (`|k|`).
     pub max_exponent: u64,
@@ -66,7 +67,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The standard limits: 10 000 bytes of input, a tree depth of 512, exponents up to
+    /// The standard limits: 10 000 bytes of input, a nesting depth of 512, exponents up to
     /// 64 in magnitude and 200 distinct variables.
     pub fn standard() -> Limits {
         Limits {
@@ -757,12 +758,82 @@ fn span_of(pair: &Pair<'_, Rule>) -> Span {
     Span::new(span.start(), span.end())
 }
 
+/// The flat chains whose length is no nesting: sums and differences, products,
+/// Hadamard and Kronecker products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chain {
+    Sum,
+    Product,
+    Hadamard,
+    Kronecker,
+}
+
+/// The flat chain a node of `kind` continues, if any.
+fn chain(kind: &ExprKind) -> Option<Chain> {
+    match kind {
+        ExprKind::Add(..) | ExprKind::Sub(..) => Some(Chain::Sum),
+        ExprKind::Mul(..) => Some(Chain::Product),
+        ExprKind::Hadamard(..) => Some(Chain::Hadamard),
+        ExprKind::Kron(..) => Some(Chain::Kronecker),
+        _ => None,
+    }
+}
+
+/// The nesting depth of `expr` as [`Limits::max_depth`] counts it (a leaf has depth 1,
+/// a flat chain of any length adds one level), without recursion.
+pub fn nesting_depth(expr: &Expr) -> usize {
+    let mut depths: HashMap<*const Expr, usize> = HashMap::new();
+    let mut stack: Vec<(&Expr, bool)> = vec![(expr, false)];
+    while let Some((node, ready)) = stack.pop() {
+        let key = node as *const Expr;
+        if depths.contains_key(&key) {
+            continue;
+        }
+        if !ready {
+            stack.push((node, true));
+            stack.extend(
+                node.children()
+                    .into_iter()
+                    .map(|child| (child.as_ref(), false)),
+            );
+            continue;
+        }
+        let own = chain(&node.kind);
+        let depth = node
+            .children()
+            .into_iter()
+            .map(|child| {
+                let depth = depths[&Rc::as_ptr(child)];
+                match own {
+                    Some(own) if chain(&child.kind) == Some(own) => depth - 1,
+                    _ => depth,
+                }
+            })
+            .max()
+            .unwrap_or(0)
+            + 1;
+        depths.insert(key, depth);
+    }
+    depths[&(expr as *const Expr)]
+}
+
+/// The deepest tree any limits accept: a flat chain's length adds no nesting, but every
+/// stage walks the tree (and a derivative is deeper than its expression), so its length,
+/// like bracket nesting, is bounded to protect the stack: the second differential of a
+/// product of 4 000 factors, checked, fits in the 8 MB of a main thread (release build;
+/// the command line runs on a larger stack, `src/main.rs`).
+pub const MAX_TREE_DEPTH: usize = 4_000;
+
 fn check_depth(expr: &Expr, limits: &Limits) -> Result<(), Error> {
-    if expr.depth() > limits.max_depth {
+    let span = expr.span.unwrap_or_default();
+    if nesting_depth(expr) > limits.max_depth {
         return Err(Error::TreeTooDeep {
-            span: expr.span.unwrap_or_default(),
+            span,
             max: limits.max_depth,
         });
+    }
+    if expr.depth() > MAX_TREE_DEPTH {
+        return Err(Error::TooComplex { span });
     }
     Ok(())
 }
@@ -1306,7 +1377,10 @@ fn balance_hints(src: &str) -> Vec<String> {
 /// the limit is never built (dropping a very deep tree would itself recurse).
 struct Node {
     expr: Expr,
+    /// The nesting depth ([`nesting_depth`]).
     depth: usize,
+    /// The tree's own depth, a chain's length included ([`MAX_TREE_DEPTH`]).
+    height: usize,
 }
 
 struct Lowerer<'o> {
@@ -1317,18 +1391,23 @@ struct Lowerer<'o> {
 const MAX_LOWERING_NESTING: usize = 2 * MAX_NESTING;
 
 impl Lowerer<'_> {
-    /// A new node over children whose greatest depth is `child_depth` (0 for a leaf).
-    fn node(&self, kind: ExprKind, span: Span, child_depth: usize) -> Result<Node, Error> {
-        let depth = child_depth + 1;
+    /// A new node over children whose greatest nesting depth and height are `below`
+    /// ((0, 0) for a leaf).
+    fn node(&self, kind: ExprKind, span: Span, below: (usize, usize)) -> Result<Node, Error> {
+        let (depth, height) = (below.0 + 1, below.1 + 1);
         if depth > self.options.limits.max_depth {
             return Err(Error::TreeTooDeep {
                 span,
                 max: self.options.limits.max_depth,
             });
         }
+        if height > MAX_TREE_DEPTH {
+            return Err(Error::TooComplex { span });
+        }
         Ok(Node {
             expr: Expr::new(kind).with_span(span),
             depth,
+            height,
         })
     }
 
@@ -1338,9 +1417,11 @@ impl Lowerer<'_> {
         span: Span,
         child: Node,
     ) -> Result<Node, Error> {
-        self.node(make(Rc::new(child.expr)), span, child.depth)
+        self.node(make(Rc::new(child.expr)), span, (child.depth, child.height))
     }
 
+    /// A binary node. An operand of the same flat chain (a term of a sum, a factor of a
+    /// product) adds no depth: `a + b + c` is as deep as `a + b`.
     fn binary(
         &self,
         make: impl FnOnce(Rc<Expr>, Rc<Expr>) -> ExprKind,
@@ -1348,14 +1429,21 @@ impl Lowerer<'_> {
         rhs: Node,
     ) -> Result<Node, Error> {
         let span = joined_span(&lhs, &rhs);
-        let depth = lhs.depth.max(rhs.depth);
-        self.node(make(Rc::new(lhs.expr), Rc::new(rhs.expr)), span, depth)
+        let families = (chain(&lhs.expr.kind), chain(&rhs.expr.kind));
+        let kind = make(Rc::new(lhs.expr), Rc::new(rhs.expr));
+        let within = |family: Option<Chain>, depth: usize| match chain(&kind) {
+            Some(own) if family == Some(own) => depth - 1,
+            _ => depth,
+        };
+        let depth = within(families.0, lhs.depth).max(within(families.1, rhs.depth));
+        self.node(kind, span, (depth, lhs.height.max(rhs.height)))
     }
 
     fn num(&self, value: Rational, span: Span) -> Node {
         Node {
             expr: Expr::num(value).with_span(span),
             depth: 1,
+            height: 1,
         }
     }
 
@@ -1646,6 +1734,7 @@ impl Lowerer<'_> {
                         Ok(Node {
                             expr: folded.expr.with_span(span),
                             depth: folded.depth,
+                            height: folded.height,
                         })
                     }
                     _ => Err(unexpected(span)),
@@ -1668,8 +1757,8 @@ impl Lowerer<'_> {
                     _ => Err(unexpected(span)),
                 }
             }
-            Rule::ones => self.node(ExprKind::Ones, span, 0),
-            Rule::eye => self.node(ExprKind::Identity, span, 0),
+            Rule::ones => self.node(ExprKind::Ones, span, (0, 0)),
+            Rule::eye => self.node(ExprKind::Identity, span, (0, 0)),
             Rule::exp_e => {
                 let argument = pair.into_inner().next().ok_or_else(|| unexpected(span))?;
                 let argument = match argument.as_rule() {
@@ -1776,7 +1865,7 @@ impl Lowerer<'_> {
                         return self.node(
                             ExprKind::Mul(Rc::new(argument.expr), spread),
                             span,
-                            argument.depth + 2,
+                            (argument.depth + 2, argument.height + 2),
                         );
                     }
                     other => {
@@ -1796,9 +1885,9 @@ impl Lowerer<'_> {
                 });
                 let name = ident_symbol(pair);
                 if name == "I" && !has_decoration {
-                    self.node(ExprKind::Identity, span, 0)
+                    self.node(ExprKind::Identity, span, (0, 0))
                 } else {
-                    self.node(ExprKind::Var(name), span, 0)
+                    self.node(ExprKind::Var(name), span, (0, 0))
                 }
             }
             Rule::paren_group => {
@@ -1836,7 +1925,7 @@ impl Lowerer<'_> {
                     .into_inner()
                     .map(|size| commutation_size(size.as_str()));
                 match (sizes.next().flatten(), sizes.next().flatten()) {
-                    (Some(m), Some(n)) => self.node(ExprKind::Commutation(m, n), span, 0),
+                    (Some(m), Some(n)) => self.node(ExprKind::Commutation(m, n), span, (0, 0)),
                     _ => Err(Error::Syntax {
                         message: "not a size of a commutation matrix".to_string(),
                         span,

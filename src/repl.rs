@@ -935,7 +935,7 @@ mod tests {
             Reply::Out("max-depth = 3\n".to_string())
         );
         assert!(
-            matches!(repl.eval("x + x + x + x"), Reply::Err(text) if text.contains(":limits max-depth"))
+            matches!(repl.eval("((xᵀ)ᵀ)ᵀ"), Reply::Err(text) if text.contains(":limits max-depth"))
         );
         assert!(
             matches!(repl.eval(":limits max-depth 0"), Reply::Err(text) if text.contains("from 1 to"))

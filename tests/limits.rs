@@ -1,5 +1,5 @@
 //! Every explicit limit stops hostile input with its own clean error: input length,
-//! bracket nesting, tree depth, operator runs, exponent size, number of variables, and
+//! bracket nesting, nesting depth, a chain's length, operator runs, exponent size, number of variables, and
 //! the e-graph's nodes, iterations and time. Each is a public field, so a library user
 //! (and the command line) can change it.
 
@@ -90,34 +90,109 @@ fn operator_runs_of_100_000_are_errors() {
     }
 }
 
+/// `(…((xᵀᵀᵀᵀ + x)ᵀᵀᵀᵀ + x)…)`, `levels` brackets deep: five levels of nesting each.
+fn nested(levels: usize) -> String {
+    (0..levels).fold("x".to_string(), |inner, _| format!("({inner}ᵀᵀᵀᵀ + x)"))
+}
+
 #[test]
-fn long_chains_hit_the_tree_depth_limit() {
-    let chain = format!("x{}", " + x".repeat(100_000));
-    let error = parse_with(&chain, &long_inputs()).expect_err("depth 100 001");
-    // The parser's own backtracking budget may give up first; either is clean.
-    assert!(
-        matches!(
-            error,
-            Error::TreeTooDeep { max: 512, .. } | Error::TooComplex { .. }
-        ),
-        "{error:?}"
+fn depth_counts_nesting_not_the_length_of_a_flat_chain() {
+    // A sum of 1 000 terms and a product of 1 000 factors are one level of nesting each.
+    let sum = format!("x{}", " + x".repeat(999));
+    let product = format!("xᵀ{}x", "A".repeat(1_000));
+    for text in [&sum, &product, &format!("tr({})", "A".repeat(1_000))] {
+        let expr = parse(text).unwrap_or_else(|error| panic!("{error}"));
+        assert!(
+            matcalc::parse::nesting_depth(&expr) <= 3,
+            "{}",
+            expr.depth()
+        );
+        assert!(expr.depth() >= 1_000);
+    }
+    assert_eq!(
+        matcalc::parse::nesting_depth(&parse("a + b − c + d").unwrap()),
+        2
     );
-    let chain = format!("x{}", " + x".repeat(1_000));
-    let error = parse_with(&chain, &long_inputs()).expect_err("depth 1 001");
+    assert_eq!(
+        matcalc::parse::nesting_depth(&parse("(a + b)(c + d) + e").unwrap()),
+        4
+    );
+    // Nesting is what the limit counts: 120 brackets of five levels each is 601.
+    let error = parse(&nested(120)).expect_err("depth 601");
     assert!(
         matches!(error, Error::TreeTooDeep { max: 512, .. }),
         "{error:?}"
     );
     let shallow = options_with(Limits {
-        max_input_len: 10_000_000,
         max_depth: 3,
         ..Limits::standard()
     });
-    assert!(parse_with("x + x", &shallow).is_ok());
+    assert!(parse_with("x + x + x + x", &shallow).is_ok());
     assert!(matches!(
-        parse_with("x + x + x + x", &shallow),
+        parse_with("((xᵀ)ᵀ)ᵀ", &shallow),
         Err(Error::TreeTooDeep { max: 3, .. })
     ));
+    // A chain's length is bounded too, to protect the stack of every stage that walks
+    // the tree: past 4 000 operands it is a clean error, whatever the input limit.
+    let chain = format!("x{}", " + x".repeat(100_000));
+    let error = parse_with(&chain, &long_inputs()).expect_err("100 001 terms");
+    assert!(matches!(error, Error::TooComplex { .. }), "{error:?}");
+    assert!(error.to_string().contains("too complex"), "{error}");
+}
+
+// Long displays read back in the check: a 1 000-term sum's gradient and the 1 000-factor
+// product's (its display and where lines), each checked by finite differences.
+#[test]
+fn long_chains_are_differentiated_and_checked() {
+    let sum: String = (0..1_000)
+        .map(|k| format!("{}x", k % 7 + 1))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let run = matcalc(&[
+        "diff",
+        &format!("‖{sum}‖²"),
+        "--wrt",
+        "x",
+        "--check",
+        "--time-limit",
+        "60000",
+    ]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    let terms: String = (0..1_000)
+        .map(|k| format!("x{}", subscript(k % 5 + 1)))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let run = matcalc(&[
+        "diff",
+        &format!("aᵀ({terms})"),
+        "--wrt",
+        "x₁",
+        "--check",
+        "--time-limit",
+        "60000",
+    ]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    let product = format!("xᵀ{}x", "A".repeat(1_000));
+    let run = matcalc(&[
+        "diff",
+        &product,
+        "--wrt",
+        "x",
+        "--check",
+        "--time-limit",
+        "60000",
+    ]);
+    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+}
+
+fn subscript(k: usize) -> String {
+    k.to_string()
+        .chars()
+        .map(|d| ['₀', '₁', '₂', '₃', '₄', '₅', '₆', '₇', '₈', '₉'][d as usize - '0' as usize])
+        .collect()
 }
 
 #[test]
@@ -377,17 +452,18 @@ fn cli_max_input() {
 #[test]
 fn cli_max_depth() {
     assert_limit_error(
-        &simplify_cli("x + x + x + x", &["--max-depth", "3"]),
+        &simplify_cli("((xᵀ)ᵀ)ᵀ", &["--max-depth", "3"]),
         "expression nested too deeply (the limit is a depth of 3)",
         "--max-depth",
     );
-    let long_sum = format!("x{}", " + x".repeat(599));
+    assert_passes(&simplify_cli("x + x + x + x", &["--max-depth", "3"]));
+    let deep = nested(120);
     assert_limit_error(
-        &simplify_cli(&long_sum, &[]),
+        &simplify_cli(&deep, &[]),
         "nested too deeply",
         "--max-depth",
     );
-    assert_passes(&simplify_cli(&long_sum, &["--max-depth", "1000"]));
+    assert_passes(&simplify_cli(&deep, &["--max-depth", "1000"]));
 }
 
 #[test]
@@ -593,9 +669,9 @@ fn repl_limits_show_set_and_hold() {
     let script = "\
 :limits
 :limits max-depth 3
-x + x + x + x
+((xᵀ)ᵀ)ᵀ
 :limits max-depth 600
-x + x + x + x
+((xᵀ)ᵀ)ᵀ
 :limits max-exponent 2
 tr(A^3)
 :limits max-exponent 3
@@ -646,10 +722,10 @@ x + y
     }
     assert!(table.contains("512"), "{table}");
     assert!(reply(":limits max-depth 3", 1).contains("max-depth = 3"));
-    let error = reply("x + x + x + x", 2);
+    let error = reply("((xᵀ)ᵀ)ᵀ", 2);
     assert!(error.contains("nested too deeply"), "{error}");
     assert!(error.contains("`:limits max-depth N`"), "{error}");
-    assert!(reply("x + x + x + x", 4).contains("4x"), "{out}");
+    assert!(reply("((xᵀ)ᵀ)ᵀ", 4).contains("xᵀ"), "{out}");
     assert!(
         reply("tr(A^3)", 6).contains("exponent too large: 3"),
         "{out}"
@@ -701,9 +777,10 @@ fn session_options_carry_the_parse_limits() {
         .expect("within the raised limit");
     assert!(session.simplify("tr(K)", &options).is_ok());
     options.parse_limits.max_depth = 2;
-    assert!(session.simplify("x + y + z", &options).is_err());
+    assert!(session.simplify("(xᵀ)ᵀ", &options).is_err());
+    assert!(session.simplify("x + y + z", &options).is_ok());
     assert!(session.explain_with("½‖x‖²", "x", &options).is_err());
-    assert!(session.shapes_with("x + y + z", &options).is_err());
+    assert!(session.shapes_with("(xᵀ)ᵀ", &options).is_err());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -448,10 +448,10 @@ fn every_error_kind_is_400_with_the_command_lines_message_span_and_hints() {
 #[test]
 fn limits_given_to_serve_apply_to_every_request() {
     let server = Server::start(&["--max-depth", "3"]);
-    let reply = server.api("simplify", &json!({"expr": "x + x + x + x"}));
+    let reply = server.api("simplify", &json!({"expr": "((xᵀ)ᵀ)ᵀ"}));
     assert_eq!(reply.status, 400, "{}", reply.text());
     let body = reply.json();
-    let cli = run::matcalc(&["simplify", "x + x + x + x", "--max-depth", "3"]);
+    let cli = run::matcalc(&["simplify", "((xᵀ)ᵀ)ᵀ", "--max-depth", "3"]);
     assert_eq!(body["rendered"], cli.stderr);
     assert!(cli.stderr.contains("--max-depth"), "{}", cli.stderr);
     // Limits of the simplifier stop it early, never make an error.
