@@ -1299,12 +1299,14 @@ impl Session {
         if deadline.passed() {
             return Err("the time limit was reached while reading it back".into());
         }
-        self.sizes_fixed_by_text(
-            typed,
-            (&read_display, &read_wheres),
-            &declared,
-            anchor.map(|a| (a, shape)),
-        )?;
+        // The text as the reader expands it: each name one shared subtree, not respanned
+        // (each use's own copy of everything below it was exponential).
+        let text_tree = expand_inner(
+            &expand_inner(&read_display, &read_wheres, false),
+            &self.definition_table(),
+            false,
+        );
+        self.sizes_fixed_by_text(typed, &text_tree, &declared, anchor.map(|a| (a, shape)))?;
         // Shared, not respanned: a name used in many places is one subtree, so the
         // expansion stays as large as the printed text, never the tree it unfolds to.
         let expanded = expand_inner(
@@ -1323,78 +1325,45 @@ impl Session {
         Ok(shaped_constant(&expanded, shape))
     }
 
-    /// Whether the printed text fixes every size: the display and its `where` lines as
-    /// parsed, typed together from the text alone, with the variables of `typed`, the
-    /// shapes of the definitions, the differentials' stand-ins `declared` and, if the
-    /// derivative is not a scalar, an `anchor` variable shaped like it multiplied
-    /// elementwise with the display (the reader knows ∂/∂X is shaped like X). Each
-    /// `where` name is tied to its body by their difference, `sum(z − body)`, so the text
-    /// is typed once, in its own size, never expanded. It must have only the sizes of
-    /// the problem; a size left open is named after an innermost printed node that has
-    /// it.
+    /// Whether the printed text `tree` (parsed, names expanded) fixes every size: typed
+    /// from the text alone, with the variables of `typed`, the differentials' stand-ins
+    /// `declared` and, if the derivative is not a scalar, an `anchor` variable shaped like
+    /// it multiplied elementwise with the root (the reader knows ∂/∂X is shaped like X),
+    /// it must have only the sizes of the problem. A size left open is named after an
+    /// innermost printed node that has it. Typing walks the tree the text unfolds to, so
+    /// past [`LARGEST_TYPED`] nodes the check is inconclusive, saying so.
     fn sizes_fixed_by_text(
         &self,
         typed: &Typed,
-        (display, wheres): (&Expr, &[(Symbol, Expr)]),
+        tree: &Expr,
         declared: &[(Symbol, Shape)],
         anchor: Option<(Symbol, &Shape)>,
     ) -> Result<(), String> {
+        if tree.size() > LARGEST_TYPED {
+            return Err("the printed derivative unfolds to too large a tree to type".into());
+        }
         let mut decls = self.decls.clone();
         decls.vars.extend(typed.vars.clone());
-        let definitions = self
-            .typed_definitions(typed)
-            .into_iter()
-            .map(|(name, body)| (name, body.shape));
         for (name, shape) in declared
             .iter()
-            .cloned()
-            .chain(
-                anchor
-                    .as_ref()
-                    .map(|(name, shape)| (name.clone(), (*shape).clone())),
-            )
-            .chain(definitions)
+            .map(|(name, shape)| (name, shape))
+            .chain(anchor.as_ref().map(|(name, shape)| (name, *shape)))
         {
             decls.vars.insert(
-                name,
+                name.clone(),
                 VarDecl {
-                    shape,
+                    shape: shape.clone(),
                     props: Default::default(),
                 },
             );
         }
-        let anchored = match &anchor {
-            Some((name, _)) => Expr::new(ExprKind::Sum(Rc::new(Expr::new(ExprKind::Hadamard(
+        let text = match &anchor {
+            Some((name, _)) => Expr::new(ExprKind::Hadamard(
                 Rc::new(Expr::var(name)),
-                Rc::new(display.clone()),
-            ))))),
-            None => display.clone(),
+                Rc::new(tree.clone()),
+            )),
+            None => tree.clone(),
         };
-        // The ties first, in the order of the lines, so that each name has its body's
-        // shape before the text uses it (`uZ` with Z a row is no scaling).
-        let mut terms: Vec<Expr> = wheres
-            .iter()
-            .map(|(name, body)| {
-                Expr::new(ExprKind::Sum(Rc::new(Expr::new(ExprKind::Sub(
-                    Rc::new(Expr::var(name)),
-                    Rc::new(body.clone()),
-                )))))
-            })
-            .chain(std::iter::once(anchored))
-            .collect();
-        // Added in pairs, so that thousands of lines make a tree of logarithmic depth.
-        while terms.len() > 1 {
-            let mut pairs = Vec::with_capacity(terms.len().div_ceil(2));
-            let mut rest = terms.into_iter();
-            while let Some(left) = rest.next() {
-                pairs.push(match rest.next() {
-                    Some(right) => Expr::new(ExprKind::Add(Rc::new(left), Rc::new(right))),
-                    None => left,
-                });
-            }
-            terms = pairs;
-        }
-        let text = terms.pop().unwrap_or_else(|| display.clone());
         let retyped = shape::infer(&text, &decls)
             .map_err(|error| format!("the printed text does not type: {error}"))?;
         let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
@@ -1796,6 +1765,9 @@ pub fn used_wheres(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)
         .cloned()
         .collect()
 }
+
+/// The largest tree the check types a printed text as: about 250 MB of typed nodes.
+const LARGEST_TYPED: usize = 200_000;
 
 /// `text`, or its first 60 characters and `…` when it is longer.
 fn abbreviated(text: &str) -> String {
