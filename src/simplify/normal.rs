@@ -39,6 +39,144 @@ pub fn normalise(expr: &Expr, vars: &BTreeMap<Symbol, VarDecl>) -> Expr {
     poly_expr(&poly).as_ref().clone()
 }
 
+/// The normal form of one value, shared: what the e-class analysis keeps for each class
+/// (see [`super::analysis`]), so that classes equal up to associativity, commutativity,
+/// scalar placement and transposes are recognised by their keys.
+#[derive(Clone, Debug)]
+pub struct Normal {
+    poly: Rc<Poly>,
+    key: Rc<str>,
+    size: usize,
+}
+
+impl Normal {
+    fn of(poly: Rc<Poly>) -> Normal {
+        let key = poly.key();
+        let size = key.len();
+        Normal {
+            poly,
+            key: bounded(key),
+            size,
+        }
+    }
+
+    /// The structural key: equal keys mean equal normal forms.
+    pub fn key(&self) -> &Rc<str> {
+        &self.key
+    }
+
+    /// The length of the key written out in full: how large the normal form is.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The normal form as an expression, in the fixed association of [`normalise`].
+    pub fn expr(&self) -> Rc<Expr> {
+        poly_expr(&self.poly)
+    }
+
+    /// How many terms the normal form's sum has.
+    pub fn terms(&self) -> usize {
+        self.poly.terms.len()
+    }
+}
+
+/// The normal form of `node`, whose children are the leaves of `children`, each standing
+/// for a value with the normal form given beside it (shapes as the leaves say).
+pub fn normal_of_node(
+    node: &Rc<Expr>,
+    children: &[(Rc<Expr>, Normal)],
+    vars: &BTreeMap<Symbol, VarDecl>,
+) -> Normal {
+    let mut normaliser = Normaliser {
+        vars,
+        memo: children
+            .iter()
+            .map(|(leaf, normal)| (Rc::as_ptr(leaf), (leaf.clone(), normal.poly.clone())))
+            .collect(),
+    };
+    Normal::of(normaliser.poly(node))
+}
+
+/// The normal form of each of `nodes`, subterms of one another (shared through
+/// [`Rc`]), in one pass: each normalised once, whatever shares it.
+pub fn normalise_each(nodes: &[Rc<Expr>], vars: &BTreeMap<Symbol, VarDecl>) -> Vec<Rc<Expr>> {
+    let mut normaliser = Normaliser {
+        vars,
+        memo: HashMap::new(),
+    };
+    nodes
+        .iter()
+        .map(|node| poly_expr(&normaliser.poly(node)))
+        .collect()
+}
+
+/// `expr` with every chain of products grouped to the right (`A(BC)` for `(AB)C`), the
+/// scalars in front staying in front: the grouping that shows a chain's first factor,
+/// as the normal form's left grouping shows its last, so that a rule can take out a
+/// common first factor of two terms (`XA + XB = X(A + B)`).
+pub fn right_grouped(expr: &Rc<Expr>, memo: &mut HashMap<*const Expr, Rc<Expr>>) -> Rc<Expr> {
+    let key = Rc::as_ptr(expr);
+    if let Some(done) = memo.get(&key) {
+        return done.clone();
+    }
+    let mut factors = vec![];
+    if let ExprKind::Mul(..) = expr.kind {
+        chain_factors(expr, &mut factors);
+    }
+    let res = match &expr.kind {
+        ExprKind::Mul(..) if factors.len() > 1 => {
+            let factors: Vec<Rc<Expr>> = factors.iter().map(|f| right_grouped(f, memo)).collect();
+            let split = factors
+                .iter()
+                .position(|f| !f.shape.is_scalar())
+                .unwrap_or(factors.len());
+            let (scalars, matrices) = factors.split_at(split);
+            let chain = matrices
+                .iter()
+                .cloned()
+                .rev()
+                .reduce(|acc, f| build::mul(f, acc));
+            let scale = scalars.iter().cloned().reduce(build::mul);
+            match (scale, chain) {
+                (Some(k), Some(c)) => build::mul(k, c),
+                (Some(k), None) => k,
+                (None, Some(c)) => c,
+                (None, None) => expr.clone(),
+            }
+        }
+        _ => {
+            let mut node = expr.as_ref().clone();
+            let mut changed = false;
+            for child in node.children_mut() {
+                let done = right_grouped(child, memo);
+                if !Rc::ptr_eq(&done, child) {
+                    *child = done;
+                    changed = true;
+                }
+            }
+            if changed {
+                Rc::new(node)
+            } else {
+                expr.clone()
+            }
+        }
+    };
+    memo.insert(key, res.clone());
+    res
+}
+
+/// The factors of a chain of products, in order: scalars only where they lead the chain.
+fn chain_factors(expr: &Rc<Expr>, out: &mut Vec<Rc<Expr>>) {
+    match &expr.kind {
+        ExprKind::Mul(a, b) if !b.shape.is_scalar() && (out.is_empty() || !a.shape.is_scalar()) => {
+            chain_factors(a, out);
+            chain_factors(b, out);
+        }
+        _ => out.push(expr.clone()),
+    }
+}
+
 /// What a letter's base is, as far as transposing it is concerned.
 #[derive(Clone, Debug)]
 enum Inner {
@@ -69,7 +207,7 @@ impl Letter {
     fn atom(base: Rc<Expr>, key: String, inner: Inner, symmetric: bool) -> Letter {
         Letter {
             base,
-            key: key.into(),
+            key: bounded(key),
             inner,
             symmetric,
             transposed: false,
@@ -161,7 +299,7 @@ impl Mono {
 #[derive(Clone, Debug)]
 struct Poly {
     shape: Shape,
-    terms: Vec<(Rational, Mono, String)>,
+    terms: Vec<(Rational, Mono, Rc<str>)>,
 }
 
 impl Poly {
@@ -180,7 +318,7 @@ impl Poly {
 
     fn of(coefficient: Rational, mono: Mono) -> Poly {
         let shape = mono.shape.clone();
-        let key = mono.key();
+        let key = mono.key().into();
         let mut res = Poly {
             shape,
             terms: vec![(coefficient, mono, key)],
@@ -209,7 +347,7 @@ impl Poly {
     /// left is written with the zero term of [`zero_mono`].
     fn tidy(&mut self) {
         self.terms.sort_by(|a, b| a.2.cmp(&b.2));
-        let mut merged: Vec<(Rational, Mono, String)> = vec![];
+        let mut merged: Vec<(Rational, Mono, Rc<str>)> = vec![];
         for term in self.terms.drain(..) {
             match merged.last_mut() {
                 Some(last) if last.2 == term.2 => last.0 = &last.0 + &term.0,
@@ -219,7 +357,7 @@ impl Poly {
         merged.retain(|(c, _, _)| !c.is_zero());
         if !self.shape.is_scalar() && !merged.iter().any(|(_, m, _)| m.shape == self.shape) {
             let zero = zero_mono(&self.shape);
-            let key = zero.key();
+            let key = zero.key().into();
             merged.insert(0, (Rational::zero(), zero, key));
         }
         self.terms = merged;
@@ -279,6 +417,28 @@ fn merge_scalars(a: &[ScalarAtom], b: &[ScalarAtom]) -> Vec<ScalarAtom> {
     }
     res.retain(|atom| atom.exponent != 0);
     res
+}
+
+/// Longest key kept as written; a longer one is replaced by a digest of it, so that the
+/// key of a node nested n deep (each key holds its children's) stays short instead of
+/// growing with n, and comparing keys stays cheap.
+const MAX_KEY: usize = 96;
+
+/// `key`, or a 128-bit digest of it when longer than [`MAX_KEY`]: a function of the key
+/// alone (`DefaultHasher::new` has fixed keys), so the order stays the same from run to run; it only
+/// orders long keys arbitrarily among themselves.
+fn bounded(key: String) -> Rc<str> {
+    if key.len() <= MAX_KEY {
+        return key.into();
+    }
+    let digest = |seed: u8| {
+        use std::hash::Hasher;
+        let mut hasher = std::hash::DefaultHasher::new();
+        hasher.write_u8(seed);
+        hasher.write(key.as_bytes());
+        hasher.finish()
+    };
+    format!("#{:016x}{:016x}", digest(1), digest(2)).into()
 }
 
 /// Most a coefficient is raised to exactly; beyond it the power stays an atom.
@@ -426,7 +586,7 @@ impl Normaliser<'_> {
     fn scalar_atom(&self, expr: Rc<Expr>, key: String) -> Poly {
         let atom = ScalarAtom {
             expr,
-            key: key.into(),
+            key: bounded(key),
             exponent: 1,
         };
         Poly::of(
@@ -444,7 +604,7 @@ impl Normaliser<'_> {
         if p.shape.is_scalar() {
             let atom = ScalarAtom {
                 expr: poly_expr(p),
-                key: p.key().into(),
+                key: bounded(p.key()),
                 exponent: 1,
             };
             return Mono {
@@ -550,7 +710,7 @@ impl Normaliser<'_> {
         };
         ScalarAtom {
             expr: word_expr(&chosen, &Shape::scalar()),
-            key: key.into(),
+            key: bounded(key),
             exponent: 1,
         }
     }
@@ -630,7 +790,7 @@ impl Normaliser<'_> {
         for (c, m, _) in &p.terms {
             let word = self.transpose_word(&m.word);
             let mono = self.word_mono(m.shape.transposed(), m.scalars.clone(), word);
-            let key = mono.key();
+            let key = mono.key().into();
             terms.push((c.clone(), mono, key));
         }
         let mut res = Poly { shape, terms };
