@@ -442,3 +442,35 @@ fn vec_of_the_identity_is_sized_from_its_square() {
         assert!(run.stdout.contains("vec(I)ᵀ ⊗ I"), "{}", run.stdout);
     }
 }
+
+/// The random tester's declarations (`tests/random_exprs.py`'s DECLS).
+const RANDOM_DECLS: &str = "A: n×n, B: n×n, C: m×m, S: n×n spd, X: n×m, x: n, y: n, \
+                            x₁: n, u: m, α: scalar, β: scalar, k: int";
+
+// Random differential finding (seeds 101–105): a zero derivative shaped mn×mn (of
+// tr(K − K) in K = S ⊗ C) entered the e-graph as the scalar 0, so `I ⊗ 0` became the
+// n×n matrix 0I and the emitted product raised a shape error. A constant filling a
+// matrix shape keeps it (`0·I`, `q·𝟙𝟙ᵀ`) wherever it comes from.
+#[test]
+fn zero_matrices_keep_their_shape_in_the_simplifier() {
+    for (expr, wrt) in [
+        ("tr((S ⊗ C) − (S ⊗ C))", "C"),
+        ("tr((S ⊗ C) − (S ⊗ C))", "S"),
+        ("tr((S ⊗ A) − (S ⊗ A))", "A"),
+        ("tr(((S ⊗ C) − (S ⊗ C)) ⊙ (B ⊗ C)²)", "S"),
+        ("tr(((S ⊗ C) − (S ⊗ C)) ⊙ (B ⊗ C)²)", "B"),
+    ] {
+        let (ok, report) = numpy_report(expr, wrt, &[RANDOM_DECLS]);
+        assert!(ok, "{expr} wrt {wrt}: {report}");
+        checked_ok(&[
+            "diff",
+            expr,
+            "--wrt",
+            wrt,
+            "--decl",
+            RANDOM_DECLS,
+            "--check",
+        ]);
+    }
+}
+

@@ -267,6 +267,14 @@ pub fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const E
     }
     let mut child = |e: &Rc<Expr>, rec: &mut RecExpr<Mat>| add_expr(e, rec, memo);
     let node = match &expr.kind {
+        ExprKind::Num(q) if has_matrix_shape(&expr.shape) => {
+            // A `Num` filling a matrix shape (a zero derivative `0` shaped `mn×mn`) is a
+            // scalar in the e-graph: it keeps its shape as a factor `q·𝟙𝟙ᵀ` (`0·I` for a
+            // square zero), or `I ⊗ 0` would become the `n×n` matrix `0I`.
+            let carrier = shape_carrier(&expr.shape, q.is_zero(), rec);
+            let q = rec.add(Mat::Num(Num(q.clone())));
+            Mat::Mul([q, carrier])
+        }
         ExprKind::Num(q) => Mat::Num(Num(q.clone())),
         ExprKind::Var(name) => Mat::Symbol(egg::Symbol::from(name.as_str())),
         ExprKind::Identity => {
@@ -340,6 +348,40 @@ pub fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const E
     id
 }
 
+/// The zero of `shape`, a `Num` filling it.
+fn zero_of(shape: &Shape) -> Rc<Expr> {
+    Rc::new(Expr::typed(ExprKind::Num(Rational::zero()), shape.clone()))
+}
+
+/// Whether a typed node's shape is known and not `1×1`.
+fn has_matrix_shape(shape: &Shape) -> bool {
+    !shape.is_scalar() && ![&shape.rows, &shape.cols].contains(&&Dim::Unknown)
+}
+
+/// A node of `shape` whose entries are all 1 (`𝟙`, `𝟙ᵀ`, `𝟙𝟙ᵀ`), or `I` when `square`
+/// is allowed and the shape is square: the factor that gives a constant its shape.
+fn shape_carrier(shape: &Shape, square: bool, rec: &mut RecExpr<Mat>) -> Id {
+    let ones = |n: &Dim, rec: &mut RecExpr<Mat>| {
+        let dim = rec.add(Mat::Dim(DimLeaf(n.clone())));
+        rec.add(Mat::Ones(dim))
+    };
+    if square && shape.is_square() {
+        let dim = rec.add(Mat::Dim(DimLeaf(shape.rows.clone())));
+        return rec.add(Mat::Identity(dim));
+    }
+    let column = (!shape.rows.is_one()).then(|| ones(&shape.rows, rec));
+    let row = (!shape.cols.is_one()).then(|| {
+        let column = ones(&shape.cols, rec);
+        rec.add(Mat::Transpose(column))
+    });
+    match (column, row) {
+        (Some(column), Some(row)) => rec.add(Mat::Mul([column, row])),
+        (Some(one), None) | (None, Some(one)) => one,
+        // Not reached: a 1×1 shape is a scalar, which needs no carrier.
+        (None, None) => rec.add(Mat::Num(Num(Rational::from_integer(BigInt::from(1))))),
+    }
+}
+
 /// Converts a [`RecExpr`] back to a typed tree, recomputing every shape with
 /// [`crate::expr::build`] from the variable shapes in `vars`.
 ///
@@ -406,7 +448,17 @@ fn node_to_expr(
         Mat::Neg(a) => build::neg(get(*a)?),
         Mat::Add([a, b]) => build::add(get(*a)?, get(*b)?),
         Mat::Sub([a, b]) => build::sub(get(*a)?, get(*b)?),
-        Mat::Mul([a, b]) => build::mul(get(*a)?, get(*b)?),
+        Mat::Mul([a, b]) => {
+            let (a, b) = (get(*a)?, get(*b)?);
+            // `0·A`, how the e-graph keeps a zero's shape, is the zero of A's shape,
+            // printed `0` like a zero derivative.
+            let is_zero = |e: &Expr| matches!(&e.kind, ExprKind::Num(q) if q.is_zero());
+            match (is_zero(&a), is_zero(&b)) {
+                (true, _) if !b.shape.is_scalar() => zero_of(&b.shape),
+                (_, true) if !a.shape.is_scalar() => zero_of(&a.shape),
+                _ => build::mul(a, b),
+            }
+        }
         Mat::Div([a, b]) => build::div(get(*a)?, get(*b)?),
         Mat::Had([a, b]) => build::hadamard(get(*a)?, get(*b)?),
         Mat::Transpose(a) => build::transpose(get(*a)?),
@@ -479,6 +531,29 @@ mod tests {
         }
         assert!("x".parse::<Num>().is_err());
         assert!("1/0".parse::<Num>().is_err());
+    }
+
+    #[test]
+    fn constants_filling_a_matrix_keep_their_shape() {
+        let m = Dim::Sym("m".into());
+        let n = Dim::Sym("n".into());
+        let vars = VarShapes::new();
+        for shape in [
+            Shape::new(m.times(&n), m.times(&n)),
+            Shape::new(m.clone(), n.clone()),
+            Shape::vector(n.clone()),
+            Shape::new(Dim::one(), m.clone()),
+        ] {
+            for q in [0, 3] {
+                let constant = Expr::typed(
+                    ExprKind::Num(Rational::from_integer(q.into())),
+                    shape.clone(),
+                );
+                let kron = build::kron(build::identity(n.clone()), Rc::new(constant));
+                let back = rec_to_expr(&expr_to_rec(&kron), &vars).expect("converts back");
+                assert_eq!(back.shape, kron.shape, "{q} shaped {shape:?}");
+            }
+        }
     }
 
     #[test]
