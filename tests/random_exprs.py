@@ -1047,6 +1047,9 @@ def judge_display(matcalc, text, wrt, spelling, directory, tag, cases):
                       f"--format {spelling}: exit {run.returncode}: "
                       f"{run.stderr.decode('utf-8', 'replace').strip()[:300]}")
     stdout = run.stdout.decode("utf-8", "replace")
+    if "⟨" in stdout:  # an internal placeholder for a `where` name, never a name
+        return None, ("display-unreadable", f"--format {spelling} printed a placeholder: "
+                                            f"{stdout[:300]!r}")
     expr, where = displayed(stdout, spelling)
     if expr is None:
         return None, ("display-unreadable", f"--format {spelling}: no derivative line in "

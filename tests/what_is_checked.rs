@@ -474,3 +474,42 @@ fn zero_matrices_keep_their_shape_in_the_simplifier() {
     }
 }
 
+// Random differential finding (seeds 101–105): `ζ = 2⟨3⟩`, a placeholder printed. The
+// body of ζ was extracted after ⟨3⟩ was named, so it held ⟨3⟩ as a leaf, and ⟨3⟩'s body
+// held ζ: the cycle was cut by writing ⟨3⟩ out in ζ, where there was only its name.
+// Cycles are now cut where a body holds the used class's own nodes, and the simplifier
+// never returns a text that mentions an undefined name.
+#[test]
+fn where_lines_never_print_a_placeholder() {
+    let expr = "sin(logdet(S + S²S²ᵀ)/2)";
+    for format in ["unicode", "ascii", "latex", "json", "numpy"] {
+        let run = matcalc(&[
+            "diff",
+            expr,
+            "--wrt",
+            "S",
+            "--decl",
+            RANDOM_DECLS,
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert!(
+            !run.stdout.contains('⟨'),
+            "--format {format}: {}",
+            run.stdout
+        );
+    }
+    let run = checked_ok(&[
+        "diff",
+        expr,
+        "--wrt",
+        "S",
+        "--decl",
+        RANDOM_DECLS,
+        "--check",
+    ]);
+    assert!(run.stdout.contains("where"), "{}", run.stdout);
+    let (ok, report) = numpy_report(expr, "S", &[RANDOM_DECLS]);
+    assert!(ok, "{report}");
+}

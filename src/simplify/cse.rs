@@ -110,14 +110,18 @@ impl Arena {
     }
 
     /// Writes the body of each class in `inline` (class → arena index of its body)
-    /// wherever the class occurs, instead of its name.
+    /// wherever the class occurs as its name, a leaf extracted after the name existed.
+    /// The class's other nodes stay: they are already written out, and sending them to
+    /// the body too would close a loop when two inlined bodies hold each other's class,
+    /// one as a name, the other as nodes (a loop `to_rec` would follow until memory runs
+    /// out). Names form no such loop: each body was extracted before its own name.
     pub fn inline(&mut self, inline: &HashMap<Id, usize>) {
         let redirect: Vec<usize> = self
             .nodes
             .iter()
             .enumerate()
             .map(|(index, node)| match inline.get(&node.class) {
-                Some(&body) if body != index => body,
+                Some(&body) if body != index && node.children.is_empty() => body,
                 _ => index,
             })
             .collect();
@@ -152,10 +156,16 @@ impl Arena {
     ) -> RecExpr<Mat> {
         let mut rec = RecExpr::default();
         let mut memo: HashMap<usize, Id> = HashMap::new();
+        let mut visiting: BTreeSet<usize> = BTreeSet::new();
         let mut stack: Vec<(usize, bool)> = vec![(index, false)];
         while let Some((at, children_done)) = stack.pop() {
             if memo.contains_key(&at) {
                 continue;
+            }
+            if !children_done && !visiting.insert(at) {
+                // A node below itself: no tree to write. The empty expression makes the
+                // caller fall back to the input instead of growing the stack forever.
+                return RecExpr::default();
             }
             let node = &self.nodes[at];
             let named = if at == index && top_is_body || !cut(node.class) {
@@ -379,9 +389,13 @@ pub type Uncut = BTreeSet<(Id, Id)>;
 ///
 /// Bodies are extracted at different times, so the body of an early name can contain
 /// the class of a later one whose body uses the early name (`Z = diag(z)`, `z = Z𝟙`).
-/// Such a use is a back edge of the depth-first search: it is recorded in the returned
-/// [`Uncut`] set and the search starts again, so the order returned is acyclic by
-/// construction: every body uses only names before it.
+/// Such a use closes a cycle of the depth-first search: one edge of the cycle is
+/// recorded in the returned [`Uncut`] set and the search starts again, so the order
+/// returned is acyclic by construction: every body uses only names before it. The edge
+/// is one whose use can be written out: where a body holds the name itself as a leaf
+/// (extracted after the name existed, `ζ = 2⟨3⟩`), writing it out would print the
+/// placeholder, so the cycle is cut where the body holds the used class's own nodes.
+/// No cycle with such an edge: the order is empty (the caller falls back).
 pub fn dependency_order(
     arena: &Arena,
     roots: &[usize],
@@ -430,6 +444,39 @@ fn uses(
     found
 }
 
+/// Whether the body of `owner` at `top` can write out its uses of `used` (with the pair
+/// uncut): every occurrence reached, through the written-out ones, has nodes of its own,
+/// none is a name leaf.
+fn writable(
+    arena: &Arena,
+    top: usize,
+    owner: Id,
+    used: Id,
+    definitions: &HashMap<Id, usize>,
+    uncut: &Uncut,
+) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![top];
+    while let Some(at) = stack.pop() {
+        if !seen.insert(at) {
+            continue;
+        }
+        let node = &arena.nodes[at];
+        if at != top && node.class == used {
+            if node.children.is_empty() {
+                return false;
+            }
+        } else if at != top
+            && definitions.contains_key(&node.class)
+            && !uncut.contains(&(owner, node.class))
+        {
+            continue;
+        }
+        stack.extend(node.children.iter().copied());
+    }
+    true
+}
+
 /// A depth-first order of the definitions the roots reach, or the first edge
 /// `(definition, used)` that closes a cycle.
 fn try_order(
@@ -444,6 +491,8 @@ fn try_order(
         uncut: &'a Uncut,
         // false while a class's uses are being visited, true once it is ordered.
         state: HashMap<Id, bool>,
+        // The classes being visited, outermost first.
+        path: Vec<Id>,
         order: Vec<Id>,
     }
     impl Search<'_> {
@@ -452,17 +501,37 @@ fn try_order(
                 return Ok(());
             }
             self.state.insert(class, false);
+            self.path.push(class);
             if let Some(&top) = self.definitions.get(&class) {
                 for used in uses(self.arena, top, Some(class), self.definitions, self.uncut) {
                     if self.state.get(&used) == Some(&false) {
-                        return Err((class, used));
+                        return Err(self.edge_to_cut(used));
                     }
                     self.visit(used)?;
                 }
             }
+            self.path.pop();
             self.state.insert(class, true);
             self.order.push(class);
             Ok(())
+        }
+
+        /// The edge to uncut in the cycle the path closes back to `start`: the closing
+        /// edge if its use can be written out, else the first that can (else the
+        /// closing edge, which the caller then meets again and gives up on).
+        fn edge_to_cut(&self, start: Id) -> (Id, Id) {
+            let from = self.path.iter().rposition(|c| *c == start).unwrap_or(0);
+            let cycle = &self.path[from..];
+            let closing = (cycle[cycle.len() - 1], start);
+            let edges = std::iter::once(closing).chain(cycle.windows(2).map(|w| (w[0], w[1])));
+            edges
+                .clone()
+                .find(|(owner, used)| {
+                    self.definitions.get(owner).is_some_and(|&top| {
+                        writable(self.arena, top, *owner, *used, self.definitions, self.uncut)
+                    })
+                })
+                .unwrap_or(closing)
         }
     }
     let mut search = Search {
@@ -470,6 +539,7 @@ fn try_order(
         definitions,
         uncut,
         state: HashMap::new(),
+        path: vec![],
         order: vec![],
     };
     for &root in roots {
@@ -501,4 +571,91 @@ pub fn defined_in_order(wheres: &[(Symbol, Expr)]) -> bool {
         defined.insert(name.as_str());
     }
     true
+}
+
+/// Whether `results` and the bodies of `wheres` mention only the variables `known` and
+/// the names `wheres` defines: a placeholder for a name that was then dropped (`⟨3⟩`)
+/// must never reach a printed text.
+pub fn names_defined<'a>(
+    results: impl IntoIterator<Item = &'a Expr>,
+    wheres: &'a [(Symbol, Expr)],
+    known: &std::collections::BTreeMap<Symbol, crate::expr::VarDecl>,
+) -> bool {
+    let defined = |name: &Symbol| {
+        known.contains_key(name) || wheres.iter().any(|(where_name, _)| where_name == name)
+    };
+    results
+        .into_iter()
+        .chain(wheres.iter().map(|(_, body)| body))
+        .all(|expr| expr.free_vars().iter().all(defined))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(class: usize, enode: Mat, children: Vec<usize>) -> TreeNode {
+        TreeNode {
+            class: Id::from(class),
+            enode,
+            children,
+        }
+    }
+
+    /// X = exp(Y) extracted before any name, Y = log(⟨X⟩) after X was named: the
+    /// e-graph's cycle X = exp(log X). Inlining both writes Y as log(exp(sin x)), never
+    /// a loop, never the placeholder.
+    #[test]
+    fn inlining_bodies_that_hold_each_other_ends() {
+        let leaf = |name: &str| Mat::Symbol(egg::Symbol::from(name));
+        let at = |class: usize| Id::from(class);
+        let mut arena = Arena {
+            nodes: vec![
+                node(10, leaf("x"), vec![]),
+                node(21, Mat::Sin(at(10)), vec![0]),
+                node(20, Mat::Exp(at(21)), vec![1]),
+                node(20, leaf("⟨0⟩"), vec![]),
+                node(21, Mat::Log(at(20)), vec![3]),
+            ],
+        };
+        arena.inline(&HashMap::from([(at(20), 2), (at(21), 4)]));
+        let rec = arena.to_rec(4, &HashMap::new(), true, |_| true);
+        assert_eq!(rec.to_string(), "(ew-log (ew-exp (ew-sin x)))");
+    }
+
+    /// The same cycle with both names kept: the order cuts it where Y's body holds X's
+    /// own nodes, not where X's body would have to write out the leaf ⟨X⟩.
+    #[test]
+    fn cycles_are_cut_where_the_use_can_be_written_out() {
+        let leaf = |name: &str| Mat::Symbol(egg::Symbol::from(name));
+        let at = |class: usize| Id::from(class);
+        let arena = Arena {
+            nodes: vec![
+                node(10, leaf("x"), vec![]),
+                node(21, Mat::Sin(at(10)), vec![0]),
+                node(20, Mat::Exp(at(21)), vec![1]),
+                node(20, leaf("⟨0⟩"), vec![]),
+                node(21, Mat::Log(at(20)), vec![3]),
+                node(22, Mat::Add([at(20), at(21)]), vec![3, 4]),
+            ],
+        };
+        let definitions = HashMap::from([(at(20), 2), (at(21), 4)]);
+        for roots in [vec![5], vec![4], vec![2]] {
+            let (order, uncut) = dependency_order(&arena, &roots, &definitions);
+            assert!(!order.is_empty(), "{roots:?}");
+            for (owner, used) in &uncut {
+                assert!(
+                    writable(
+                        &arena,
+                        definitions[owner],
+                        *owner,
+                        *used,
+                        &definitions,
+                        &uncut
+                    ),
+                    "{roots:?}: uncut {owner:?} → {used:?}"
+                );
+            }
+        }
+    }
 }

@@ -466,6 +466,12 @@ pub fn simplify_many(
         };
         computes.push(chain::rebracket_until(&expr, sizes, deadline));
     }
+    // And every name used is defined: a placeholder is never printed.
+    if !cse::names_defined(&displays, &wheres, &table)
+        || !cse::names_defined(&computes, &compute_wheres, &table)
+    {
+        return fallback();
+    }
 
     SimplifiedMany {
         displays,
