@@ -33,3 +33,23 @@ fn random_expressions_are_printed_emitted_and_checked_right() {
     );
     assert!(stdout.contains(&format!("{count} expressions")), "{stdout}");
 }
+
+/// The tester's judge can still fail: on known gradients, smooth and ill-conditioned
+/// (sin(x/1e-3), cos(e^{det A})), the right one is never judged wrong and one scaled by
+/// 1 + 1e-3 or 1 + 1e-4 never right, and few are left to doubt (the finite differences
+/// are judged only where they agree with themselves).
+#[test]
+fn the_judge_flags_a_scaled_gradient() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/random_exprs.py");
+    let run = Command::new("python3")
+        .args([script, "--self-test"])
+        .output()
+        .expect("python3 runs (numpy is installed by .ci/run)");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("0 failures"), "{stdout}");
+}

@@ -960,10 +960,19 @@ def to_python(name, value):
 
 
 def finite_difference(node, values, wrt):
-    """Central differences (Richardson-extrapolated) of the independent evaluator."""
+    """Central differences of the independent evaluator, Richardson-extrapolated from
+    steps h, h/2, h/4, with how far they can be trusted: (gradient, spread), the spread
+    of an entry being how much its last two extrapolations disagree.
+
+    A step that is too long for the function (sin(X/1e-3) turns within 1e-3; cos(e^{det})
+    where e^{det} is large) gives extrapolations that disagree: the step is then shortened
+    tenfold, down to 1e-6, and the entry keeps the estimate whose spread is smallest. A
+    judge may call an answer wrong only where the spread is well below its tolerance
+    (`trusted`): finite differences that disagree with themselves judge nothing."""
     base = values[wrt]
     symmetric = VARIABLES[wrt][2] == "spd"
     grad = np.zeros_like(base)
+    spread = np.zeros_like(base)
 
     def at(index, t):
         moved = dict(values)
@@ -975,14 +984,34 @@ def finite_difference(node, values, wrt):
         return float(node.fn(moved)[0, 0])
 
     for index in np.ndindex(*base.shape):
-        h = 1e-3 * max(1.0, abs(base[index]))
-        d = [(at(index, s) - at(index, -s)) / (2 * s) for s in (h, h / 2, h / 4)]
-        r1 = [(4 * d[1] - d[0]) / 3, (4 * d[2] - d[1]) / 3]
-        slope = (16 * r1[1] - r1[0]) / 15
+        best = None
+        for step in (1e-3, 1e-4, 1e-5, 1e-6):
+            h = step * max(1.0, abs(base[index]))
+            d = [(at(index, s) - at(index, -s)) / (2 * s) for s in (h, h / 2, h / 4)]
+            r1 = [(4 * d[1] - d[0]) / 3, (4 * d[2] - d[1]) / 3]
+            slope = (16 * r1[1] - r1[0]) / 15
+            disagreement = abs(slope - r1[1])
+            if best is None or disagreement < best[1]:
+                best = (slope, disagreement)
+            if disagreement <= 1e-9 * max(1.0, abs(slope)):
+                break
+        slope, disagreement = best
         if symmetric and index[0] != index[1]:
-            slope /= 2
+            slope, disagreement = slope / 2, disagreement / 2
         grad[index] = slope
-    return grad
+        spread[index] = disagreement
+    return grad, spread
+
+
+# An answer is judged against finite differences only where these agree with themselves
+# to a tenth of the judge's tolerance (relative to the derivative's scale, like errors).
+TOLERANCE = 1e-5
+
+
+def trusted(expected, spread):
+    """Whether finite differences `expected` with `spread` can tell a wrong answer."""
+    scale = max(1.0, float(np.max(np.abs(expected))))
+    return float(np.max(spread, initial=0.0)) / scale < TOLERANCE / 10
 
 
 def load(path):
@@ -1125,6 +1154,10 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
         module = load(path)
         worst = worst_display = 0.0
         trials = 0
+        # Errors where the tester's finite differences agree with themselves, and where
+        # they do not (which judge nothing).
+        worst_doubtful = 0.0
+        doubtful_trials = 0
         for _attempt in range(30):
             if trials == 2:
                 break
@@ -1132,15 +1165,22 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
             try:
                 with np.errstate(all="raise"):
                     expected_value = float(node.fn(values)[0, 0])
-                    expected = finite_difference(node, values, wrt)
+                    expected, spread = finite_difference(node, values, wrt)
             except (Domain, FloatingPointError, np.linalg.LinAlgError):
                 continue
             trials += 1
+            doubtful = not trusted(expected, spread)
+            doubtful_trials += doubtful
             got_value = float(np.asarray(call(module.value, values, sizes)))
             scale = max(1.0, abs(expected_value))
             if not math.isclose(got_value, expected_value, rel_tol=1e-8, abs_tol=1e-8 * scale):
                 return "wrong-value", f"value {got_value} vs {expected_value}"
-            worst = max(worst, error_of(call(module.derivative, values, sizes), expected))
+            got = call(module.derivative, values, sizes)
+            error = error_of(got, expected)
+            if verdict(got, expected, spread) == "doubtful":
+                worst_doubtful = max(worst_doubtful, error)
+            else:
+                worst = max(worst, error)
             if math.isnan(worst):
                 return ("check-says-ok-but-wrong" if check_ok else "wrong-derivative",
                         "derivative shape differs")
@@ -1154,7 +1194,9 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
                 return "inconclusive", f"the display leaves a size open: {shown}"
             shown_value = abs(contracted - float(np.sum(g * expected))) / (
                 max(1.0, float(np.max(np.abs(expected)))) * float(np.sum(np.abs(g))))
-            if math.isnan(shown_value) or shown_value > 1e-5:
+            if not math.isnan(shown_value) and shown_value > TOLERANCE and doubtful:
+                worst_doubtful = max(worst_doubtful, shown_value)
+            elif math.isnan(shown_value) or shown_value > TOLERANCE:
                 return "display-differs", f"relative error {shown_value:.1e}: {shown}"
             worst_display = max(worst_display, shown_value)
         if trials == 0:
@@ -1165,7 +1207,13 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
         if not keep:
             for file in files:
                 os.remove(file)
-    if worst > 1e-5:
+    if (worst_doubtful > TOLERANCE or (doubtful_trials and not check_ok)) \
+            and worst <= TOLERANCE:
+        # Right where the tester can tell, and beyond where it cannot: no verdict on a
+        # derivative, a display, or a check that failed.
+        return "inconclusive", (f"the tester's finite differences disagree with themselves "
+                                f"({worst_doubtful:.1e} off where they do)")
+    if worst > TOLERANCE:
         if check_ok:
             return "check-says-ok-but-wrong", f"relative error {worst:.1e}"
         return "wrong-derivative", f"relative error {worst:.1e} (check did not pass)"
@@ -1174,6 +1222,57 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
     if not check_ok:
         return "check-fails-but-right", stdout.strip().splitlines()[-1]
     return "pass", f"{worst:.1e}"
+
+
+def verdict(got, expected, spread):
+    """"right" within the tolerance, "wrong" beyond it where the finite differences can
+    tell (`trusted`), "doubtful" where they cannot."""
+    error = error_of(got, expected)
+    if not math.isnan(error) and error <= TOLERANCE:
+        return "right"
+    if not math.isnan(error) and not trusted(expected, spread):
+        return "doubtful"
+    return "wrong"
+
+
+def self_test():
+    """The judge can still fail: on a smooth function and on ill-conditioned ones
+    (sin(x/1e-3), cos(e^{det}) with a large determinant), the right answer is never
+    "wrong", and an answer scaled by 1 + 1e-3 or 1 + 1e-4 is never "right"."""
+    det_of = lambda v: np.linalg.det(v["A"])  # noqa: E731
+    cases = [
+        ("sum(x³)", "x", lambda v: np.sum(v["x"] ** 3), lambda v: 3 * v["x"] ** 2),
+        ("sum(sin(x/1e-3))", "x", lambda v: np.sum(np.sin(v["x"] / 1e-3)),
+         lambda v: np.cos(v["x"] / 1e-3) / 1e-3),
+        ("cos(e^{det(A)})", "A", lambda v: np.cos(np.exp(det_of(v))),
+         lambda v: -np.sin(np.exp(det_of(v))) * np.exp(det_of(v)) * det_of(v)
+         * np.linalg.inv(v["A"]).T),
+    ]
+    rng = np.random.default_rng(13)
+    failures = []
+    judged = 0
+    for text, wrt, f, gradient in cases:
+        node = Node(text, ("1", "1"), lambda v, f=f: np.array([[f(v)]]), names=[wrt])
+        for trial in range(20):
+            _, values = draw(rng, [wrt])
+            if wrt == "A":
+                values["A"] = values["A"] + 2.0 * np.eye(len(values["A"]))
+            expected, spread = finite_difference(node, values, wrt)
+            right = gradient(values)
+            if verdict(right, expected, spread) == "wrong":
+                failures.append(f"{text}: the right gradient judged wrong (trial {trial})")
+            for factor in (1 + 1e-3, 1 + 1e-4):
+                if verdict(right * factor, expected, spread) == "right":
+                    failures.append(f"{text}: the gradient ×{factor} judged right")
+            judged += verdict(right * (1 + 1e-3), expected, spread) == "wrong"
+    # Doubt must stay rare, or the judge could not fail: most scaled answers are caught.
+    if judged < 0.8 * 20 * len(cases):
+        failures.append(f"only {judged} of {20 * len(cases)} scaled answers judged wrong")
+    for failure in failures:
+        print(f"SELF-TEST {failure}")
+    print(f"self-test: {judged} of {20 * len(cases)} scaled answers judged wrong, "
+          f"{len(failures)} failures")
+    return 1 if failures else 0
 
 
 def error_of(got, expected):
@@ -1228,9 +1327,13 @@ def main():
                         help="the expressions' spelling; any: each its own, mixed included")
     parser.add_argument("--list", action="store_true", help="the families and what they reach")
     parser.add_argument("--print", action="store_true", help="print the cases, judge nothing")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check the judge on known gradients, right and scaled")
     parser.add_argument("--keep", default=None, help="keep generated modules here")
     parser.add_argument("--json", default=None, help="write every verdict here")
     options = parser.parse_args()
+    if options.self_test:
+        return self_test()
     if options.list:
         for family, what in FAMILIES.items():
             print(f"{family}: {what}")
