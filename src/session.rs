@@ -1164,6 +1164,15 @@ impl Session {
         let read = self.read_back(typed, form, &derivative.expr.shape, options, deadline);
         let display = match read {
             Ok(expr) => expr,
+            // Out of time is not a text that does not read back: one message wherever
+            // the deadline is met (how far reading got depends on the machine's load).
+            Err(_) if deadline.passed() => {
+                return Verdict::Inconclusive {
+                    reason: "the time limit was reached while reading the printed derivative \
+                             back"
+                        .into(),
+                }
+            }
             Err(reason) => {
                 return Verdict::Inconclusive {
                     reason: format!("the printed derivative does not read back: {reason}"),

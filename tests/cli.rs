@@ -309,6 +309,10 @@ fn cli_latex_output_for_the_sheet() {
                 "X",
                 "--format",
                 "latex",
+                // The iteration limits, not a loaded machine's clock, decide the form
+                // (under the whole suite's load, 500 ms ended saturation first).
+                "--time-limit",
+                "30000",
             ],
         ),
         (
