@@ -459,6 +459,20 @@ fn zero_matrices_keep_their_shape_in_the_simplifier() {
         ("tr((S ⊗ A) − (S ⊗ A))", "A"),
         ("tr(((S ⊗ C) − (S ⊗ C)) ⊙ (B ⊗ C)²)", "S"),
         ("tr(((S ⊗ C) − (S ⊗ C)) ⊙ (B ⊗ C)²)", "B"),
+        // Found by the run after the fix: a zero inside a result keeps its shape written
+        // (`(0x)ᵀX`, not `0ᵀX`, which reads back as 0·X), and a zero result of a
+        // non-square variable is the zero of its shape (it read back n×n).
+        (
+            "((relu(x₁ᵀ ⊗ uᵀ)/2) ∘ (vec(X) ⊙ vec(X))ᵀ) ((((X ⊗ u)·Xᵀ) (x − x)) − \
+             ((vec(X) ⊘ softplus(tanh(vec(X)))) + vector(2)))",
+            "u",
+        ),
+        (
+            "(((yᵀ − yᵀ) * (y ⊘ sigmoid(tanh(y)))) * cosh(xᵀ x₁)) logdet(S + (((A ⊗ uᵀ) ⊘ \
+             ((A ⊗ uᵀ) ⊙ (A ⊗ uᵀ) + 1))·(α * (X ⊗ u))) (((A ⊗ uᵀ) ⊘ ((A ⊗ uᵀ) ⊙ (A ⊗ uᵀ) \
+             + 1))·(α * (X ⊗ u)))ᵀ)",
+            "X",
+        ),
     ] {
         let (ok, report) = numpy_report(expr, wrt, &[RANDOM_DECLS]);
         assert!(ok, "{expr} wrt {wrt}: {report}");

@@ -348,9 +348,19 @@ pub fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const E
     id
 }
 
-/// The zero of `shape`, a `Num` filling it.
-fn zero_of(shape: &Shape) -> Rc<Expr> {
-    Rc::new(Expr::typed(ExprKind::Num(Rational::zero()), shape.clone()))
+/// `0·A`, how the e-graph keeps a zero's shape, as a whole result: the zero of A's
+/// shape, a `Num` filling it, printed `0` like a zero derivative. Only for a whole
+/// result: inside an expression, or as a `where` body, a printed `0` reads back as a
+/// scalar (`0ᵀX` would be `0·X`, not a zero row times X), so there the shape stays
+/// written (`0I`, `0𝟙ᵀ`).
+pub fn zero_as_num(expr: Expr) -> Expr {
+    let is_zero = |e: &Expr| matches!(&e.kind, ExprKind::Num(q) if q.is_zero());
+    match &expr.kind {
+        ExprKind::Mul(a, b) if !expr.shape.is_scalar() && (is_zero(a) || is_zero(b)) => {
+            Expr::typed(ExprKind::Num(Rational::zero()), expr.shape.clone())
+        }
+        _ => expr,
+    }
 }
 
 /// Whether a typed node's shape is known and not `1×1`.
@@ -448,17 +458,7 @@ fn node_to_expr(
         Mat::Neg(a) => build::neg(get(*a)?),
         Mat::Add([a, b]) => build::add(get(*a)?, get(*b)?),
         Mat::Sub([a, b]) => build::sub(get(*a)?, get(*b)?),
-        Mat::Mul([a, b]) => {
-            let (a, b) = (get(*a)?, get(*b)?);
-            // `0·A`, how the e-graph keeps a zero's shape, is the zero of A's shape,
-            // printed `0` like a zero derivative.
-            let is_zero = |e: &Expr| matches!(&e.kind, ExprKind::Num(q) if q.is_zero());
-            match (is_zero(&a), is_zero(&b)) {
-                (true, _) if !b.shape.is_scalar() => zero_of(&b.shape),
-                (_, true) if !a.shape.is_scalar() => zero_of(&a.shape),
-                _ => build::mul(a, b),
-            }
-        }
+        Mat::Mul([a, b]) => build::mul(get(*a)?, get(*b)?),
         Mat::Div([a, b]) => build::div(get(*a)?, get(*b)?),
         Mat::Had([a, b]) => build::hadamard(get(*a)?, get(*b)?),
         Mat::Transpose(a) => build::transpose(get(*a)?),

@@ -410,7 +410,7 @@ pub fn simplify_many(
     for (root, top) in roots.iter().zip(&root_tops) {
         let top_is_body = !names.contains_key(&egraph.find(*root));
         match rec_to_expr(&arena.to_rec(*top, &names, top_is_body, |_| true), &shapes) {
-            Ok(expr) => displays.push(factor::flat_sums(&expr)),
+            Ok(expr) => displays.push(lang::zero_as_num(factor::flat_sums(&expr))),
             Err(_) => return fallback(),
         }
     }
@@ -464,7 +464,9 @@ pub fn simplify_many(
         else {
             return fallback();
         };
-        computes.push(chain::rebracket_until(&expr, sizes, deadline));
+        computes.push(lang::zero_as_num(chain::rebracket_until(
+            &expr, sizes, deadline,
+        )));
     }
     // And every name used is defined: a placeholder is never printed.
     if !cse::names_defined(&displays, &wheres, &table)
