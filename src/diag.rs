@@ -73,7 +73,17 @@ impl Diagnostic {
     /// assert!(text.contains("^^^^^^"));
     /// ```
     pub fn render(&self, source: &str) -> String {
-        let mut out = format!("error: {}\n", self.message);
+        self.render_as("error", source)
+    }
+
+    /// Renders the diagnostic as [`Diagnostic::render`] does, as a note rather than an
+    /// error: what explains a result (an inconclusive check) rather than refuses input.
+    pub fn render_note(&self, source: &str) -> String {
+        self.render_as("note", source)
+    }
+
+    fn render_as(&self, severity: &str, source: &str) -> String {
+        let mut out = format!("{severity}: {}\n", self.message);
         let labels: Vec<&Label> = self.primary.iter().chain(&self.secondary).collect();
         if let Some(first) = labels.first() {
             let (line_no, line_start, line) = line_of(source, first.span.start as usize);

@@ -168,7 +168,7 @@ pub fn derivative(typed: &Typed, wrt: &str, order: u8) -> Result<Derivative, Err
     let f_shape = &typed.expr.shape;
     let x_shape = &decl.shape;
     let x_is_vector_like = x_shape.cols.is_one();
-    let root = log_softmax_as_difference(&Rc::new(typed.expr.clone()));
+    let root = textbook_identities(&Rc::new(typed.expr.clone()));
     let (kind, expr, symmetric) = match order {
         1 if f_shape.is_scalar() => {
             let gradient = gradient_of(&root, wrt, x_shape)?;
@@ -237,9 +237,14 @@ pub fn differential(typed: &Typed, wrt: &str) -> Result<Expr, Error> {
     Ok((*res).clone())
 }
 
-/// The tree with every `log(softmax(z))` written `z − logsumexp(z)`, equal in value, so
-/// that its derivative is `I − 𝟙 softmax(z)ᵀ` rather than a product through `1 ⊘ softmax(z)`.
-fn log_softmax_as_difference(root: &Rc<Expr>) -> Rc<Expr> {
+/// The tree rewritten by identities that keep its value and give the derivative a
+/// textbook's form rather than one through the inner function's chain rule:
+/// `log(softmax(z)) = z − logsumexp(z)` (so its Jacobian is `I − 𝟙 softmax(z)ᵀ`, not a
+/// product through `1 ⊘ softmax(z)`); `det(Aᵏ) = det(A)ᵏ`,
+/// `log|Aᵏ| = k log|A|` and `log|A⁻¹| = −log|A|`, for an integer or a declared integer
+/// symbol `k` (so `∂det(X⁵)/∂X = 5 det(X)⁵X⁻ᵀ`, `∂log det(X⁻¹)/∂X = −X⁻ᵀ`, and `det(Xᵏ)`,
+/// whose power has no differential in closed form, is answered).
+fn textbook_identities(root: &Rc<Expr>) -> Rc<Expr> {
     let graph = Graph::build(root);
     let mut rebuilt: Vec<Rc<Expr>> = Vec::with_capacity(graph.nodes.len());
     for (id, node) in graph.nodes.iter().enumerate() {
@@ -255,6 +260,35 @@ fn log_softmax_as_difference(root: &Rc<Expr>) -> Rc<Expr> {
             (ExprKind::Func(Func::Log, _), Some(ExprKind::Softmax(z))) => {
                 build::sub(z.clone(), build::logsumexp(z.clone()))
             }
+            (ExprKind::Det(_), Some(ExprKind::Pow(a, k))) => build::pow(build::det(a.clone()), *k),
+            (ExprKind::Det(_), Some(ExprKind::PowSym(a, k, offset))) => {
+                build::pow_sym(build::det(a.clone()), k, *offset)
+            }
+            (ExprKind::LogDet(_), Some(ExprKind::Pow(a, k))) => {
+                mul(build::int(*k), build::logdet(a.clone()))
+            }
+            (ExprKind::LogDet(_), Some(ExprKind::PowSym(a, k, offset))) => {
+                mul(symbolic_exponent(k, *offset), build::logdet(a.clone()))
+            }
+            (ExprKind::LogDet(_), Some(ExprKind::Inverse(a))) => neg(build::logdet(a.clone())),
+            // log det(A), written with the scalar log, is log|A| where it is defined; its
+            // argument, rewritten above, may be a power of the determinant.
+            (ExprKind::Func(Func::Log, _), Some(ExprKind::Det(a))) if !a.shape.is_scalar() => {
+                match &a.kind {
+                    ExprKind::Inverse(b) => neg(build::logdet(b.clone())),
+                    _ => build::logdet(a.clone()),
+                }
+            }
+            (ExprKind::Func(Func::Log, _), Some(ExprKind::Pow(d, k))) if is_det(d) => {
+                mul(build::int(*k), build::logdet(d.children()[0].clone()))
+            }
+            (ExprKind::Func(Func::Log, _), Some(ExprKind::PowSym(d, k, offset))) if is_det(d) => {
+                let a = d.children()[0].clone();
+                mul(symbolic_exponent(k, *offset), build::logdet(a))
+            }
+            (ExprKind::Func(Func::Log, _), Some(ExprKind::Inverse(d))) if is_det(d) => {
+                neg(build::logdet(d.children()[0].clone()))
+            }
             _ if unchanged => node.clone(),
             _ => {
                 let mut copy = (**node).clone();
@@ -267,6 +301,11 @@ fn log_softmax_as_difference(root: &Rc<Expr>) -> Rc<Expr> {
         rebuilt.push(new_node);
     }
     rebuilt[graph.root()].clone()
+}
+
+/// Whether `e` is the determinant of a matrix.
+fn is_det(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Det(a) if !a.shape.is_scalar())
 }
 
 fn lookup<'a>(typed: &'a Typed, wrt: &str) -> Result<&'a crate::expr::VarDecl, Error> {
@@ -857,7 +896,7 @@ fn symbolic_power_adjoint(
     if !is_scaled_identity(&g) {
         return Err(unsupported(format!(
             "the derivative of a matrix power with the symbolic exponent {k} outside a trace \
-             (tr(X{k}) and its multiples are supported)"
+             and a determinant (tr(X^{k}), det(X^{k}) and their multiples are supported)"
         )));
     }
     Ok(mul(coefficient, mul(transpose(lowered), g)))
@@ -2750,6 +2789,42 @@ mod tests {
         let opaque = build::apply("ℓ", z2);
         for wrt in ["W₁", "b₁", "W₂", "b₂"] {
             check(&p, &opaque, wrt, 1);
+        }
+    }
+
+    /// The identities differentiation rewrites by keep the value (on random SPD
+    /// matrices, well conditioned for the finite differences of their powers), and the
+    /// derivatives through them agree with central differences.
+    #[test]
+    fn diff_textbook_identities_keep_the_value() {
+        let mut p = Problem::new();
+        let x = p.var("X", 3, 3, Kind::Spd);
+        let log = |e: Rc<Expr>| build::func(Func::Log, e);
+        let cases = [
+            build::det(build::pow(x.clone(), 5)),
+            build::det(build::pow(x.clone(), -2)),
+            build::logdet(build::pow(x.clone(), 3)),
+            build::logdet(build::inverse(x.clone())),
+            log(build::det(x.clone())),
+            log(build::det(build::inverse(x.clone()))),
+            log(build::det(build::pow(x.clone(), 3))),
+            log(build::pow(build::det(x.clone()), 2)),
+            log(build::inverse(build::det(x.clone()))),
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        for f in &cases {
+            let rewritten = textbook_identities(f);
+            assert!(!Rc::ptr_eq(&rewritten, f), "{} is not rewritten", show(f));
+            for _ in 0..5 {
+                let env = p.draw(&mut rng);
+                let (before, after) = (eval(f, &env), eval(&rewritten, &env));
+                assert!(
+                    close(&after, &before, 1e-9),
+                    "{}: {before} ≠ {after}",
+                    show(f)
+                );
+            }
+            check(&p, f, "X", 1);
         }
     }
 

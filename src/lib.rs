@@ -53,6 +53,7 @@
 pub mod cli;
 pub mod diag;
 pub mod diff;
+pub mod domain;
 pub mod explain;
 pub mod expr;
 pub mod forms;

@@ -50,6 +50,9 @@ pub fn derivative_text(results: &[DerivativeResult], style: Style) -> String {
                 out += &format!("{}: ", crate::session::render_symbol(&result.wrt, style));
             }
             out += &format!("{}\n", verdict_line(verdict));
+            if let Some(domain) = &result.domain {
+                out += &domain.render_note(&result.problem.text);
+            }
         }
     }
     out

@@ -278,6 +278,9 @@ pub struct DerivativeResult {
     pub notation: Notation,
     /// For a derivative by one entry (`--wrt 'X[m,n]'`), that entry and its index form.
     pub entry: Option<EntryResult>,
+    /// When the check was inconclusive because no draw was in the expression's domain:
+    /// the function that every draw left, with its span in the source and a hint.
+    pub domain: Option<crate::diag::Diagnostic>,
 }
 
 /// The derivative by one entry of a variable (`--wrt 'X[m,n]'`, SPEC §4).
@@ -1088,6 +1091,12 @@ impl Session {
         let check = options
             .check
             .then(|| self.check_printed(typed, &derivative, &form, options, deadline));
+        let domain = match &check {
+            Some(Verdict::Inconclusive { reason }) if reason.contains("no valid instance") => {
+                crate::domain::undefined_everywhere(typed, options.check_config.seed)
+            }
+            _ => None,
+        };
         DerivativeResult {
             wrt: derivative.wrt.clone(),
             kind: derivative.kind,
@@ -1098,6 +1107,7 @@ impl Session {
             problem: Rc::clone(problem),
             notation: options.form,
             entry: None,
+            domain,
         }
     }
 

@@ -298,9 +298,14 @@ impl Error {
             Error::ProductSize { .. } => {
                 vec!["declare the factors' sizes (`A: m×n, B: p×q`)".to_string()]
             }
-            Error::NotAnInteger { name, .. } => {
-                vec![format!("declare it with `{name}: int`")]
-            }
+            Error::NotAnInteger { name, .. } => vec![
+                format!("declare it with `{name}: int`"),
+                // matrixcalculus.org's `a^b` of two scalars is a real power.
+                format!(
+                    "a real power s^{name} of a positive scalar s is exp({name} log(s)): \
+                     write that, with both declared (`s: scalar, {name}: scalar`)"
+                ),
+            ],
             Error::NotAVector { .. } => {
                 vec!["apply it to a column vector, or to each column separately".to_string()]
             }
@@ -1317,7 +1322,7 @@ impl<'a> Pass<'a> {
             false => (format!("{} and {last}", kinds.join(", ")), "them"),
         };
         vec![format!(
-            "if {kinds}, declare {them}: `{}`",
+            "if {kinds}, declare {them}: `{}` (undeclared, a letter's case fixes its kind)",
             declarations.join(", ")
         )]
     }

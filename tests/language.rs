@@ -494,6 +494,24 @@ fn language_errors_have_a_span_and_a_hint() {
         output.stdout
     );
     error_snapshot("check_outside_the_domain", &args, &output);
+    // The same for a square root whose argument is negative for every x, inside a sum
+    // that is defined: the note points at the function and hints at a sign.
+    let args = ["diff", "sqrt(−xᵀx − 1) + xᵀx", "--wrt", "x", "--check"];
+    let output = run::matcalc(&args);
+    assert_eq!(output.status, 1, "{}{}", output.stdout, output.stderr);
+    for part in [
+        "check: inconclusive",
+        "note: every draw is outside the domain of `sqrt`",
+        "1 | sqrt(−xᵀx − 1) + xᵀx\n  | ^^^^^^^^^^^^^^\n",
+        "= hint: ",
+    ] {
+        assert!(
+            output.stdout.contains(part),
+            "no {part:?} in {}",
+            output.stdout
+        );
+    }
+    error_snapshot("check_outside_the_domain_sqrt", &args, &output);
 }
 
 fn error_snapshot(name: &str, args: &[&str], output: &run::Run) {

@@ -40,9 +40,45 @@ fn random_matrix(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> DMatrix<f64>
     DMatrix::from_fn(rows, cols, |_, _| rng.gen_range(-1.0..1.0))
 }
 
-/// The value-variables and size-variables of a pattern.
+/// The variables of a pattern that stand for an integer: an exponent (`(pow ?a ?k)`, the
+/// offset of `(powsym ?a ?k ?o)`), instantiated with a number, and the symbol of a
+/// symbolic power (`?k` there), instantiated with an integer variable.
+fn integer_vars(ast: &RecExpr<ENodeOrVar<Mat>>) -> (Vec<egg::Var>, Vec<egg::Var>) {
+    let nodes = ast.as_ref();
+    let var = |id: &Id| match nodes[usize::from(*id)] {
+        ENodeOrVar::Var(v) => Some(v),
+        _ => None,
+    };
+    let (mut numbers, mut symbols) = (vec![], vec![]);
+    for node in nodes {
+        match node {
+            ENodeOrVar::ENode(Mat::Pow([_, k])) => numbers.extend(var(k)),
+            ENodeOrVar::ENode(Mat::PowSym([_, k, offset])) => {
+                symbols.extend(var(k));
+                numbers.extend(var(offset));
+            }
+            _ => {}
+        }
+    }
+    (numbers, symbols)
+}
+
+/// An integer variable of a symbolic power, as an instance declares it.
+fn integer_decl() -> VarDecl {
+    VarDecl {
+        shape: Shape::scalar(),
+        props: Props {
+            integer: true,
+            ..Props::default()
+        },
+    }
+}
+
+/// The value-variables and size-variables of a pattern (integer variables, see
+/// [`integer_vars`], are neither).
 fn pattern_vars(ast: &RecExpr<ENodeOrVar<Mat>>) -> (Vec<egg::Var>, Vec<egg::Var>) {
     let nodes = ast.as_ref();
+    let (numbers, symbols) = integer_vars(ast);
     let mut sizes = vec![];
     for node in nodes {
         let children: &[Id] = match node {
@@ -63,7 +99,8 @@ fn pattern_vars(ast: &RecExpr<ENodeOrVar<Mat>>) -> (Vec<egg::Var>, Vec<egg::Var>
     let mut values = vec![];
     for node in nodes {
         if let ENodeOrVar::Var(v) = node {
-            if !sizes.contains(v) && !values.contains(v) {
+            let integer = numbers.contains(v) || symbols.contains(v);
+            if !integer && !sizes.contains(v) && !values.contains(v) {
                 values.push(*v);
             }
         }
@@ -128,6 +165,18 @@ fn draw(ast: &RecExpr<ENodeOrVar<Mat>>, rng: &mut ChaCha8Rng) -> Option<Problem>
     for var in &size_vars {
         let n = rng.gen_range(1..=3u64);
         leaves.insert(*var, Mat::Dim(DimLeaf(Dim::Known(n))));
+    }
+    let (numbers, symbols) = integer_vars(ast);
+    for var in &numbers {
+        let k = rng.gen_range(-3..=4i64);
+        leaves.insert(*var, Mat::Num(matcalc::simplify::lang::Num::int(k)));
+    }
+    for var in &symbols {
+        let name = var.to_string().trim_start_matches('?').to_string();
+        let k = rng.gen_range(0..=4i32);
+        vars.insert(name.clone(), integer_decl());
+        values.insert(name.clone(), DMatrix::from_element(1, 1, f64::from(k)));
+        leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));
     }
     let mut rec = RecExpr::default();
     for node in ast.as_ref() {
@@ -318,6 +367,15 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
         }
         for var in &size_vars {
             leaves.insert(*var, Mat::Dim(DimLeaf(Dim::Known(3))));
+        }
+        let (numbers, symbols) = integer_vars(searcher);
+        for var in &numbers {
+            leaves.insert(*var, Mat::Num(matcalc::simplify::lang::Num::int(2)));
+        }
+        for var in &symbols {
+            let name = var.to_string().trim_start_matches('?').to_string();
+            vars.insert(name.clone(), integer_decl());
+            leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));
         }
         // A size bound only by the right-hand side (`AA⁻¹ = I`): every example matrix it
         // can be the size of has 3 rows; as an exponent (det(A ⊗ B) = det(A)³det(B)³)

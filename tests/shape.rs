@@ -599,7 +599,7 @@ fn shape_elementwise_division_and_hadamard_unify() {
         &add(var("A"), var("x")),
         &Decls::new(),
         "cannot add n×m and n×1",
-        &["if `A` is a column vector, declare it: `A: n`"],
+        &["if `A` is a column vector, declare it: `A: n` (undeclared, a letter's case fixes its kind)"],
     );
 }
 
@@ -615,7 +615,7 @@ fn shape_sums_never_make_a_letter_another_kind() {
         (
             hadamard(outer(), cy()),
             "cannot take the elementwise product of n×n and n×1",
-            "if `C` is a row vector and `x` a scalar, declare them: `C: 1×m, x: scalar`",
+            "if `C` is a row vector and `x` a scalar, declare them: `C: 1×m, x: scalar` (undeclared, a letter's case fixes its kind)",
         ),
         (
             add(mul(t(var("x")), var("A")), var("b")),
@@ -625,7 +625,7 @@ fn shape_sums_never_make_a_letter_another_kind() {
         (
             add(t(var("x")), var("y")),
             "cannot add 1×n and m×1",
-            "if `x` is a scalar and `y` a scalar, declare them: `x: scalar, y: scalar`",
+            "if `x` is a scalar and `y` a scalar, declare them: `x: scalar, y: scalar` (undeclared, a letter's case fixes its kind)",
         ),
         (
             elem_div(var("x"), t(var("y"))),
@@ -640,7 +640,7 @@ fn shape_sums_never_make_a_letter_another_kind() {
         (
             hadamard(t(var("x")), var("X")),
             "cannot take the elementwise product of 1×n and m×p",
-            "if `X` is a row vector, declare it: `X: 1×p`",
+            "if `X` is a row vector, declare it: `X: 1×p` (undeclared, a letter's case fixes its kind)",
         ),
     ];
     for (expr, message, hint) in cases {

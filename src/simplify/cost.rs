@@ -62,6 +62,10 @@ pub enum TopKind {
     /// A function application (`σ(z)`), which reads best first in a Hadamard chain
     /// (`σ(z) ⊙ (1 − σ(z)) ⊙ g`): the derivative's factor before the gradient it scales.
     Applied,
+    /// A negation, which needs parentheses under a postfix (`(−Xᵀ)⁻¹`, where `−X⁻ᵀ` needs
+    /// none), as a factor (`(−a)b`, `a(−b)`), in a Hadamard product and on the right of
+    /// a sum (`a + (−b)`).
+    Negated,
 }
 
 impl TopKind {
@@ -87,7 +91,12 @@ impl CostFunction<Mat> for DisplayCost<'_> {
         let mut top = TopKind::Other;
         let own = match enode {
             Mat::Symbol(_) => 10,
-            Mat::Num(q) if q.0.is_negative() => 18,
+            // A negative number prints as its minus and its magnitude, in parentheses as a
+            // factor (`(−½)xᵀx`): no cheaper than the negation `−½xᵀx`.
+            Mat::Num(q) if q.0.is_negative() => {
+                top = TopKind::Negated;
+                8 + if q.0.is_integer() { 9 } else { 12 }
+            }
             // An integer costs a little less than a variable, so that the factored
             // `z ⊙ (1 − z)` beats the distributed `z − z ⊙ z` of the same length.
             Mat::Num(q) if q.0.is_integer() || q.0.is_zero() => 9,
@@ -95,8 +104,10 @@ impl CostFunction<Mat> for DisplayCost<'_> {
             Mat::Dim(_) => 0,
             Mat::Add([_, b]) | Mat::Sub([_, b]) => {
                 top = TopKind::Sum;
-                // `a + (b + c)` prints with parentheses that `(a + b) + c` does not need.
-                11 + usize::from(costs(*b).top.is_compound())
+                // `a + (b + c)` and `a + (−b)` print with parentheses that `(a + b) + c`
+                // and `a − b` do not need.
+                let right = costs(*b).top;
+                11 + usize::from(right.is_compound() || right == TopKind::Negated)
             }
             Mat::Had([a, b]) => {
                 top = TopKind::Hadamard;
@@ -112,14 +123,19 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                             && matches!(left, TopKind::Hadamard | TopKind::Compound),
                     )
                     + usize::from(right == TopKind::Applied && left != TopKind::Applied)
+                    + usize::from(left == TopKind::Negated)
+                    + usize::from(right == TopKind::Negated)
             }
             Mat::Mul([a, b]) if scalar(a) && !scalar(b) => {
                 top = TopKind::Scaled;
                 // `k(lA)` and `k(AB)` print with parentheses that `klA` and `kAB` (the
                 // scaling grouped with the first factor) do not need.
-                10 + usize::from(matches!(costs(*b).top, TopKind::Scaled | TopKind::Compound))
+                10 + usize::from(matches!(
+                    costs(*b).top,
+                    TopKind::Scaled | TopKind::Compound | TopKind::Negated
+                )) + usize::from(costs(*a).top == TopKind::Negated)
             }
-            Mat::Mul([a, b]) if scalar(b) && !scalar(a) => 12,
+            Mat::Mul([a, b]) if scalar(b) && !scalar(a) => 12 + negated_factors(&mut costs, a, b),
             Mat::Mul([a, b]) => {
                 // A product that starts with a scalar (`2AᵀB`) reads badly in the middle
                 // of another product (`C(2AᵀB)`), like a scaling does.
@@ -128,19 +144,30 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 } else {
                     TopKind::Compound
                 };
-                match costs(*b).top {
+                let own = match costs(*b).top {
                     // A sum needs parentheses on either side of a product; a product or
                     // a Hadamard product only on the right.
                     TopKind::Other | TopKind::Applied | TopKind::Transposed | TopKind::Sum => 10,
                     TopKind::Compound | TopKind::Hadamard => 11,
                     TopKind::Scaled => 12,
-                }
+                    TopKind::Negated => 10,
+                };
+                // A number reads first in a product of scalars: `−½xᵀx`, not `xᵀx(−½)`.
+                let constant = |id: &Id| self.egraph[*id].data.constant.is_some();
+                let trailing_number = 2 * usize::from(constant(b) && !constant(a));
+                own + negated_factors(&mut costs, a, b) + trailing_number
             }
-            Mat::Div(_) | Mat::ElemDiv(_) => 12,
+            // `(−a)/b`, `a/(−b)`.
+            Mat::Div([a, b]) | Mat::ElemDiv([a, b]) => 12 + negated_factors(&mut costs, a, b),
             // tensor: a Kronecker product with a scalar (`2 ⊗ B`, `I ⊗ tr(B)`) is the
             // scaling `2B`, `tr(B)I`, which reads better.
             Mat::Kron([a, b]) if scalar(a) || scalar(b) => 14,
-            Mat::Neg(_) => 8,
+            // `A ⊗ (−B)`: a negated factor prints in parentheses.
+            Mat::Kron([a, b]) => 10 + negated_factors(&mut costs, a, b),
+            Mat::Neg(_) => {
+                top = TopKind::Negated;
+                8
+            }
             // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
             Mat::Transpose(a) => {
                 top = TopKind::Transposed;
@@ -167,6 +194,11 @@ impl CostFunction<Mat> for DisplayCost<'_> {
             .min(NEVER);
         DisplayValue { total, top }
     }
+}
+
+/// The parentheses a negated operand of a product or quotient prints with: `(−a)b`, `a(−b)`.
+fn negated_factors<C: FnMut(Id) -> DisplayValue>(costs: &mut C, a: &Id, b: &Id) -> usize {
+    usize::from(costs(*a).top == TopKind::Negated) + usize::from(costs(*b).top == TopKind::Negated)
 }
 
 /// Floating-point operations to evaluate the expression for concrete sizes, plus one

@@ -1,9 +1,15 @@
 //! Facts about the language's newer nodes (issue 12): elementwise functions commute with
 //! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, and square roots
-//! of inner products and of scalars are norms and powers. One table, in the format of
+//! of inner products and of scalars are norms and powers, and a power of a determinant
+//! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
+//! holds). One table, in the format of
 //! [`super`], pulled into [`super::rule_specs`].
 
-use super::{Direction::Forward, Guard::Scalar, Guard::Vector, RuleSpec};
+use super::{
+    Direction::Forward,
+    Guard::{Scalar, Successor, Vector},
+    RuleSpec,
+};
 
 /// The facts, each with the identity it states.
 #[rustfmt::skip]
@@ -26,5 +32,13 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("sqrt-of-inner-product", "(ew-sqrt (mul (T ?a) ?a))", "(norm2 ?a)",      &[Vector("?a")]), // sqrt(aᵀa) = ‖a‖
         rule("half-power-as-sqrt",    "(epow ?s 1/2)",        "(ew-sqrt ?s)",         &[]),   // s^{∘1/2} = sqrt(s)
         rule("minus-half-power",      "(epow ?s -1/2)",       "(inv (ew-sqrt ?s))",   &[Scalar("?s")]), // s^{−1/2} = 1/sqrt(s)
+        // A power of a determinant times the determinant: the power rule's det(X)ᵏ⁻¹ times
+        // the det(X) of d det(X). Only of determinants: on any scalar base (the powers of
+        // xᵀx) it grew the Rayleigh quotient's Hessian, and on matrices the autoencoder's
+        // e-graph no longer saturated.
+        rule("det-power-times-det",   "(mul (pow (det ?a) ?k) (det ?a))", "(pow (det ?a) ?j)", &[Successor("?j", "?k")]), // det(A)ᵏdet(A) = det(A)ᵏ⁺¹
+        rule("det-times-det-power",   "(mul (det ?a) (pow (det ?a) ?k))", "(pow (det ?a) ?j)", &[Successor("?j", "?k")]), // det(A)det(A)ᵏ = det(A)ᵏ⁺¹
+        rule("det-symbolic-power-times-det", "(mul (powsym (det ?a) ?k ?o) (det ?a))", "(powsym (det ?a) ?k ?p)", &[Successor("?p", "?o")]), // det(A)ᵏ⁺ᵒdet(A) = det(A)ᵏ⁺ᵒ⁺¹
+        rule("det-times-det-symbolic-power", "(mul (det ?a) (powsym (det ?a) ?k ?o))", "(powsym (det ?a) ?k ?p)", &[Successor("?p", "?o")]), // det(A)det(A)ᵏ⁺ᵒ = det(A)ᵏ⁺ᵒ⁺¹
     ]
 }

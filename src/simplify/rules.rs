@@ -45,6 +45,10 @@ pub enum Guard {
     /// integer constant, for exponents such as det(A ⊗ B) = det(A)ᵠ det(B)ᵖ; the rule
     /// does not fire where that number is a symbol.
     RowsNumber(&'static str, &'static str),
+    /// Binds the variable (first) to the integer constant class (second) plus one, for
+    /// exponents: aᵏa = aᵏ⁺¹. The rule does not fire where the second is no integer
+    /// constant or the sum is past 64 in size.
+    Successor(&'static str, &'static str),
     /// The class (first) has as many rows as the size leaf (second) says.
     RowsAre(&'static str, &'static str),
     /// The class (first) has as many columns as the size leaf (second) says.
@@ -101,6 +105,7 @@ enum VarGuard {
     ColsOf(Var, Var),
     RowsOfKron(Var, Var, Var),
     RowsNumber(Var, Var),
+    Successor(Var, Var),
     RowsAre(Var, Var),
     ColsAre(Var, Var),
 }
@@ -122,6 +127,7 @@ impl VarGuard {
             Guard::ColsOf(a, b) => VarGuard::ColsOf(var(a)?, var(b)?),
             Guard::RowsOfKron(a, b, c) => VarGuard::RowsOfKron(var(a)?, var(b)?, var(c)?),
             Guard::RowsNumber(a, b) => VarGuard::RowsNumber(var(a)?, var(b)?),
+            Guard::Successor(a, b) => VarGuard::Successor(var(a)?, var(b)?),
             Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
             Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
         })
@@ -151,6 +157,7 @@ impl VarGuard {
             VarGuard::RowsNumber(_, of) => {
                 test(of, &|d| matches!(d.shape.rows, crate::expr::Dim::Known(_)))
             }
+            VarGuard::Successor(_, of) => successor(egraph, subst, of).is_some(),
             VarGuard::RowsOf(..) | VarGuard::ColsOf(..) | VarGuard::RowsOfKron(..) => true,
         }
     }
@@ -161,11 +168,25 @@ impl VarGuard {
             VarGuard::RowsOf(size, _)
             | VarGuard::ColsOf(size, _)
             | VarGuard::RowsOfKron(size, _, _)
-            | VarGuard::RowsNumber(size, _) => Some(size),
+            | VarGuard::RowsNumber(size, _)
+            | VarGuard::Successor(size, _) => Some(size),
             _ => None,
         }
     }
 }
+
+/// The integer constant of `var`'s class plus one, up to [`MAX_SUCCESSOR`].
+fn successor(egraph: &EGraph, subst: &Subst, var: Var) -> Option<i64> {
+    let constant = egraph[*subst.get(var)?].data.constant.as_ref()?;
+    let next = super::lang::Num(constant.clone())
+        .as_i64()?
+        .checked_add(1)?;
+    (next.abs() <= MAX_SUCCESSOR).then_some(next)
+}
+
+/// The largest exponent [`Guard::Successor`] makes: where a class holds all its own
+/// powers (det(I) = 1 = det(I)ᵏ), aᵏa = aᵏ⁺¹ would otherwise add powers without end.
+const MAX_SUCCESSOR: i64 = 64;
 
 impl GuardedApplier {
     /// The applier for matches of `lhs`, instantiating `rhs` under `guards`; an error
@@ -273,6 +294,9 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
                         .map(|n| Mat::Num(super::lang::Num::int(n))),
                     _ => None,
                 },
+                VarGuard::Successor(_, of) => {
+                    successor(egraph, &subst, of).map(|n| Mat::Num(super::lang::Num::int(n)))
+                }
                 _ => continue,
             };
             let (Some(leaf), Some(size)) = (leaf, guard.bound()) else {
