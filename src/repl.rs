@@ -354,7 +354,10 @@ impl Repl {
                         let verdict = result.check.as_ref()?;
                         // Named as the result was printed: `∂/∂X`, `∂vec(F)/∂vec(X)`, `∂tr(AX)/∂Xₖₗ`.
                         let lhs = result.lhs(Style::Unicode);
-                        Some(format!("{lhs}: {}\n", verdict_line(verdict)))
+                        let domain = result.domain.as_ref().map_or(String::new(), |domain| {
+                            domain.render_note(&result.problem.text)
+                        });
+                        Some(format!("{lhs}: {}\n{domain}", verdict_line(verdict)))
                     })
                     .collect(),
             ),

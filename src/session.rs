@@ -545,6 +545,13 @@ impl DerivativeResult {
         }
         if let Some(verdict) = &self.check {
             object["check"] = verdict_json(verdict);
+            if let Some(domain) = &self.domain {
+                object["check"]["domain"] = serde_json::json!({
+                    "message": domain.message,
+                    "span": domain.primary.as_ref().map(|label| [label.span.start, label.span.end]),
+                    "hints": domain.hints,
+                });
+            }
         }
         if self.notation == Notation::Vec {
             object["form"] = serde_json::json!("vec");

@@ -433,7 +433,7 @@ fn pasted_problems_are_answered_right_or_refused_clearly() {
 }
 
 #[path = "common/run.rs"]
-#[allow(dead_code)] // The REPL runner is not used here.
+#[allow(dead_code)] // Not every runner is used here.
 mod run;
 
 /// Bad input as a user types it on the command line, one reviewed snapshot each in
@@ -512,6 +512,38 @@ fn language_errors_have_a_span_and_a_hint() {
         );
     }
     error_snapshot("check_outside_the_domain_sqrt", &args, &output);
+    // The JSON and the REPL say the same: where, and the hint.
+    let output = run::matcalc(&[
+        "diff",
+        "log(−‖x‖²)",
+        "--wrt",
+        "x",
+        "--check",
+        "--format",
+        "json",
+    ]);
+    let value: serde_json::Value = serde_json::from_str(&output.stdout).expect("one JSON object");
+    let domain = &value["check"]["domain"];
+    assert_eq!(
+        domain["span"],
+        serde_json::json!([0, "log(−‖x‖²)".len()]),
+        "{value}"
+    );
+    assert!(
+        domain["message"].as_str().unwrap().contains("`log`"),
+        "{value}"
+    );
+    assert_eq!(domain["hints"].as_array().map(Vec::len), Some(1), "{value}");
+    let output = run::repl("diff log(−‖x‖²) wrt x\n:check\n");
+    assert!(
+        output.stdout.contains("check: inconclusive")
+            && output
+                .stdout
+                .contains("note: every draw is outside the domain of `log`")
+            && output.stdout.contains("^^^^^^^^^^"),
+        "{}",
+        output.stdout
+    );
 }
 
 fn error_snapshot(name: &str, args: &[&str], output: &run::Run) {
