@@ -624,6 +624,28 @@ impl Expr {
         children_of!(&mut self.kind)
     }
 
+    /// The node with each child replaced by `rebuild(child)`; the same shared node, not a
+    /// copy, when no child changed (so a DAG stays a DAG through a rewriting walk).
+    pub fn map_children(
+        self: &Rc<Self>,
+        mut rebuild: impl FnMut(&Rc<Expr>) -> Rc<Expr>,
+    ) -> Rc<Expr> {
+        let mut node = self.as_ref().clone();
+        let mut changed = false;
+        for child in node.children_mut() {
+            let done = rebuild(child);
+            if !Rc::ptr_eq(&done, child) {
+                *child = done;
+                changed = true;
+            }
+        }
+        if changed {
+            Rc::new(node)
+        } else {
+            self.clone()
+        }
+    }
+
     /// The depth of the tree (a leaf has depth 1), computed without recursion so that a
     /// hostile tree cannot overflow the stack while being measured.
     pub fn depth(&self) -> usize {

@@ -148,44 +148,28 @@ fn long_chains_are_differentiated_and_checked() {
         .map(|k| format!("{}x", k % 7 + 1))
         .collect::<Vec<_>>()
         .join(" + ");
-    let run = matcalc(&[
-        "diff",
-        &format!("‖{sum}‖²"),
-        "--wrt",
-        "x",
-        "--check",
-        "--time-limit",
-        "60000",
-    ]);
-    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
     let terms: String = (0..1_000)
         .map(|k| format!("x{}", subscript(k % 5 + 1)))
         .collect::<Vec<_>>()
         .join(" + ");
-    let run = matcalc(&[
-        "diff",
-        &format!("aᵀ({terms})"),
-        "--wrt",
-        "x₁",
-        "--check",
-        "--time-limit",
-        "60000",
-    ]);
-    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
     let product = format!("xᵀ{}x", "A".repeat(1_000));
-    let run = matcalc(&[
-        "diff",
-        &product,
-        "--wrt",
-        "x",
-        "--check",
-        "--time-limit",
-        "60000",
-    ]);
-    assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    for (text, wrt) in [
+        (format!("‖{sum}‖²"), "x"),
+        (format!("aᵀ({terms})"), "x₁"),
+        (product, "x"),
+    ] {
+        let run = matcalc(&[
+            "diff",
+            &text,
+            "--wrt",
+            wrt,
+            "--check",
+            "--time-limit",
+            "60000",
+        ]);
+        assert_eq!(run.status, 0, "{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("check: ok"), "{}", run.stdout);
+    }
 }
 
 fn subscript(k: usize) -> String {

@@ -1077,22 +1077,7 @@ fn flat_rc(expr: &Rc<Expr>, memo: &mut HashMap<*const Expr, Rc<Expr>>) -> Rc<Exp
                 .reduce(build::hadamard)
                 .expect("a product has factors")
         }
-        _ => {
-            let mut node = expr.as_ref().clone();
-            let mut changed = false;
-            for child in node.children_mut() {
-                let done = flat_rc(child, memo);
-                if !Rc::ptr_eq(&done, child) {
-                    *child = done;
-                    changed = true;
-                }
-            }
-            if changed {
-                Rc::new(node)
-            } else {
-                expr.clone()
-            }
-        }
+        _ => expr.map_children(|child| flat_rc(child, memo)),
     };
     memo.insert(key, res.clone());
     res

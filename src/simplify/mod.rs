@@ -669,22 +669,7 @@ fn substitute_rc(
             Some(body) => Rc::new((*body).clone()),
             None => expr.clone(),
         },
-        _ => {
-            let mut node = expr.as_ref().clone();
-            let mut changed = false;
-            for child in node.children_mut() {
-                let done = substitute_rc(child, lets, memo);
-                if !Rc::ptr_eq(&done, child) {
-                    *child = done;
-                    changed = true;
-                }
-            }
-            if changed {
-                Rc::new(node)
-            } else {
-                expr.clone()
-            }
-        }
+        _ => expr.map_children(|child| substitute_rc(child, lets, memo)),
     };
     memo.insert(key, res.clone());
     res

@@ -145,22 +145,7 @@ pub fn right_grouped(expr: &Rc<Expr>, memo: &mut HashMap<*const Expr, Rc<Expr>>)
                 (None, None) => expr.clone(),
             }
         }
-        _ => {
-            let mut node = expr.as_ref().clone();
-            let mut changed = false;
-            for child in node.children_mut() {
-                let done = right_grouped(child, memo);
-                if !Rc::ptr_eq(&done, child) {
-                    *child = done;
-                    changed = true;
-                }
-            }
-            if changed {
-                Rc::new(node)
-            } else {
-                expr.clone()
-            }
-        }
+        _ => expr.map_children(|child| right_grouped(child, memo)),
     };
     memo.insert(key, res.clone());
     res
