@@ -103,6 +103,13 @@ pub enum Verdict {
         /// Why, as a sentence.
         reason: String,
     },
+    /// A failure without a counterexample: the printed derivative does not parse or
+    /// type back (SPEC §7: what is printed is what is checked), so what the reader takes
+    /// away has no value to compare. Never inconclusive: the text itself is wrong.
+    Unreadable {
+        /// Why, as a sentence: what does not read back.
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -123,6 +130,7 @@ impl Verdict {
             ),
             Verdict::Fail(counterexample) => format!("failed:\n{}", counterexample.describe()),
             Verdict::Inconclusive { reason } => format!("inconclusive: {reason}"),
+            Verdict::Unreadable { reason } => format!("failed: {reason}"),
         }
     }
 }

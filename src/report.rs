@@ -20,6 +20,7 @@ pub fn verdict_line(verdict: &Verdict) -> String {
             format!("check: FAILED\n{}", counterexample.describe().trim_end())
         }
         Verdict::Inconclusive { reason } => format!("check: inconclusive ({reason})"),
+        Verdict::Unreadable { reason } => format!("check: FAILED ({reason})"),
     }
 }
 
@@ -37,6 +38,7 @@ pub fn claim_text(verdict: &Verdict) -> String {
             format!("claim: wrong\n{}\n", counterexample.describe().trim_end())
         }
         Verdict::Inconclusive { reason } => format!("claim: inconclusive ({reason})\n"),
+        Verdict::Unreadable { reason } => format!("claim: wrong ({reason})\n"),
     }
 }
 

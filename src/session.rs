@@ -1190,8 +1190,12 @@ impl Session {
                         .into(),
                 }
             }
-            Err(reason) => {
-                return Verdict::Inconclusive {
+            // A text too large to type again is a limit of the check, not of the text.
+            Err(ReadBack::Limit(reason)) => return Verdict::Inconclusive { reason },
+            // A text that does not parse or type back is wrong as printed: what the
+            // reader takes away has no value, whatever the value inside matcalc.
+            Err(ReadBack::Unreadable(reason)) => {
+                return Verdict::Unreadable {
                     reason: format!("the printed derivative does not read back: {reason}"),
                 }
             }
@@ -1230,6 +1234,11 @@ impl Session {
                 );
                 Verdict::Fail(counterexample)
             }
+            // Out of time is one message wherever the deadline is met: how far the display's
+            // check got before it depends on the machine's load.
+            (_, Verdict::Inconclusive { reason }) if deadline.passed() => {
+                Verdict::Inconclusive { reason }
+            }
             (_, Verdict::Inconclusive { reason }) => Verdict::Inconclusive {
                 reason: format!("compute form: {reason}"),
             },
@@ -1254,7 +1263,7 @@ impl Session {
         shape: &Shape,
         options: &Options,
         deadline: &crate::limits::Deadline,
-    ) -> Result<Expr, String> {
+    ) -> Result<Expr, ReadBack> {
         let mut differentials: BTreeMap<Symbol, Shape> = BTreeMap::new();
         for expr in std::iter::once(&form.display).chain(form.wheres.iter().map(|(_, body)| body)) {
             collect_differentials(expr, &mut differentials);
@@ -1272,7 +1281,7 @@ impl Session {
         for name in differentials.keys() {
             let letter = letters
                 .find(|letter| !taken(letter))
-                .ok_or("too many differentials to read back")?;
+                .ok_or_else(|| ReadBack::Limit("too many differentials to read back".into()))?;
             stand_ins.insert(name.clone(), letter);
         }
         // matcalc's own output is read back within the widest limits a user may set, not
@@ -1284,22 +1293,24 @@ impl Session {
             max_exponent: user.max_exponent.max(1_000),
             max_symbols: user.max_symbols.max(100_000),
         };
-        let read = |expr: &Expr| -> Result<Expr, String> {
+        let read = |expr: &Expr| -> Result<Expr, ReadBack> {
             if deadline.passed() {
-                return Err("the time limit was reached while reading it back".into());
+                return Err(ReadBack::Limit(
+                    "the time limit was reached while reading it back".into(),
+                ));
             }
             let printed = replace_differentials(expr, &stand_ins);
             let text = print::render(&printed, Style::Unicode);
-            let parsed = self
-                .parse_within(&text, limits)
-                .map_err(|error| format!("`{}`: {error}", abbreviated(&text)))?;
+            let parsed = self.parse_within(&text, limits).map_err(|error| {
+                ReadBack::Unreadable(format!("`{}`: {error}", abbreviated(&text)))
+            })?;
             if parsed.same_structure(&printed) {
                 Ok(parsed)
             } else {
-                Err(format!(
+                Err(ReadBack::Unreadable(format!(
                     "`{}` reads back as another expression",
                     abbreviated(&text)
-                ))
+                )))
             }
         };
         let mut read_wheres = Vec::with_capacity(form.wheres.len());
@@ -1308,22 +1319,25 @@ impl Session {
         }
         let read_display = read(&form.display)?;
         if !crate::simplify::cse::defined_in_order(&form.wheres) {
-            return Err("a `where` line uses a name defined after it".into());
+            return Err(ReadBack::Unreadable(
+                "a `where` line uses a name defined after it".into(),
+            ));
         }
         let declared: Vec<(Symbol, Shape)> = differentials
             .iter()
             .map(|(name, shape)| (stand_ins[name].clone(), shape.clone()))
             .collect();
-        let anchor = match shape.is_scalar() {
-            true => None,
-            false => Some(
-                letters
-                    .find(|letter| !taken(letter))
-                    .ok_or("too many differentials to read back")?,
-            ),
-        };
+        let anchor =
+            match shape.is_scalar() {
+                true => None,
+                false => Some(letters.find(|letter| !taken(letter)).ok_or_else(|| {
+                    ReadBack::Limit("too many differentials to read back".into())
+                })?),
+            };
         if deadline.passed() {
-            return Err("the time limit was reached while reading it back".into());
+            return Err(ReadBack::Limit(
+                "the time limit was reached while reading it back".into(),
+            ));
         }
         // The text as the reader expands it: each name one shared subtree, not respanned
         // (each use's own copy of everything below it was exponential).
@@ -1346,7 +1360,10 @@ impl Session {
             .filter(|name| !typed.vars.contains_key(name))
             .collect();
         if !unknown.is_empty() {
-            return Err(format!("`{}` is not defined", unknown.join("`, `")));
+            return Err(ReadBack::Unreadable(format!(
+                "`{}` is not defined",
+                unknown.join("`, `")
+            )));
         }
         Ok(shaped_constant(&expanded, shape))
     }
@@ -1364,9 +1381,11 @@ impl Session {
         tree: &Expr,
         declared: &[(Symbol, Shape)],
         anchor: Option<(Symbol, &Shape)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReadBack> {
         if tree.size() > LARGEST_TYPED {
-            return Err("the printed derivative unfolds to too large a tree to type".into());
+            return Err(ReadBack::Limit(
+                "the printed derivative unfolds to too large a tree to type".into(),
+            ));
         }
         let mut decls = self.decls.clone();
         decls.vars.extend(typed.vars.clone());
@@ -1390,8 +1409,9 @@ impl Session {
             )),
             None => tree.clone(),
         };
-        let retyped = shape::infer(&text, &decls)
-            .map_err(|error| format!("the printed text does not type: {error}"))?;
+        let retyped = shape::infer(&text, &decls).map_err(|error| {
+            ReadBack::Unreadable(format!("the printed text does not type: {error}"))
+        })?;
         let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
         let mut note = |shape: &Shape| {
             for dim in [&shape.rows, &shape.cols] {
@@ -1416,10 +1436,10 @@ impl Session {
         });
         match innermost {
             None => Ok(()),
-            Some(node) => Err(format!(
+            Some(node) => Err(ReadBack::Unreadable(format!(
                 "the size of `{}` is not fixed by the printed text",
                 abbreviated(&print::render(node, Style::Unicode))
-            )),
+            ))),
         }
     }
 
@@ -1795,6 +1815,15 @@ pub fn used_wheres(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)
 /// The largest tree the check types a printed text as: about 250 MB of typed nodes.
 const LARGEST_TYPED: usize = 200_000;
 
+/// Why the printed derivative was not read back: a limit of the check (time, size), which
+/// leaves it inconclusive, or a text that does not parse or type back, which fails it.
+enum ReadBack {
+    /// The check ran into one of its limits; the text may be fine.
+    Limit(String),
+    /// The text is not what it should be: it does not parse, type or fix its sizes.
+    Unreadable(String),
+}
+
 /// `text`, or its first 60 characters and `…` when it is longer.
 fn abbreviated(text: &str) -> String {
     match text.char_indices().nth(60) {
@@ -1903,6 +1932,12 @@ pub fn verdict_json(verdict: &Verdict) -> serde_json::Value {
         Verdict::Inconclusive { reason } => {
             serde_json::json!({"passed": false, "inconclusive": true, "reason": reason})
         }
+        Verdict::Unreadable { reason } => serde_json::json!({
+            "passed": false,
+            "inconclusive": false,
+            "unreadable": true,
+            "reason": reason,
+        }),
     }
 }
 

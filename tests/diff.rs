@@ -93,6 +93,7 @@ fn assert_pass(verdict: Verdict, what: &str) {
             panic!("{what}: failed\n{}", counterexample.describe())
         }
         Verdict::Inconclusive { reason } => panic!("{what}: inconclusive: {reason}"),
+        Verdict::Unreadable { reason } => panic!("{what}: unreadable: {reason}"),
     }
 }
 

@@ -72,6 +72,7 @@ fn describe(verdict: &Verdict) -> String {
         Verdict::Pass { .. } => "pass".to_string(),
         Verdict::Fail(counterexample) => counterexample.describe(),
         Verdict::Inconclusive { reason } => format!("inconclusive: {reason}"),
+        Verdict::Unreadable { reason } => format!("unreadable: {reason}"),
     }
 }
 

@@ -13,7 +13,9 @@ For every expression
   - the display (`diff` in one of the three spellings, with its `where` lines) is read
     back through `matcalc simplify … --let …` into NumPy and must match the same finite
     differences (what is printed is right, and parses back).
-An inconclusive check, or an `unsupported:` answer, is counted, not a finding.
+An inconclusive check, an `unsupported:` answer, or a display whose sizes the reader
+cannot tell that the check fails for it (`unreadable-and-failed`: said, not silent), is
+counted, not a finding.
 
 Values are drawn inside every function's domain: the evaluator raises `Domain` where a
 function is not smooth enough for finite differences (log and sqrt near 0, abs, sign,
@@ -1113,7 +1115,7 @@ def judge_display(matcalc, text, wrt, spelling, directory, tag, cases):
 
 def judge(matcalc, text, wrt, index, seed, keep, spelling):
     """One expression: returns (category, detail). Categories: pass, unsupported,
-    inconclusive, and the findings: wrong-value, broken-program, wrong-derivative,
+    inconclusive, unreadable-and-failed, and the findings: wrong-value, broken-program, wrong-derivative,
     check-says-ok-but-wrong, check-fails-but-right, display-differs, display-unreadable,
     rejected, crash, timeout."""
     args = [matcalc, "diff", text, "--wrt", wrt, "--decl", DECLS, "--format", "numpy",
@@ -1148,8 +1150,13 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
             return "timeout", "the display's read-back ran over 60 s"
         if display is None:
             if shown[0] == "display-untyped":
-                return ("check-says-ok-but-display-untyped" if check_ok else "inconclusive",
-                        shown[1])
+                # Not a finding when the check says so: matcalc printed a text whose sizes
+                # the reader cannot tell and failed it (SPEC §7), counted apart.
+                if check_ok:
+                    return "check-says-ok-but-display-untyped", shown[1]
+                if "does not read back" in stdout:
+                    return "unreadable-and-failed", shown[1]
+                return "inconclusive", shown[1]
             return shown
         module = load(path)
         worst = worst_display = 0.0
@@ -1191,6 +1198,8 @@ def judge(matcalc, text, wrt, index, seed, keep, spelling):
                 if check_ok:
                     return "check-says-ok-but-display-undetermined", \
                         f"the display leaves the size {size} open: {shown}"
+                if "does not read back" in stdout:
+                    return "unreadable-and-failed", f"the display leaves a size open: {shown}"
                 return "inconclusive", f"the display leaves a size open: {shown}"
             shown_value = abs(contracted - float(np.sum(g * expected))) / (
                 max(1.0, float(np.max(np.abs(expected)))) * float(np.sum(np.abs(g))))

@@ -19,12 +19,15 @@ use egg::{AstSize, ENodeOrVar, Extractor, Id, Language, RecExpr, Runner};
 use matcalc::numeric::{evaluate, Instance};
 use matcalc::print::{render, Style};
 use matcalc::simplify::analysis::{node_shape, EGraph, MatAnalysis};
-use matcalc::simplify::lang::{rec_to_expr, DimLeaf, Mat, VarShapes};
+use matcalc::simplify::lang::{add_shape_carrier, rec_to_expr, DimLeaf, Mat, VarShapes};
 use matcalc::simplify::rules::{all_rules, Rewrite};
 use matcalc::{Dim, Props, Shape, VarDecl};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// Adds one instance of a pattern variable the left-hand side does not bind.
+type Builder<'a> = dyn Fn(&mut RecExpr<Mat>) -> Id + 'a;
 
 /// Instances to try per rule, and how many fired instances are enough.
 const ATTEMPTS: usize = 3000;
@@ -380,23 +383,26 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
         // A size bound only by the right-hand side (`AA⁻¹ = I`): every example matrix it
         // can be the size of has 3 rows; as an exponent (det(A ⊗ B) = det(A)³det(B)³)
         // it is the number 3; the size of a Kronecker product of two (Iₘ ⊗ Iₙ = Iₘₙ) is 9.
-        let instantiate = |ast: &RecExpr<ENodeOrVar<Mat>>, unbound: &Mat| -> RecExpr<Mat> {
+        // A factor carrying the match's shape (`0·A ⇒ 0·𝟙𝟙ᵀ`) is built for that shape.
+        let instantiate = |ast: &RecExpr<ENodeOrVar<Mat>>, unbound: &Builder<'_>| -> RecExpr<Mat> {
             let mut rec = RecExpr::default();
+            let mut ids: Vec<Id> = Vec::with_capacity(ast.as_ref().len());
             for node in ast.as_ref() {
-                let enode = match node {
-                    ENodeOrVar::ENode(enode) => enode.clone(),
-                    ENodeOrVar::Var(v) => leaves.get(v).cloned().unwrap_or(unbound.clone()),
+                let id = match node {
+                    ENodeOrVar::ENode(enode) => {
+                        rec.add(enode.clone().map_children(|child| ids[usize::from(child)]))
+                    }
+                    ENodeOrVar::Var(v) => match leaves.get(v) {
+                        Some(leaf) => rec.add(leaf.clone()),
+                        None => unbound(&mut rec),
+                    },
                 };
-                rec.add(enode);
+                ids.push(id);
             }
             rec
         };
-        let unbound = [
-            Mat::Dim(DimLeaf(Dim::Known(3))),
-            Mat::Num(matcalc::simplify::lang::Num::int(3)),
-            Mat::Dim(DimLeaf(Dim::Known(9))),
-        ];
-        let lhs = instantiate(searcher, &unbound[0]);
+        let leaf = |leaf: Mat| move |rec: &mut RecExpr<Mat>| rec.add(leaf.clone());
+        let lhs = instantiate(searcher, &leaf(Mat::Dim(DimLeaf(Dim::Known(3)))));
         if !well_typed(&lhs, &vars) {
             continue;
         }
@@ -412,9 +418,19 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
         let found = |rec: &RecExpr<Mat>| {
             egraph.lookup_expr(rec).map(|id| egraph.find(id)) == Some(egraph.find(root))
         };
+        let root_shape = egraph[root].data.shape.clone();
+        let carrier = |rec: &mut RecExpr<Mat>| {
+            add_shape_carrier(&root_shape, true, &mut |node| rec.add(node))
+        };
+        let unbound: [&Builder<'_>; 4] = [
+            &leaf(Mat::Dim(DimLeaf(Dim::Known(3)))),
+            &leaf(Mat::Num(matcalc::simplify::lang::Num::int(3))),
+            &leaf(Mat::Dim(DimLeaf(Dim::Known(9)))),
+            &carrier,
+        ];
         let Some(rhs) = unbound
             .iter()
-            .map(|leaf| instantiate(applier, leaf))
+            .map(|unbound| instantiate(applier, unbound))
             .find(|rhs| found(rhs))
         else {
             continue;

@@ -269,21 +269,3 @@ fn simplify_compute_form_bracketing_is_the_chain_optimum() {
         assert_equal_values(&t, compute, &t.expr);
     }
 }
-
-/// A zero is computed as the zero it is: the compute form of `x − x` (and of a difference
-/// of two equal matrix products) is `0` of the input's shape, not the subtraction, which
-/// costs as many flops as filling the zero.
-#[test]
-fn simplify_compute_form_of_a_cancelled_difference_is_zero() {
-    for (src, decls) in [("x - x", "x: n"), ("AB - AB", "A: m×n; B: n×p")] {
-        let t = typed(src, decls);
-        let res = simplify(&t.expr, &t.vars, &[], &Limits::standard());
-        assert!(
-            matches!(&res.compute.kind, matcalc::ExprKind::Num(q) if num_traits::Zero::is_zero(q)),
-            "{src}: compute form {}",
-            sexp(&res.compute)
-        );
-        assert_eq!(res.compute.shape, t.expr.shape, "{src}");
-        assert_equal_values(&t, &res.compute, &t.expr);
-    }
-}

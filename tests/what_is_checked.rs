@@ -343,7 +343,8 @@ fn unknown_variable_lists_the_variables() {
 
 // Random differential finding: `∂/∂β sum(u − β) = −sum(𝟙)` is right, but the printed
 // text does not say which 𝟙 (the size m is fixed only inside matcalc). A check of what is
-// printed cannot pass a text the reader cannot evaluate; one whose sizes the text fixes
+// printed cannot pass a text the reader cannot evaluate (it fails it: the text is wrong
+// as printed, whatever its value inside matcalc); one whose sizes the text fixes
 // (`I` of ∂tr(A)/∂A is shaped like A) still passes.
 #[test]
 fn check_needs_the_printed_text_to_fix_every_size() {
@@ -359,7 +360,7 @@ fn check_needs_the_printed_text_to_fix_every_size() {
     assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout
-            .contains("inconclusive (the printed derivative does not read back: the size of `𝟙` is not fixed by the printed text)"),
+            .contains("check: FAILED (the printed derivative does not read back: the size of `𝟙` is not fixed by the printed text)"),
         "{}",
         run.stdout
     );
@@ -485,6 +486,52 @@ fn zero_matrices_keep_their_shape_in_the_simplifier() {
             RANDOM_DECLS,
             "--check",
         ]);
+    }
+}
+
+// Random differential finding (seed 117): `--check` said ok on `(vec(S)ᵀ ⊗ I) vec(0𝟙𝟙ᵀ)
+// + (I ⊗ vec(I)ᵀ)(ZᵀS⁻¹(0Z(u ⊗ A)) ⊗ I) vec(A) + …`, zeros that did not absorb what
+// surrounds them, one of them untypable as printed (the factors of 0𝟙𝟙ᵀ inside vec have
+// no sizes the text fixes). A zero now absorbs products, transposes, ⊗, ⊙, vec, diag,
+// sums and traces around it, keeping its shape (rules `zero-*`), so the derivative is
+// the nonzero part alone; and a display that does not type back fails the check.
+#[test]
+fn zeros_absorb_what_surrounds_them() {
+    let original = "\\left( (\\left\\lVert \\mathbf{u} \\right\\rVert^2 + \\operatorname{diag}(C))^{\\top} \
+                    \\cdot \\left( -\\mathbf{u} \\right) \\right) \\, \\log \\left| S + (\\left( \\left( \
+                    S \\otimes u^\\top \\right) - (S \\otimes u^T) \\right) \\left( \\mathbf{u} \\otimes A \
+                    \\right)) \\, \\left( \\left( \\left( S \\otimes u^\\top \\right) - (S \\otimes u^T) \
+                    \\right) \\left( \\mathbf{u} \\otimes A \\right) \\right)^T \\right|";
+    for (expr, wrt, display) in [
+        ("tr((S ⊗ uᵀ − S ⊗ uᵀ)(u ⊗ A))", "u", "∂/∂u = 0"),
+        ("uᵀu + tr(S + (S ⊗ uᵀ − S ⊗ uᵀ)(u ⊗ A))", "u", "∂/∂u = 2u"),
+        (
+            original,
+            "u",
+            "∂/∂u = 2 sum(−log|S|u)u − log|S|(‖u‖² + diag(C))",
+        ),
+        ("sum((A − A)B ⊙ B) + tr(B)", "B", "∂/∂B = I"),
+        ("(x ⊗ x)ᵀ vec((x − x)yᵀ) + yᵀy", "y", "∂/∂y = 2y"),
+    ] {
+        let run = checked_ok(&[
+            "diff",
+            expr,
+            "--wrt",
+            wrt,
+            "--decl",
+            RANDOM_DECLS,
+            "--check",
+            "--time-limit",
+            "30000",
+        ]);
+        assert_eq!(
+            run.stdout.lines().next(),
+            Some(display),
+            "{expr}: {}",
+            run.stdout
+        );
+        let (ok, report) = numpy_report(expr, wrt, &[RANDOM_DECLS]);
+        assert!(ok, "{expr} wrt {wrt}: {report}");
     }
 }
 

@@ -109,6 +109,9 @@ function verdictElement(check, label) {
   } else if (check.inconclusive) {
     box.classList.add("unsure");
     text = "check: inconclusive (" + check.reason + ")";
+  } else if (check.unreadable) {
+    box.classList.add("bad");
+    text = "check: FAILED (" + check.reason + ")";
   } else {
     box.classList.add("bad");
     text = "check: FAILED (relative error " + Number(check.rel_error).toExponential(1) + ")";

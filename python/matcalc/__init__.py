@@ -226,7 +226,8 @@ class Verdict:
         inconclusive: no valid trial could be drawn (never a pass).
         trials, max_rel_error: for a pass.
         rel_error, counterexample: for a failure.
-        reason: for an inconclusive check.
+        reason: for an inconclusive check, or a failed one whose printed text does not
+            read back (``unreadable``).
         line: the summary the command line prints (``check: ok (3 random trials, …)``).
 
     A verdict of :func:`verify` also has ``claim``, ``derivative`` (matcalc's own, a
@@ -236,6 +237,7 @@ class Verdict:
     def __init__(self, data: Dict[str, Any]) -> None:
         self.passed: bool = bool(data["passed"])
         self.inconclusive: bool = bool(data["inconclusive"])
+        self.unreadable: bool = bool(data.get("unreadable", False))
         self.line: str = data["line"]
         self.trials: Optional[int] = data.get("trials")
         self.max_rel_error: Optional[float] = data.get("max_rel_error")

@@ -154,6 +154,10 @@ fn verdict_json(verdict: &Verdict) -> Value {
             value["counterexample"] = counterexample_json(counterexample);
         }
         Verdict::Inconclusive { reason } => value["reason"] = json!(reason),
+        Verdict::Unreadable { reason } => {
+            value["unreadable"] = json!(true);
+            value["reason"] = json!(reason);
+        }
     }
     value
 }

@@ -356,7 +356,7 @@ pub fn first_wrong_step(
                             ),
                         })
                     }
-                    verdict @ Verdict::Fail(_) => {
+                    verdict @ (Verdict::Fail(_) | Verdict::Unreadable { .. }) => {
                         let produced_by = explanation
                             .step_of(index)
                             .map(|s| s.contributions.iter().map(|c| c.from).collect())

@@ -243,12 +243,6 @@ impl<'a> FlopCost<'a> {
         self.dim(&shape.rows) * self.dim(&shape.cols)
     }
 
-    /// Whether the class is the constant 0.
-    fn is_zero(&self, class: &Id) -> bool {
-        let constant = &self.egraph[*class].data.constant;
-        constant.as_ref().is_some_and(|q| q.is_zero())
-    }
-
     /// Whether the class is `diag(v)` of a vector: a product with it scales rows or
     /// columns (and is printed so), one flop per entry.
     fn is_diagonal(&self, class: &Id) -> bool {
@@ -269,11 +263,6 @@ impl<'a> FlopCost<'a> {
         match enode {
             Mat::Symbol(_) | Mat::Num(_) | Mat::Dim(_) | Mat::Identity(_) | Mat::Ones(_) => 0.0,
             Mat::Transpose(_) | Mat::Differential(_) => 0.0,
-            // A zero shaped by a factor (`0·A`, how the e-graph keeps a zero's shape) is
-            // emitted as the zero of that shape, not multiplied out: `0` beats `x − x`.
-            // (Its children are still priced, or a zero class holding `0·itself` would
-            // extract as a cycle.)
-            Mat::Mul([a, b]) if self.is_zero(a) || self.is_zero(b) => 0.0,
             Mat::Mul([a, b]) => {
                 let (sa, sb) = (shape(a), shape(b));
                 if sa.is_scalar() || self.is_diagonal(a) {

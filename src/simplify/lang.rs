@@ -371,24 +371,31 @@ fn has_matrix_shape(shape: &Shape) -> bool {
 /// A node of `shape` whose entries are all 1 (`𝟙`, `𝟙ᵀ`, `𝟙𝟙ᵀ`), or `I` when `square`
 /// is allowed and the shape is square: the factor that gives a constant its shape.
 fn shape_carrier(shape: &Shape, square: bool, rec: &mut RecExpr<Mat>) -> Id {
-    let ones = |n: &Dim, rec: &mut RecExpr<Mat>| {
-        let dim = rec.add(Mat::Dim(DimLeaf(n.clone())));
-        rec.add(Mat::Ones(dim))
+    add_shape_carrier(shape, square, &mut |node| rec.add(node))
+}
+
+/// [`shape_carrier`] built by `add` (a [`RecExpr`]'s or an e-graph's): the e-graph's
+/// rules write a zero of the matched class's shape as `0·` this carrier, the same form a
+/// zero entering the e-graph takes, so that every zero of one shape is one small term.
+pub fn add_shape_carrier(shape: &Shape, square: bool, add: &mut dyn FnMut(Mat) -> Id) -> Id {
+    let ones = |n: &Dim, add: &mut dyn FnMut(Mat) -> Id| {
+        let dim = add(Mat::Dim(DimLeaf(n.clone())));
+        add(Mat::Ones(dim))
     };
     if square && shape.is_square() {
-        let dim = rec.add(Mat::Dim(DimLeaf(shape.rows.clone())));
-        return rec.add(Mat::Identity(dim));
+        let dim = add(Mat::Dim(DimLeaf(shape.rows.clone())));
+        return add(Mat::Identity(dim));
     }
-    let column = (!shape.rows.is_one()).then(|| ones(&shape.rows, rec));
+    let column = (!shape.rows.is_one()).then(|| ones(&shape.rows, add));
     let row = (!shape.cols.is_one()).then(|| {
-        let column = ones(&shape.cols, rec);
-        rec.add(Mat::Transpose(column))
+        let column = ones(&shape.cols, add);
+        add(Mat::Transpose(column))
     });
     match (column, row) {
-        (Some(column), Some(row)) => rec.add(Mat::Mul([column, row])),
+        (Some(column), Some(row)) => add(Mat::Mul([column, row])),
         (Some(one), None) | (None, Some(one)) => one,
-        // Not reached: a 1×1 shape is a scalar, which needs no carrier.
-        (None, None) => rec.add(Mat::Num(Num(Rational::from_integer(BigInt::from(1))))),
+        // A 1×1 shape is a scalar, carried by 1.
+        (None, None) => add(Mat::Num(Num(Rational::from_integer(BigInt::from(1))))),
     }
 }
 

@@ -53,6 +53,11 @@ pub enum Guard {
     RowsAre(&'static str, &'static str),
     /// The class (first) has as many columns as the size leaf (second) says.
     ColsAre(&'static str, &'static str),
+    /// Binds the variable to the factor that carries the matched class's shape (`I` when
+    /// square, else `𝟙`, `𝟙ᵀ` or `𝟙𝟙ᵀ`, see [`super::lang::add_shape_carrier`]), so that
+    /// `(mul 0 ?z)` is the zero of the match's shape in the one small form every zero
+    /// of that shape takes. The rule does not fire where a size is unknown.
+    CarrierOfMatch(&'static str),
 }
 
 /// Whether a rule rewrites one way or both.
@@ -108,6 +113,7 @@ enum VarGuard {
     Successor(Var, Var),
     RowsAre(Var, Var),
     ColsAre(Var, Var),
+    CarrierOfMatch(Var),
 }
 
 impl VarGuard {
@@ -130,6 +136,7 @@ impl VarGuard {
             Guard::Successor(a, b) => VarGuard::Successor(var(a)?, var(b)?),
             Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
             Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
+            Guard::CarrierOfMatch(a) => VarGuard::CarrierOfMatch(var(a)?),
         })
     }
 
@@ -158,7 +165,10 @@ impl VarGuard {
                 test(of, &|d| matches!(d.shape.rows, crate::expr::Dim::Known(_)))
             }
             VarGuard::Successor(_, of) => successor(egraph, subst, of).is_some(),
-            VarGuard::RowsOf(..) | VarGuard::ColsOf(..) | VarGuard::RowsOfKron(..) => true,
+            VarGuard::RowsOf(..)
+            | VarGuard::ColsOf(..)
+            | VarGuard::RowsOfKron(..)
+            | VarGuard::CarrierOfMatch(..) => true,
         }
     }
 
@@ -169,7 +179,8 @@ impl VarGuard {
             | VarGuard::ColsOf(size, _)
             | VarGuard::RowsOfKron(size, _, _)
             | VarGuard::RowsNumber(size, _)
-            | VarGuard::Successor(size, _) => Some(size),
+            | VarGuard::Successor(size, _)
+            | VarGuard::CarrierOfMatch(size) => Some(size),
             _ => None,
         }
     }
@@ -297,6 +308,16 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
                 VarGuard::Successor(_, of) => {
                     successor(egraph, &subst, of).map(|n| Mat::Num(super::lang::Num::int(n)))
                 }
+                VarGuard::CarrierOfMatch(carrier) => {
+                    let shape = egraph[eclass].data.shape.clone();
+                    if [&shape.rows, &shape.cols].contains(&&Dim::Unknown) {
+                        return vec![];
+                    }
+                    let id =
+                        super::lang::add_shape_carrier(&shape, true, &mut |node| egraph.add(node));
+                    subst.insert(carrier, id);
+                    continue;
+                }
                 _ => continue,
             };
             let (Some(leaf), Some(size)) = (leaf, guard.bound()) else {
@@ -335,8 +356,8 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
 
 use Direction::{Both, Forward};
 use Guard::{
-    ColsAre, ColsOf, NotScalar, RowsAre, RowsNumber, RowsOf, RowsOfKron, SameShape, Scalar, Square,
-    Symmetric, Vector,
+    CarrierOfMatch, ColsAre, ColsOf, NotScalar, RowsAre, RowsNumber, RowsOf, RowsOfKron, SameShape,
+    Scalar, Square, Symmetric, Vector,
 };
 
 const fn rule(
@@ -404,6 +425,15 @@ pub fn coefficient_rules() -> Vec<RuleSpec> {
         rule(f, "add-sub-cancel",          "(add (sub ?a ?b) ?b)",        Forward, "?a",                        &[SameShape("?a", "?b")]),  // (A−B)+B = A
         rule(f, "mul-one",                 "(mul 1 ?a)",                  Forward, "?a",                        &[]),                       // 1·A = A
         rule(f, "mul-zero",                "(mul 0 ?a)",                  Forward, "0",                         &[Scalar("?a")]),           // 0·a = 0 for scalars
+        // A zero absorbs what surrounds it, keeping the shape: every zero of one shape is
+        // then one small term (0·I, 0·𝟙𝟙ᵀ), never 0 times a long product.
+        rule(f, "zero-small",              "(mul 0 ?a)",                  Forward, "(mul 0 ?z)",                &[NotScalar("?a"), CarrierOfMatch("?z")]), // 0·A = 0 (of A's shape)
+        rule(f, "zero-times-left",         "(mul (mul 0 ?a) ?b)",         Forward, "(mul 0 ?z)",                &[CarrierOfMatch("?z")]),   // (0·A)B = 0
+        rule(f, "zero-times-right",        "(mul ?a (mul 0 ?b))",         Forward, "(mul 0 ?z)",                &[CarrierOfMatch("?z")]),   // A(0·B) = 0
+        rule(f, "zero-negated",            "(neg (mul 0 ?a))",            Forward, "(mul 0 ?a)",                &[]),                       // −(0·A) = 0·A
+        rule(f, "sub-zero-matrix",         "(sub ?a (mul 0 ?b))",         Forward, "?a",                        &[SameShape("?a", "?b")]),  // A−0·B = A
+        rule(f, "zero-minus",              "(sub (mul 0 ?b) ?a)",         Forward, "(neg ?a)",                  &[SameShape("?a", "?b")]),  // 0·B−A = −A
+        rule(f, "zero-transposed",         "(T (mul 0 ?a))",              Forward, "(mul 0 ?z)",                &[CarrierOfMatch("?z")]),   // (0·A)ᵀ = 0
         rule(f, "scalar-comm",             "(mul ?k ?a)",                 Forward, "(mul ?a ?k)",               &[Scalar("?k")]),           // kA = Ak
         rule(f, "scalar-comm-right",       "(mul ?a ?k)",                 Forward, "(mul ?k ?a)",               &[Scalar("?k")]),           // Ak = kA
         rule(f, "scalar-float",            "(mul ?a (mul ?k ?b))",        Both,    "(mul ?k (mul ?a ?b))",      &[Scalar("?k")]),           // A(kB) = k(AB)
@@ -516,6 +546,8 @@ pub fn elementwise_rules() -> Vec<RuleSpec> {
         rule(f, "ones-inner-product",      "(mul (T (ones ?n)) ?a)",        Forward, "(sum ?a)",                     &[Vector("?a")]),          // 𝟙ᵀa = sum(a)
         rule(f, "sum-of-scalar",           "(sum ?a)",                      Forward, "?a",                           &[Scalar("?a")]),          // sum(a) = a
         rule(f, "diag-of-scalar",          "(diag ?a)",                     Forward, "?a",                           &[Scalar("?a")]),          // diag(a) = a for 1×1
+        rule(f, "zero-summed",             "(sum (mul 0 ?a))",              Forward, "0",                            &[]),                      // sum(0·A) = 0
+        rule(f, "zero-diag",               "(diag (mul 0 ?a))",             Forward, "(mul 0 ?z)",                   &[CarrierOfMatch("?z")]),  // diag(0·A) = 0
     ]
 }
 
