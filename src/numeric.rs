@@ -1213,9 +1213,63 @@ struct Probe<'a> {
     target: f64,
     /// Past it every evaluation stops, and the check with it.
     deadline: Option<std::time::Instant>,
+    /// The rounding noise of F near the base point ([`Probe::noise`]), once measured.
+    noise: std::cell::Cell<Option<f64>>,
 }
 
+/// How many times finer than the finest step the points of [`Probe::noise`] are spaced.
+const NOISE_SPACING: f64 = 1e-2;
+
 impl Probe<'_> {
+    fn new<'a>(
+        expr: &'a Expr,
+        var: &'a str,
+        base: DMatrix<f64>,
+        tolerance: f64,
+        deadline: Option<std::time::Instant>,
+    ) -> Probe<'a> {
+        Probe {
+            expr,
+            var,
+            base,
+            target: tolerance / 10.0,
+            deadline,
+            noise: std::cell::Cell::new(None),
+        }
+    }
+
+    /// The rounding noise of evaluating F near the base point: an estimate of the
+    /// standard deviation of the error each value of F carries, as Moré and Wild's
+    /// ECnoise measures it. F is evaluated at seven points X + kδD (k = −3…3, D moving
+    /// every entry, δ a hundredth of the finest step); a fourth difference cancels their
+    /// smooth part (δ⁴F⁗ is far below any rounding), so each of the three holds noise
+    /// only, of variance 70σ². The largest, over √70 and doubled, is a cautious σ.
+    ///
+    /// The last bit of |F| underestimates this where F is computed from values much
+    /// larger than itself: log|S + ZZᵀ| with Z ≈ 86·𝟙𝟙ᵀ has noise near 1e-12, not 1e-15,
+    /// and over a step of 4e-6 that is a derivative off by 1e-6 (random differential
+    /// finding, seed 112). Measured once a point: the noise is the evaluation's.
+    fn noise(&self, instance: &mut Instance) -> Result<f64, EvalError> {
+        if let Some(noise) = self.noise.get() {
+            return Ok(noise);
+        }
+        let direction = DMatrix::from_element(self.base.nrows(), self.base.ncols(), 1.0);
+        let spacing = self.step(&direction, FIRST_STEP) / 4.0 * NOISE_SPACING;
+        let mut values = Vec::with_capacity(7);
+        for k in -3..=3 {
+            values.push(self.at(instance, &direction, f64::from(k) * spacing)?);
+        }
+        let mut largest: f64 = 0.0;
+        for window in values.windows(5) {
+            let fourth =
+                &window[0] - &window[1] * 4.0 + &window[2] * 6.0 - &window[3] * 4.0 + &window[4];
+            largest = largest.max(fourth.amax());
+        }
+        let noise = 2.0 * largest / 70f64.sqrt();
+        self.noise.set(Some(noise));
+        Ok(noise)
+    }
+
     fn at(
         &self,
         instance: &mut Instance,
@@ -1339,20 +1393,34 @@ impl Probe<'_> {
             let scale = res.amax().max(1.0);
             // The rounding error of the finest difference, which the table cannot see
             // (when F is so large that F(X + h·D) and F(X − h·D) round to one number,
-            // every level agrees on a derivative of 0): the last bit of each value over
+            // every level agrees on a derivative of 0; when F's noise is a large part of
+            // its change, the levels can agree by chance): the error of each value (its
+            // last bit, or the noise measured around the point, whichever is larger) over
             // the step, weighed by the extrapolation (64/45 for the finest level; 2 is
             // safe), must stay below half the tolerance (five times the target) so that
-            // it cannot decide a verdict. A smaller step only rounds worse.
+            // it cannot decide a verdict. A smaller step only rounds worse, so the point
+            // is left for another (and the check, with no point left, is inconclusive).
             let fine_step = h / 4.0;
+            let last_bit = magnitude * f64::EPSILON;
+            let noise = self.noise(instance)?;
+            let value_error = last_bit.max(noise);
             let rounding = match at_base {
-                None => magnitude * f64::EPSILON / fine_step,
-                Some(_) => 4.0 * magnitude * f64::EPSILON / (fine_step * fine_step),
+                None => value_error / fine_step,
+                Some(_) => 4.0 * value_error / (fine_step * fine_step),
             };
             if 2.0 * rounding / scale > 5.0 * self.target {
-                return Err(undefined(format!(
-                    "the function's value here ({magnitude:.1e}) is too large for finite \
-                     differences to resolve its change"
-                )));
+                return Err(undefined(if noise > last_bit {
+                    format!(
+                        "finite differences cannot resolve the tolerance here: the \
+                         function's rounding noise ({noise:.1e}) over the step is comparable \
+                         to it"
+                    )
+                } else {
+                    format!(
+                        "the function's value here ({magnitude:.1e}) is too large for finite \
+                         differences to resolve its change"
+                    )
+                }));
             }
             estimate = (&res - second_level).amax() / scale;
             if estimate <= self.target {
@@ -1404,13 +1472,7 @@ pub fn finite_difference_gradient(
         .get(var)
         .cloned()
         .ok_or_else(|| EvalError::Missing(format!("a value for `{var}`")))?;
-    let probe = Probe {
-        expr,
-        var,
-        base,
-        target: tolerance / 10.0,
-        deadline: None,
-    };
+    let probe = Probe::new(expr, var, base, tolerance, None);
     probe.gradient(instance)
 }
 
@@ -1558,13 +1620,7 @@ fn compare_derivative(
     })?;
     let (rows, cols) = base.shape();
     refuse_costly_check(f, derivative.kind, rows * cols, instance)?;
-    let probe = Probe {
-        expr: &f.expr,
-        var: wrt,
-        base,
-        target: tolerance / 10.0,
-        deadline: config.deadline,
-    };
+    let probe = Probe::new(&f.expr, wrt, base, tolerance, config.deadline);
     let expected = match derivative.kind {
         DerivativeKind::Gradient => {
             if !is_scalar(&at_base) {

@@ -410,6 +410,69 @@ fn check_does_not_fail_where_finite_differences_round_away() {
     );
 }
 
+// Random differential finding (seed 112): the right gradient −2(ZZᵀ + S)⁻¹Z of
+// log|S + ZZᵀ|, Z ≈ 86·𝟙𝟙ᵀ − A, failed at 1.1e-6 against a tolerance of 1e-6 (it is right
+// to 1e-13). The finite differences were off: F is computed from values far larger than
+// itself, so its rounding noise (about 1e-12) over a step shrunk to 4e-6 reached the
+// tolerance, while their error estimate assumed the last bit of |F| (1e-15). The noise is
+// now measured around each point (numeric::Probe::noise); where it cannot resolve the
+// tolerance the point is redrawn, and with none left the check is inconclusive, never
+// failed or ok. A claim off by 1e-5 on the same kind of function is still wrong.
+#[test]
+fn check_does_not_fail_where_rounding_noise_reaches_the_tolerance() {
+    let original =
+        "logdet(S + (((X \\oslash exp(tanh(\\mathbf{X})))*(½ * X^T)) - (A - \\det(S + X \
+                    X^T))) \\, (((X \\oslash exp(tanh(\\mathbf{X})))*(½ * X^T)) - (A - \\det(S + X \
+                    X^T)))^\\top)";
+    let run = matcalc(&[
+        "diff",
+        original,
+        "--wrt",
+        "A",
+        "--decl",
+        RANDOM_DECLS,
+        "--check",
+        "--seed",
+        "112",
+    ]);
+    assert!(!run.stdout.contains("FAILED"), "{}", run.stdout);
+    let mut passed = 0;
+    for seed in 0..8 {
+        let seed = seed.to_string();
+        let run = matcalc(&[
+            "diff",
+            "log(det(S + (1e3 − A)(1e3 − A)ᵀ))",
+            "--wrt",
+            "A",
+            "--decl",
+            "S: n×n spd, A: n×n",
+            "--check",
+            "--seed",
+            &seed,
+        ]);
+        // Seed 2 failed at 1.1e-6 before.
+        assert!(
+            !run.stdout.contains("FAILED"),
+            "seed {seed}: {}",
+            run.stdout
+        );
+        passed += usize::from(run.stdout.contains("check: ok"));
+    }
+    assert!(passed >= 4, "{passed} of 8 seeds judged");
+    let run = matcalc(&[
+        "verify",
+        "log(det(S + (100 − A)(100 − A)ᵀ))",
+        "--wrt",
+        "A",
+        "--decl",
+        "S: n×n spd, A: n×n",
+        "--claim",
+        "−2.00002((100 − A)(100 − A)ᵀ + S)⁻¹(100 − A)",
+    ]);
+    assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.starts_with("claim: wrong"), "{}", run.stdout);
+}
+
 // The gradient through vec prints vec(I) whose n² rows the reader factors: shape
 // inference takes the square root of a known product, so the printed text types alone
 // (strictly: a text that does not type is never ok) and is checked by finite differences.
