@@ -475,6 +475,10 @@ pub enum WrittenAs {
     /// `|a|`: the determinant of a square matrix, the absolute value of a scalar or a
     /// vector (elementwise). The node inside is `Det(a)`.
     Bars,
+    /// `a^{e}` with an exponent that is no number (`a^{b+c}`, `(cᵀx)^(dᵀx)`, `2^{x}`): a
+    /// real power, defined for a positive scalar `a` and a scalar `e` only. The node
+    /// inside is what it means, `exp(e·log(a))`.
+    RealPower,
 }
 
 /// A node: what it is, where it came from and, after shape inference, its shape.
@@ -865,6 +869,15 @@ impl Decls {
     pub fn extend(&mut self, other: Decls) {
         self.vars.extend(other.vars);
         self.fns.extend(other.fns);
+    }
+
+    /// The scalars declared integers (`k: int`), the exponents of matrix powers `Xᵏ`.
+    pub fn integers(&self) -> std::collections::BTreeSet<Symbol> {
+        self.vars
+            .iter()
+            .filter(|(_, decl)| decl.props.integer && decl.shape.is_scalar())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 }
 

@@ -85,6 +85,9 @@ pub struct ParseOptions {
     /// Opaque scalar functions (declared `ℓ: fn`): `ℓ(v)` is an application only for these
     /// names, canonical spelling; any other `f(v)` is the product `f·(v)`.
     pub fns: BTreeSet<Symbol>,
+    /// Scalars declared integers (`k: int`): `X^k` is the matrix power for these names
+    /// only; of any other letter, `a^b` is the real power `exp(b·log(a))` of scalars.
+    pub integers: BTreeSet<Symbol>,
     /// Size limits.
     pub limits: Limits,
 }
@@ -94,14 +97,16 @@ impl ParseOptions {
     pub fn standard() -> ParseOptions {
         ParseOptions {
             fns: BTreeSet::new(),
+            integers: BTreeSet::new(),
             limits: Limits::standard(),
         }
     }
 
-    /// The opaque functions declared in `decls`, standard limits.
+    /// The opaque functions and integers declared in `decls`, standard limits.
     pub fn from_decls(decls: &Decls) -> ParseOptions {
         ParseOptions {
             fns: decls.fns.clone(),
+            integers: decls.integers(),
             limits: Limits::standard(),
         }
     }
@@ -723,7 +728,8 @@ fn pratt() -> &'static PrattParser<Rule> {
                 | Op::postfix(Rule::power)
                 | Op::postfix(Rule::elem_power)
                 | Op::postfix(Rule::rational_power)
-                | Op::postfix(Rule::symbolic_power))
+                | Op::postfix(Rule::symbolic_power)
+                | Op::postfix(Rule::real_power))
     })
 }
 
@@ -1141,11 +1147,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | exponent_number
         | frac_command => "a variable, a number or '('",
         elem_div => "an operator",
-        elem_power | rational_power | symbolic_power | rational_exponent | bare_exponent
-        | decimal_exponent | exponent_symbol | exponent_offset | superscript_symbol
-        | superscript_offset | exponent_digits | exponent_digit => {
-            "an exponent such as ^T, ^2 or ^{-1}"
-        }
+        elem_power | rational_power | symbolic_power | real_power | real_exponent_letter
+        | rational_exponent | bare_exponent | decimal_exponent | exponent_symbol
+        | exponent_offset | superscript_symbol | superscript_offset | exponent_digits
+        | exponent_digit => "an exponent such as ^T, ^2 or ^{-1}",
         norm_subscript | subscript_digits | subscript_word => "a norm subscript such as ₂ or _F",
         integer_type => "a shape such as `m×n`, `n` or `scalar`",
         add | sub | mul | div | hadamard | juxt | delimited_juxt => "an operator",
@@ -1411,6 +1416,20 @@ impl Lowerer<'_> {
         })
     }
 
+    /// `base^{exponent}` as a real power, `exp(exponent·log(base))`, marked as written so
+    /// that shape inference refuses it unless both are scalars (SPEC §2: a power with an
+    /// exponent that is no number is of scalars only).
+    pub(crate) fn real_power(&self, base: Node, exponent: Node, span: Span) -> Result<Node, Error> {
+        let log = self.unary(|base| ExprKind::Func(Func::Log, base), span, base)?;
+        let product = self.binary(ExprKind::Mul, exponent, log)?;
+        let exp = self.unary(|inner| ExprKind::Func(Func::Exp, inner), span, product)?;
+        self.unary(
+            |inner| ExprKind::Written(inner, WrittenAs::RealPower),
+            span,
+            exp,
+        )
+    }
+
     fn unary(
         &self,
         make: impl FnOnce(Rc<Expr>) -> ExprKind,
@@ -1472,7 +1491,7 @@ impl Lowerer<'_> {
                 let span = span_of(&op).join(operand.expr.span.unwrap_or_default());
                 self.unary(ExprKind::Neg, span, operand)
             })
-            .map_postfix(|operand, op| self.postfix(operand?, op))
+            .map_postfix(|operand, op| self.postfix(operand?, op, nesting))
             .map_infix(|lhs, op, rhs| self.infix(lhs?, op, rhs?))
             .parse(flat.into_iter())
     }
@@ -1559,7 +1578,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn postfix(&self, operand: Node, op: Pair<'_, Rule>) -> Result<Node, Error> {
+    fn postfix(&self, operand: Node, op: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
         let span = operand.expr.span.unwrap_or_default().join(span_of(&op));
         match op.as_rule() {
             Rule::transpose => self.unary(ExprKind::Transpose, span, operand),
@@ -1637,7 +1656,33 @@ impl Lowerer<'_> {
                         max: self.options.limits.max_exponent,
                     });
                 }
+                if !self.options.integers.contains(&symbol) {
+                    // Not `k: int`: the real power of scalars, `a^{b−1}` = exp((b − 1)·log(a)).
+                    let letter = self.node(ExprKind::Var(symbol), span, (0, 0))?;
+                    let exponent = match offset {
+                        0 => letter,
+                        _ => {
+                            let magnitude = self
+                                .num(Rational::from_integer(offset.unsigned_abs().into()), span);
+                            let make = if offset > 0 {
+                                ExprKind::Add
+                            } else {
+                                ExprKind::Sub
+                            };
+                            self.binary(make, letter, magnitude)?
+                        }
+                    };
+                    return self.real_power(operand, exponent, span);
+                }
                 self.unary(|base| ExprKind::PowSym(base, symbol, offset), span, operand)
+            }
+            Rule::real_power => {
+                let exponent = op.into_inner().next().ok_or_else(|| unexpected(span))?;
+                let exponent = match exponent.as_rule() {
+                    Rule::expr => self.expr(exponent, nesting + 1)?,
+                    _ => self.primary(exponent, &HashMap::new(), nesting + 1)?,
+                };
+                self.real_power(operand, exponent, span)
             }
             _ => {
                 let exponent_span = span_of(&op);
@@ -2124,7 +2169,8 @@ fn check_glued_denominators(flat: &[Pair<'_, Rule>]) -> Result<(), Error> {
                 | Rule::power
                 | Rule::elem_power
                 | Rule::rational_power
-                | Rule::symbolic_power => end = next.as_span().end(),
+                | Rule::symbolic_power
+                | Rule::real_power => end = next.as_span().end(),
                 _ => break,
             }
         }

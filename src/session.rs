@@ -745,6 +745,7 @@ impl Session {
     fn parse_options(&self, limits: &parse::Limits) -> ParseOptions {
         ParseOptions {
             fns: self.decls.fns.clone(),
+            integers: self.decls.integers(),
             limits: *limits,
         }
     }

@@ -260,6 +260,10 @@ impl Error {
                     "{written} is a non-integer power of {operand}, which is {shape}: \
                      without ∘ a non-integer power needs a scalar"
                 ),
+                WrittenAs::RealPower => format!(
+                    "{written} is a real power, but {operand} is {shape}: the base and the \
+                     exponent of a power with a symbolic exponent must be scalars"
+                ),
                 _ if written.ends_with('₁') || written.contains("₁²") => format!(
                     "unsupported: {written} of the {shape} matrix {operand} is the induced \
                      1-norm (the largest column sum of |{operand}|)"
@@ -300,11 +304,8 @@ impl Error {
             }
             Error::NotAnInteger { name, .. } => vec![
                 format!("declare it with `{name}: int`"),
-                // matrixcalculus.org's `a^b` of two scalars is a real power.
-                format!(
-                    "a real power s^{name} of a positive scalar s is exp({name} log(s)): \
-                     write that, with both declared (`s: scalar, {name}: scalar`)"
-                ),
+                "a real power needs a scalar base: of a matrix, the exponent must be an integer"
+                    .to_string(),
             ],
             Error::NotAVector { .. } => {
                 vec!["apply it to a column vector, or to each column separately".to_string()]
@@ -329,6 +330,23 @@ impl Error {
                         ));
                     }
                     hints.push("matrix roots and fractional matrix powers are not supported".to_string());
+                    hints
+                }
+                WrittenAs::RealPower => {
+                    let mut hints = vec![];
+                    if *default_typed {
+                        hints.push(format!(
+                            "if {operand} is a number, declare it: `{operand}: scalar`"
+                        ));
+                    }
+                    hints.push(
+                        "elementwise, a power with a symbolic exponent e is exp(e log(x)) \
+                         (for x > 0)"
+                            .to_string(),
+                    );
+                    hints.push(
+                        "a matrix power needs an integer exponent (`k: int`)".to_string(),
+                    );
                     hints
                 }
                 _ if written.contains('₁') => vec![format!(
@@ -928,6 +946,9 @@ impl<'a> Pass<'a> {
         if let ExprKind::Written(inner, notation) = &expr.kind {
             return self.written(expr, inner, *notation);
         }
+        if let Some(meaning) = self.symbolic_real_power(expr) {
+            return self.real_power(expr, &meaning);
+        }
         let mut children = Vec::new();
         for child in expr.children() {
             match self.walk(child) {
@@ -945,6 +966,117 @@ impl<'a> Pass<'a> {
         })
     }
 
+    /// `a^b` with a letter `b` not declared an integer: the real power `exp(b·log(a))`
+    /// (`a^{b−1}`: `exp((b − 1)·log(a))`), which [`Pass::real_power`] types or refuses.
+    fn symbolic_real_power(&self, expr: &Expr) -> Option<Rc<Expr>> {
+        let ExprKind::PowSym(base, k, offset) = &expr.kind else {
+            return None;
+        };
+        let integer = self
+            .decls
+            .vars
+            .get(k)
+            .is_some_and(|decl| decl.props.integer && decl.shape.is_scalar());
+        if integer {
+            return None;
+        }
+        let at = |kind: ExprKind| {
+            Rc::new(Expr {
+                kind,
+                span: expr.span,
+                shape: Shape::unknown(),
+            })
+        };
+        let symbol = at(ExprKind::Var(k.clone()));
+        let magnitude = at(ExprKind::Num(crate::expr::Rational::from_integer(
+            offset.unsigned_abs().into(),
+        )));
+        let exponent = match offset.signum() {
+            0 => symbol,
+            1 => at(ExprKind::Add(symbol, magnitude)),
+            _ => at(ExprKind::Sub(symbol, magnitude)),
+        };
+        let log = at(ExprKind::Func(crate::expr::Func::Log, base.clone()));
+        Some(at(ExprKind::Func(
+            crate::expr::Func::Exp,
+            at(ExprKind::Mul(exponent, log)),
+        )))
+    }
+
+    /// A real power `exp(e·log(a))` as written `a^{e}` (or `a^b`, see
+    /// [`Pass::symbolic_real_power`]): the base and the exponent must be scalars. A
+    /// default-typed lower-case letter in either place is a scalar here, as scalar forcing
+    /// pins it (no other reading of a power with a symbolic exponent exists); a matrix
+    /// base with a letter exponent is the matrix power of an undeclared integer.
+    fn real_power(&mut self, expr: &Expr, meaning: &Rc<Expr>) -> Result<ShapedNode, Error> {
+        let Some((exponent, base)) = real_power_parts(meaning) else {
+            return self.walk(meaning);
+        };
+        let shaped_exponent = self.walk(exponent)?;
+        let shaped_base = self.walk(base)?;
+        for (part, shaped) in [(base, &shaped_base), (exponent, &shaped_exponent)] {
+            // The first reading, for scalar forcing, leaves the letters free to be pinned.
+            if self.is_scalar(shaped.dims) || !self.strict && self.only_free_sizes(shaped.dims) {
+                continue;
+            }
+            let (one_rows, one_cols) = (self.sizes.one(), self.sizes.one());
+            let scalar = self.sizes.unify(shaped.dims.rows, one_rows, true).is_ok()
+                && self.sizes.unify(shaped.dims.cols, one_cols, true).is_ok();
+            if scalar {
+                continue;
+            }
+            // `X^k` of a matrix: the exponent of a matrix power must be declared `k: int`.
+            let letter = match &exponent.kind {
+                ExprKind::Var(k) => Some(k),
+                ExprKind::Add(a, b) | ExprKind::Sub(a, b) if b.as_constant().is_some() => {
+                    match &a.kind {
+                        ExprKind::Var(k) => Some(k),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let matrix =
+                !self.sizes.is_one(shaped.dims.rows) && !self.sizes.is_one(shaped.dims.cols);
+            if let (Some(k), true) = (letter, matrix && std::ptr::eq(part, base)) {
+                if k.chars().count() == 1 && k.chars().all(|c| c.is_ascii_lowercase()) {
+                    return Err(Error::NotAnInteger {
+                        name: k.clone(),
+                        span: expr.span,
+                    });
+                }
+            }
+            let names = self.names();
+            let shape = names.shape(&self.sizes, shaped.dims);
+            return Err(Error::Notation {
+                notation: WrittenAs::RealPower,
+                written: show(expr),
+                operand: show(part),
+                span: expr.span,
+                shape: Box::new(shape),
+                default_typed: matches!(&part.kind, ExprKind::Var(name)
+                    if self.vars.get(name).is_some_and(|entry| !entry.declared)),
+            });
+        }
+        let scalar = shaped_base.dims;
+        let log = ShapedNode {
+            dims: scalar,
+            children: vec![shaped_base],
+            meaning: None,
+        };
+        let product = ShapedNode {
+            dims: scalar,
+            children: vec![shaped_exponent, log],
+            meaning: None,
+        };
+        self.uses.extend([scalar, scalar, scalar]);
+        Ok(ShapedNode {
+            dims: scalar,
+            children: vec![product],
+            meaning: Some(meaning.clone()),
+        })
+    }
+
     /// A notation whose meaning depends on its argument's shape (SPEC §2, §3): `|a|` is
     /// the determinant of a matrix and the absolute value of a scalar or vector; `a^{p/q}`
     /// without `∘` is a power of a scalar only; a written `‖·‖₂`, `‖·‖₁` is a vector norm.
@@ -955,6 +1087,9 @@ impl<'a> Pass<'a> {
         inner: &Rc<Expr>,
         notation: WrittenAs,
     ) -> Result<ShapedNode, Error> {
+        if notation == WrittenAs::RealPower {
+            return self.real_power(expr, inner);
+        }
         if let (WrittenAs::Bars, ExprKind::Det(argument)) = (notation, &inner.kind) {
             let shaped_argument = self.walk(argument)?;
             let dims = shaped_argument.dims;
@@ -998,7 +1133,7 @@ impl<'a> Pass<'a> {
             WrittenAs::VectorNorm => {
                 !self.sizes.is_one(argument_dims.cols) && !self.sizes.is_one(argument_dims.rows)
             }
-            WrittenAs::Bars => false,
+            WrittenAs::Bars | WrittenAs::RealPower => false,
         };
         if refused {
             let names = self.names();
@@ -1498,7 +1633,12 @@ impl<'a> Pass<'a> {
         };
         let mut stack: Vec<(&Expr, &ShapedNode)> = vec![(expr, root)];
         while let Some((node, shaped)) = stack.pop() {
+            let real_power = matches!(node.kind, ExprKind::Written(_, WrittenAs::RealPower))
+                || matches!(node.kind, ExprKind::PowSym(..)) && shaped.meaning.is_some();
             let node = shaped.meaning.as_deref().unwrap_or(node);
+            if real_power {
+                pinned.extend(self.real_power_pins(node, shaped));
+            }
             if let ExprKind::Add(a, b) | ExprKind::Sub(a, b) = &node.kind {
                 if let [left, right] = shaped.children.as_slice() {
                     for (scalar_side, scalar_shape, other_side, other_shape) in
@@ -1521,6 +1661,32 @@ impl<'a> Pass<'a> {
             }
         }
         pinned
+    }
+
+    /// The default-typed letters a real power `exp(e·log(a))` makes scalars: those of the
+    /// exponent `e` (a scalar-only position, SPEC §3), and the base when it is a letter.
+    /// Upper-case letters stay matrices, so `X^b` is refused rather than read as a number.
+    fn real_power_pins(&self, node: &Expr, shaped: &ShapedNode) -> BTreeSet<Symbol> {
+        let mut leaves = BTreeSet::new();
+        let (Some((exponent, base)), Some(product)) =
+            (real_power_parts(node), shaped.children.first())
+        else {
+            return leaves;
+        };
+        if let [shaped_exponent, log] = product.children.as_slice() {
+            if self.only_free_sizes(shaped_exponent.dims) {
+                self.leaf_like(exponent, shaped_exponent, &mut leaves);
+            }
+            if let (ExprKind::Var(name), Some(shaped_base)) = (&base.kind, log.children.first()) {
+                if self.only_free_sizes(shaped_base.dims)
+                    && self.vars.get(name).is_some_and(|entry| !entry.declared)
+                {
+                    leaves.insert(name.clone());
+                }
+            }
+        }
+        leaves.retain(|name| default_kind(name) != DefaultKind::Matrix);
+        self.untied(&leaves)
     }
 
     /// Whether the shape is made only of free sizes and 1, and is not scalar.
@@ -1690,6 +1856,20 @@ fn with_quotient_hint(expr: &Expr, error: Error) -> Error {
 
 /// A refused notation as written: `A^{1/2}`, `‖X‖₂`, `‖X‖₁²` (`node` is the power or the
 /// norm, `argument` its base or argument).
+/// The exponent and the base of a real power `exp(e·log(a))`.
+fn real_power_parts(expr: &Expr) -> Option<(&Rc<Expr>, &Rc<Expr>)> {
+    let ExprKind::Func(crate::expr::Func::Exp, product) = &expr.kind else {
+        return None;
+    };
+    let ExprKind::Mul(exponent, log) = &product.kind else {
+        return None;
+    };
+    let ExprKind::Func(crate::expr::Func::Log, base) = &log.kind else {
+        return None;
+    };
+    Some((exponent, base))
+}
+
 fn written_text(node: &Expr, argument: &Expr) -> String {
     let operand = match &argument.kind {
         ExprKind::Var(_) => show(argument),

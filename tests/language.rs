@@ -469,6 +469,12 @@ fn language_errors_have_a_span_and_a_hint() {
         // scalar and C a row vector).
         ("letter_kind_hadamard", &["diff", "xxᵀ ⊙ Cy", "--wrt", "y"]),
         ("letter_kind_sum", &["diff", "xᵀA + b", "--wrt", "b"]),
+        // A real power is of scalars only: a declared vector base is refused, not read
+        // as an elementwise power.
+        (
+            "real_power_of_a_vector",
+            &["diff", "sum(x^{b + 1})", "--wrt", "b", "--decl", "x: n"],
+        ),
     ];
     for (name, args) in cases {
         let output = run::matcalc(args);

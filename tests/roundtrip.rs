@@ -428,6 +428,51 @@ proptest! {
     }
 }
 
+/// Real powers `exp(e·log(a))` of scalars print as `a^e` (SPEC §2) in every style, and
+/// read back as the same tree: letter and Greek exponents bare or braced, compound bases
+/// and exponents bracketed, powers of powers.
+#[test]
+fn roundtrip_real_powers() {
+    use build::*;
+    let scalar = |name: &str| var(name, Shape::new(Dim::one(), Dim::one()));
+    let power =
+        |base: Rc<Expr>, exponent: Rc<Expr>| func(Func::Exp, mul(exponent, func(Func::Log, base)));
+    let (a, b, alpha) = (scalar("a"), scalar("b"), scalar("α"));
+    let x = var("x", Shape::new(n(), Dim::one()));
+    let y = var("y", Shape::new(n(), Dim::one()));
+    let inner = mul(transpose(x.clone()), y.clone());
+    let cases = [
+        power(a.clone(), b.clone()),
+        power(a.clone(), alpha.clone()),
+        power(build::int(2), alpha.clone()),
+        power(a.clone(), neg(b.clone())),
+        power(a.clone(), sub(b.clone(), build::int(1))),
+        power(add(a.clone(), b.clone()), mul(a.clone(), b.clone())),
+        power(inner.clone(), mul(transpose(y), x)),
+        power(power(a.clone(), b.clone()), alpha.clone()),
+        power(a.clone(), power(b.clone(), alpha.clone())),
+        mul(b.clone(), power(a.clone(), b.clone())),
+        transpose(power(a, b)),
+    ];
+    for expr in cases {
+        for style in [Style::Unicode, Style::Ascii, Style::Latex] {
+            for printed in [render(&expr, style), render_grouped(&expr, style)] {
+                assert!(!printed.contains("exp"), "{printed:?} is no power");
+                let back = parse_with(&printed, &options()).unwrap_or_else(|error| {
+                    panic!(
+                        "{printed:?} does not parse:\n{}",
+                        error.diagnostic().render(&printed)
+                    )
+                });
+                assert!(
+                    back.same_structure(&expr),
+                    "{printed:?} reads back as another tree"
+                );
+            }
+        }
+    }
+}
+
 /// Text that parses prints, in every style, to text that parses back to the same tree;
 /// a run of letters ending with a misspelt function name before `(` is an error instead.
 #[test]

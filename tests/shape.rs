@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use matcalc::parse::{parse_decls, parse_with, Limits, ParseOptions};
+use matcalc::parse::{parse_decls, parse_with, ParseOptions};
 use matcalc::shape::{self, Error, Op, Typed};
 use matcalc::{Decls, Dim, Expr, ExprKind, Func, Props, Shape, VarDecl};
 
@@ -1082,10 +1082,7 @@ proptest::proptest! {
 /// Parses `source` with the functions of `decls` in force.
 #[track_caller]
 fn parse_with_decls(source: &str, decls: &Decls) -> Expr {
-    let options = ParseOptions {
-        fns: decls.fns.clone(),
-        limits: Limits::standard(),
-    };
+    let options = ParseOptions::from_decls(decls);
     match parse_with(source, &options) {
         Ok(expr) => expr,
         Err(error) => panic!("cannot parse {source:?}: {error:?}"),

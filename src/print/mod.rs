@@ -207,6 +207,9 @@ impl Printer {
     /// How tightly `expr` binds when printed in this style without parentheses.
     fn level(&self, expr: &Expr) -> Level {
         use ExprKind::*;
+        if real_power(expr).is_some() {
+            return Level::Postfix;
+        }
         match &expr.kind {
             Num(q) => self.number_level(q),
             Neg(_) => Level::Negation,
@@ -230,6 +233,9 @@ impl Printer {
             Var(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_) | LogDet(_)
             | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
             | Commutation(..) | Softmax(_) | LogSumExp(_) => Level::Atom,
+            Written(inner, WrittenAs::RealPower) if written_real_power(inner).is_some() => {
+                Level::Postfix
+            }
             Written(inner, _) => self.level(inner),
         }
     }
@@ -253,6 +259,9 @@ impl Printer {
     fn bare(&mut self, expr: &Expr, context: Context) {
         use ExprKind::*;
         let spelling = self.spelling;
+        if let Some((base, exponent)) = real_power(expr) {
+            return self.real_power(base, exponent, context);
+        }
         match &expr.kind {
             Num(q) => {
                 let text = self.number(q);
@@ -425,6 +434,11 @@ impl Printer {
                 };
                 self.postfix(operand, &text, context)
             }
+            (WrittenAs::RealPower, _) if written_real_power(inner).is_some() => {
+                if let Some((base, exponent)) = written_real_power(inner) {
+                    self.real_power(base, exponent, context)
+                }
+            }
             (WrittenAs::VectorNorm, Norm(argument, NormKind::Two) | NormSq(argument)) => {
                 let squared = matches!(inner.kind, NormSq(_));
                 let (open, close) = match (self.style, squared) {
@@ -548,6 +562,36 @@ impl Printer {
         self.out.push_str(operator);
     }
 
+    /// The real power `exp(e·log(a))` as it is written, `a^b`, `a^{b − 1}`, `(cᵀx)^{dᵀx}`:
+    /// a letter exponent bare, any other in braces (parentheses in ASCII), all of which
+    /// read back as the same tree.
+    fn real_power(&mut self, base: &Expr, exponent: &Expr, context: Context) {
+        self.node(base, Level::Atom, context);
+        self.out.push('^');
+        let letter = match &exponent.kind {
+            ExprKind::Var(name) => {
+                let mut chars = name.chars();
+                let first = chars.next().unwrap_or('A');
+                let plain = chars.next().is_none();
+                // `a^b` is a symbolic power, which shape inference reads as this power;
+                // a Greek letter is the real power's own bare form.
+                plain
+                    && (first.is_ascii_lowercase()
+                        || matches!(first, '\u{03B1}'..='\u{03C9}' | '\u{0391}'..='\u{03A9}'))
+                    && self.style != Style::Latex
+            }
+            _ => false,
+        };
+        let (open, close) = match (letter, self.style) {
+            (true, _) => ("", ""),
+            (false, Style::Ascii) => ("(", ")"),
+            (false, _) => ("{", "}"),
+        };
+        self.out.push_str(open);
+        self.node(exponent, Level::Sum, Context::TOP);
+        self.out.push_str(close);
+    }
+
     /// A named function with a parenthesised argument: `tr(A)`.
     fn call(&mut self, name: &str, argument: &Expr) {
         self.out.push_str(name);
@@ -666,6 +710,31 @@ fn letters_call_a_misspelt_function(left: &str, right: &str) -> bool {
         return false;
     }
     crate::parse::unknown_function(&format!("{left_run}{right_run}")).is_some()
+}
+
+/// The base and the exponent of a typed real power `exp(e·log(a))` of scalars with an
+/// exponent that is no number, which prints as `a^e` (SPEC §2); `exp(2 log(a))` stays as
+/// it is, since `a^2` reads back as another tree.
+fn real_power(expr: &Expr) -> Option<(&Expr, &Expr)> {
+    let (base, exponent) = written_real_power(expr)?;
+    (base.shape.is_scalar() && exponent.shape.is_scalar()).then_some((base, exponent))
+}
+
+/// The base and the exponent of `exp(e·log(a))` whatever the shapes, `e` no number.
+fn written_real_power(expr: &Expr) -> Option<(&Expr, &Expr)> {
+    let ExprKind::Func(crate::expr::Func::Exp, product) = &expr.kind else {
+        return None;
+    };
+    let ExprKind::Mul(exponent, log) = &product.kind else {
+        return None;
+    };
+    let ExprKind::Func(crate::expr::Func::Log, base) = &log.kind else {
+        return None;
+    };
+    exponent
+        .as_constant()
+        .is_none()
+        .then_some((base.as_ref(), exponent.as_ref()))
 }
 
 #[cfg(test)]

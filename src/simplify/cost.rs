@@ -66,6 +66,10 @@ pub enum TopKind {
     /// none), as a factor (`(−a)b`, `a(−b)`), in a Hadamard product and on the right of
     /// a sum (`a + (−b)`).
     Negated,
+    /// A logarithm, an application like [`TopKind::Applied`] that reads after the other
+    /// factor of a product of scalars (`b log(a)`, `aᵇ log(a)`): so the exponent of a
+    /// real power `exp(b·log(a))` comes first, and the power prints as `a^b`.
+    Logarithm,
 }
 
 impl TopKind {
@@ -76,7 +80,12 @@ impl TopKind {
 
     /// Whether the node prints without parentheses under a postfix `ᵀ` or `⁻¹`.
     fn is_atomic(self) -> bool {
-        matches!(self, TopKind::Other | TopKind::Applied)
+        matches!(self, TopKind::Other | TopKind::Applied | TopKind::Logarithm)
+    }
+
+    /// Whether the node is a function application.
+    fn is_applied(self) -> bool {
+        matches!(self, TopKind::Applied | TopKind::Logarithm)
     }
 }
 
@@ -122,7 +131,7 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                         right == TopKind::Sum
                             && matches!(left, TopKind::Hadamard | TopKind::Compound),
                     )
-                    + usize::from(right == TopKind::Applied && left != TopKind::Applied)
+                    + usize::from(right.is_applied() && !left.is_applied())
                     + usize::from(left == TopKind::Negated)
                     + usize::from(right == TopKind::Negated)
             }
@@ -144,10 +153,15 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 } else {
                     TopKind::Compound
                 };
-                let own = match costs(*b).top {
+                let right = costs(*b).top;
+                let own = match right {
                     // A sum needs parentheses on either side of a product; a product or
                     // a Hadamard product only on the right.
-                    TopKind::Other | TopKind::Applied | TopKind::Transposed | TopKind::Sum => 10,
+                    TopKind::Other
+                    | TopKind::Applied
+                    | TopKind::Logarithm
+                    | TopKind::Transposed
+                    | TopKind::Sum => 10,
                     TopKind::Compound | TopKind::Hadamard => 11,
                     TopKind::Scaled => 12,
                     TopKind::Negated => 10,
@@ -155,7 +169,9 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 // A number reads first in a product of scalars: `−½xᵀx`, not `xᵀx(−½)`.
                 let constant = |id: &Id| self.egraph[*id].data.constant.is_some();
                 let trailing_number = 2 * usize::from(constant(b) && !constant(a));
-                own + negated_factors(&mut costs, a, b) + trailing_number
+                let leading_log =
+                    usize::from(costs(*a).top == TopKind::Logarithm && right != TopKind::Logarithm);
+                own + negated_factors(&mut costs, a, b) + trailing_number + leading_log
             }
             // `(−a)/b`, `a/(−b)`.
             Mat::Div([a, b]) | Mat::ElemDiv([a, b]) => 12 + negated_factors(&mut costs, a, b),
@@ -180,8 +196,11 @@ impl CostFunction<Mat> for DisplayCost<'_> {
             Mat::Commutation(_) => 13,
             Mat::Pow(_) => 8,
             other => match other.func() {
-                Some((_, a)) => {
-                    top = TopKind::Applied;
+                Some((function, a)) => {
+                    top = match function {
+                        crate::expr::Func::Log => TopKind::Logarithm,
+                        _ => TopKind::Applied,
+                    };
                     10 + usize::from(costs(a).top == TopKind::Transposed)
                 }
                 None => 10,
