@@ -783,8 +783,10 @@ impl Expr {
 /// the tree it unfolds to.
 #[derive(Debug, Default)]
 pub struct Interner {
-    by_pointer: std::collections::HashMap<*const Expr, usize>,
-    by_key: std::collections::HashMap<(ExprKind, Shape, Vec<usize>), usize>,
+    // Fx, not SipHash: every operand comparison of the simplifier's passes looks a
+    // pointer up here, and the keys are not chosen by an adversary who gains by collisions.
+    by_pointer: rustc_hash::FxHashMap<*const Expr, usize>,
+    by_key: rustc_hash::FxHashMap<(ExprKind, Shape, Vec<usize>), usize>,
     leaf: Option<Rc<Expr>>,
     count: usize,
 }
@@ -797,15 +799,34 @@ impl Interner {
 
     /// The id of `expr`: equal for equal subtrees, however they are shared.
     pub fn id(&mut self, expr: &Expr) -> usize {
+        match self.id_by(expr, None) {
+            Some(id) => id,
+            None => unreachable!("only a deadline stops interning"),
+        }
+    }
+
+    /// [`Interner::id`], or `None` once `deadline` has passed: interning the first
+    /// node of a large DAG walks all of it (about a microsecond a node), so a caller
+    /// under a time limit asks with its deadline. The nodes interned so far stay.
+    pub fn id_by(
+        &mut self,
+        expr: &Expr,
+        deadline: Option<&crate::limits::Deadline>,
+    ) -> Option<usize> {
         let leaf = self
             .leaf
             .get_or_insert_with(|| Rc::new(Expr::new(ExprKind::Ones)))
             .clone();
         let mut stack: Vec<(&Expr, bool)> = vec![(expr, false)];
+        let mut visited: usize = 0;
         while let Some((node, ready)) = stack.pop() {
             let pointer = node as *const Expr;
             if self.by_pointer.contains_key(&pointer) {
                 continue;
+            }
+            visited += 1;
+            if visited.is_multiple_of(256) && deadline.is_some_and(|deadline| deadline.passed()) {
+                return None;
             }
             if !ready {
                 stack.push((node, true));
@@ -834,7 +855,7 @@ impl Interner {
             }
             self.by_pointer.insert(pointer, id);
         }
-        self.by_pointer[&(expr as *const Expr)]
+        self.by_pointer.get(&(expr as *const Expr)).copied()
     }
 }
 

@@ -581,9 +581,10 @@ pub fn names_defined<'a>(
     wheres: &'a [(Symbol, Expr)],
     known: &std::collections::BTreeMap<Symbol, crate::expr::VarDecl>,
 ) -> bool {
-    let defined = |name: &Symbol| {
-        known.contains_key(name) || wheres.iter().any(|(where_name, _)| where_name == name)
-    };
+    // A set, not a scan of the lines per name: a long product has a thousand of each.
+    let where_names: std::collections::HashSet<&Symbol> =
+        wheres.iter().map(|(name, _)| name).collect();
+    let defined = |name: &Symbol| known.contains_key(name) || where_names.contains(name);
     results
         .into_iter()
         .chain(wheres.iter().map(|(_, body)| body))

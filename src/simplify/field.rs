@@ -476,20 +476,22 @@ impl Pass {
         e
     }
 
-    fn id(&mut self, e: &Rc<Expr>) -> usize {
-        self.interner.id(e)
+    /// The hash-consed id of `e`; `None` past the deadline (interning a large atom
+    /// walks its whole DAG).
+    fn id(&mut self, e: &Rc<Expr>) -> Option<usize> {
+        self.interner.id_by(e, self.deadline.as_ref())
     }
 
-    fn atom(&mut self, e: Rc<Expr>) -> Atom {
-        let id = self.id(&e);
+    fn atom(&mut self, e: Rc<Expr>) -> Option<Atom> {
+        let id = self.id(&e)?;
         if let Some(a) = self.atom_of.get(&id) {
-            return *a;
+            return Some(*a);
         }
         let a = self.atoms.len() as Atom;
         self.atom_nodes.insert(Rc::as_ptr(&e));
         self.atoms.push(e);
         self.atom_of.insert(id, a);
-        a
+        Some(a)
     }
 
     /// The pass on one node, memoised by pointer.
@@ -612,14 +614,14 @@ impl Pass {
             {
                 // exp(t) = σ(t) / (1 − σ(t))
                 let sigma = self.keep(build::func(crate::expr::Func::Sigma, t.clone()));
-                let s = self.atom(sigma);
+                let s = self.atom(sigma)?;
                 let one_minus = Rat::from_poly(BTreeMap::from([
                     (vec![], Rational::one()),
                     (vec![(s, 1)], -Rational::one()),
                 ]));
                 return Some(Rat::atom(s).mul(&one_minus.pow(-1)?));
             }
-            return Some(Rat::atom(self.atom(processed)));
+            return Some(Rat::atom(self.atom(processed)?));
         }
         Some(match &e.kind {
             Add(a, b) => self.rat(a, shape)?.add(&self.rat(b, shape)?)?,
@@ -712,7 +714,9 @@ impl Pass {
             }
             let t = t.clone();
             let sigma = self.keep(build::func(Func::Sigma, t));
-            let s = self.atom(sigma);
+            let Some(s) = self.atom(sigma) else {
+                return rat;
+            };
             let have = rat
                 .mono
                 .iter()
@@ -987,38 +991,54 @@ impl Pass {
             return self.rebuild(e, kids);
         }
         let factors: Vec<Rc<Expr>> = factors.iter().map(|f| self.go(f)).collect();
-        let mut merged: Vec<Rc<Expr>> = vec![];
+        // Each entry: the factor as written (`None` for a run of equal factors, written
+        // as one power when the run ends), its base and its exponent. Writing every
+        // partial power of a run (AAA… = A², A³, …) was quadratic: 125 000 nodes for
+        // the words of a 500-factor Hessian.
+        let mut merged: Vec<(Option<Rc<Expr>>, Rc<Expr>, i64)> = vec![];
         let mut changed = false;
         for f in factors {
             if matches!(f.kind, ExprKind::Identity) {
                 changed = true;
                 continue;
             }
-            if let Some(last) = merged.last().cloned() {
-                if is_diagonal(&last) && is_diagonal(&f) {
-                    let product = self.keep(build::mul(last.clone(), f.clone()));
+            if let Some((written, base, k)) = merged.last().cloned() {
+                let last_diagonal = match &written {
+                    Some(last) => is_diagonal(last),
+                    None => is_diagonal(&base) && k.abs() <= MAX_POWER,
+                };
+                if last_diagonal && is_diagonal(&f) {
+                    let last = match written {
+                        Some(last) => last,
+                        None => self.keep(build::pow(base.clone(), k)),
+                    };
+                    let product = self.keep(build::mul(last, f.clone()));
                     if let Some(d) = self.diag_candidate(&product) {
                         merged.pop();
                         changed = true;
                         if !matches!(d.kind, ExprKind::Identity) {
-                            merged.push(d);
+                            let (db, dk) = power_parts(&d);
+                            merged.push((Some(d), db, dk));
                         }
                         continue;
                     }
                 }
-                let (lb, lk) = power_parts(&last);
                 let (fb, fk) = power_parts(&f);
-                if lb.shape.is_square() && self.id(&lb) == self.id(&fb) {
-                    let k = lk + fk;
-                    if k != 0 && k != -1 && k.abs() <= 1 << 20 {
+                if base.shape.is_square()
+                    && self.id(&base).is_some()
+                    && self.id(&base) == self.id(&fb)
+                {
+                    let sum = k + fk;
+                    if sum != 0 && sum != -1 && sum.abs() <= 1 << 20 {
                         merged.pop();
-                        merged.push(self.keep(build::pow(lb, k)));
+                        merged.push((None, base, sum));
                         changed = true;
                         continue;
                     }
                 }
             }
-            merged.push(f);
+            let (fb, fk) = power_parts(&f);
+            merged.push((Some(f), fb, fk));
         }
         if !changed {
             let kids: Vec<Rc<Expr>> = e.children().into_iter().map(|c| self.go(c)).collect();
@@ -1027,6 +1047,13 @@ impl Pass {
         if merged.is_empty() {
             return self.keep(build::identity(e.shape.rows.clone()));
         }
+        let merged: Vec<Rc<Expr>> = merged
+            .into_iter()
+            .map(|(written, base, k)| match written {
+                Some(written) => written,
+                None => self.keep(build::pow(base, k)),
+            })
+            .collect();
         self.nested(merged)
     }
 
@@ -1059,8 +1086,8 @@ impl Pass {
         }
         let ids: Vec<Vec<usize>> = split
             .iter()
-            .map(|(_, _, w)| w.iter().map(|f| self.id(f)).collect())
-            .collect();
+            .map(|(_, _, w)| w.iter().map(|f| self.id(f)).collect::<Option<Vec<_>>>())
+            .collect::<Option<_>>()?;
         let shortest = ids.iter().map(Vec::len).min().unwrap_or(0);
         let mut prefix = 0;
         while prefix < shortest && ids.iter().all(|w| w[prefix] == ids[0][prefix]) {
