@@ -729,6 +729,12 @@ impl Expr {
             if std::ptr::eq(a, b) {
                 continue;
             }
+            // `1/4` is printed from the quotient of two numbers and read as one number.
+            if let (Some(p), Some(q)) = (number_literal(a), number_literal(b)) {
+                if p == q {
+                    continue;
+                }
+            }
             let (left, right) = (a.children(), b.children());
             if left.len() != right.len() || shell(a) != shell(b) {
                 return false;
@@ -740,6 +746,18 @@ impl Expr {
             );
         }
         true
+    }
+}
+
+/// The number a literal reads as: a number, or the quotient of two (`1/4`).
+fn number_literal(e: &Expr) -> Option<Rational> {
+    match &e.kind {
+        ExprKind::Num(q) => Some(q.clone()),
+        ExprKind::Div(a, b) => match (&unwrap_written(a).kind, &unwrap_written(b).kind) {
+            (ExprKind::Num(p), ExprKind::Num(q)) if !q.is_zero() => Some(p / q),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
