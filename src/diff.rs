@@ -1163,6 +1163,12 @@ enum Outer {
 
 const MAX_TERMS: usize = 4096;
 
+/// Most terms all nodes of one differential may hold together. Each node's terms are its
+/// children's, extended: along a chain of n products that is n²/2 terms in all, under
+/// [`MAX_TERMS`] at every node (the 1 000-factor x ⊙ x ⊙ … took a second to reach the
+/// node past it). Past this total the differential is just as unsupported, sooner.
+const MAX_TOTAL_TERMS: usize = 64 * MAX_TERMS;
+
 fn optional_product(a: Option<Rc<Expr>>, b: Option<Rc<Expr>>) -> Option<Rc<Expr>> {
     match (a, b) {
         (Some(x), Some(y)) => Some(mul(x, y)),
@@ -1430,6 +1436,7 @@ fn extract_coefficient(df: &Rc<Expr>, wrt: &str, x_shape: &Shape) -> Result<Rc<E
     let graph = Graph::build(df);
     let mentions = graph.mentions_differential(wrt);
     let mut terms: Vec<Option<Vec<Term>>> = Vec::with_capacity(graph.nodes.len());
+    let mut total_terms: usize = 0;
     for (id, mentioned) in mentions.iter().enumerate() {
         let res = if *mentioned {
             let kids: Vec<Option<&Vec<Term>>> = graph.children[id]
@@ -1437,7 +1444,8 @@ fn extract_coefficient(df: &Rc<Expr>, wrt: &str, x_shape: &Shape) -> Result<Rc<E
                 .map(|&kid| terms[kid].as_ref())
                 .collect();
             let node_terms = linear_terms(&graph.nodes[id], &kids)?;
-            if node_terms.len() > MAX_TERMS {
+            total_terms += node_terms.len();
+            if node_terms.len() > MAX_TERMS || total_terms > MAX_TOTAL_TERMS {
                 return Err(unsupported(
                     "a differential with too many terms to write as J·dx",
                 ));
