@@ -52,13 +52,93 @@ impl Span {
     }
 }
 
+/// A size symbol such as `m` or `n`, interned: a shape is copied at every e-node and
+/// every rule match of the simplifier, and copying a `String` there (an allocation, a
+/// copy and a free) was a fifth of its instructions. Ordered by its text, like the
+/// `String` it replaces, so sorted sizes (`mp`) do not depend on interning order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SizeName(egg::Symbol);
+
+impl SizeName {
+    /// The size's name.
+    pub fn as_str(&self) -> &'static str {
+        self.0.as_str()
+    }
+}
+
+impl std::ops::Deref for SizeName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialOrd for SizeName {
+    fn partial_cmp(&self, other: &SizeName) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SizeName {
+    fn cmp(&self, other: &SizeName) -> std::cmp::Ordering {
+        if self.0 == other.0 {
+            std::cmp::Ordering::Equal
+        } else {
+            self.as_str().cmp(other.as_str())
+        }
+    }
+}
+
+impl fmt::Debug for SizeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for SizeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for SizeName {
+    fn from(name: &str) -> SizeName {
+        SizeName(egg::Symbol::from(name))
+    }
+}
+
+impl From<String> for SizeName {
+    fn from(name: String) -> SizeName {
+        SizeName(egg::Symbol::from(name))
+    }
+}
+
+impl From<&String> for SizeName {
+    fn from(name: &String) -> SizeName {
+        SizeName(egg::Symbol::from(name.as_str()))
+    }
+}
+
+impl PartialEq<str> for SizeName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for SizeName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One dimension of a shape: a number or a size symbol such as `m` or `n`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dim {
     /// A concrete size.
     Known(u64),
     /// A symbolic size (`m`, `n`).
-    Sym(Symbol),
+    Sym(SizeName),
     /// Not inferred yet: only on trees straight from the parser.
     Unknown,
     /// A product of sizes, `mp`: the rows or columns of a Kronecker product `A ⊗ B` or of
@@ -162,7 +242,7 @@ impl Dim {
     }
 
     /// The size symbols the dimension is made of (`m`, `p` for `mp`).
-    pub fn symbols(&self) -> Vec<&Symbol> {
+    pub fn symbols(&self) -> Vec<&SizeName> {
         match self {
             Dim::Sym(name) => vec![name],
             Dim::Product(factors) => factors.iter().flat_map(Dim::symbols).collect(),

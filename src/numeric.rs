@@ -344,7 +344,7 @@ impl Instance {
             }
             Dim::Sym(name) => self
                 .sizes
-                .get(name)
+                .get(name.as_str())
                 .copied()
                 .ok_or_else(|| EvalError::Missing(format!("no value for the size `{name}`"))),
             Dim::Unknown => Err(EvalError::Missing(
@@ -1072,7 +1072,7 @@ impl Facts {
     fn add_shape(&mut self, shape: &Shape) {
         for dim in [&shape.rows, &shape.cols] {
             for name in dim.symbols() {
-                self.size_symbols.insert(name.clone());
+                self.size_symbols.insert(name.to_string());
             }
         }
     }

@@ -2121,7 +2121,7 @@ fn commutation_size(text: &str) -> Option<Dim> {
             power.parse().ok()?
         };
         for _ in 0..power.min(16) {
-            dim = dim.times(&Dim::Sym(name.clone()));
+            dim = dim.times(&Dim::Sym(name.as_str().into()));
         }
     }
     (dim != Dim::Known(0)).then_some(dim)
@@ -2552,7 +2552,7 @@ fn lower_dim(pair: Pair<'_, Rule>) -> Result<Dim, Error> {
             }),
             Ok(size) => Ok(Dim::Known(size)),
         },
-        Some(child) => Ok(Dim::Sym(ident_symbol(child))),
+        Some(child) => Ok(Dim::Sym(ident_symbol(child).into())),
         None => Err(unexpected(span)),
     }
 }

@@ -1609,7 +1609,7 @@ impl<'a> Pass<'a> {
             .values()
             .flat_map(|decl| [&decl.shape.rows, &decl.shape.cols])
             .filter_map(|dim| match dim {
-                Dim::Sym(name) => Some(name.clone()),
+                Dim::Sym(name) => Some(name.to_string()),
                 _ => None,
             })
             .collect();
@@ -1786,11 +1786,11 @@ impl<'a> Pass<'a> {
         for (name, decl) in &self.decls.vars {
             if !vars.contains_key(name) {
                 let rows = match &decl.shape.rows {
-                    Dim::Unknown => Dim::Sym(names.fresh.next_name()),
+                    Dim::Unknown => Dim::Sym(names.fresh.next_name().into()),
                     dim => dim.clone(),
                 };
                 let cols = match &decl.shape.cols {
-                    Dim::Unknown => Dim::Sym(names.fresh.next_name()),
+                    Dim::Unknown => Dim::Sym(names.fresh.next_name().into()),
                     dim => dim.clone(),
                 };
                 vars.insert(
@@ -1968,9 +1968,9 @@ impl SizeNames {
         match &sizes.value[root] {
             Some(dim) => dim.clone(),
             None => match (self.names.get(&root), self.products.get(&root)) {
-                (Some(name), _) => Dim::Sym(name.clone()),
+                (Some(name), _) => Dim::Sym(name.into()),
                 (None, Some(&(a, b))) => self.dim(sizes, a).times(&self.dim(sizes, b)),
-                (None, None) => Dim::Sym("?".to_string()),
+                (None, None) => Dim::Sym("?".into()),
             },
         }
     }

@@ -121,7 +121,12 @@ fn pinned(expr: Expr, expected: &Shape, f: &matcalc::shape::Typed) -> Expr {
         .vars
         .values()
         .flat_map(|decl| [decl.shape.rows.clone(), decl.shape.cols.clone()])
-        .flat_map(|dim| dim.symbols().into_iter().cloned().collect::<Vec<_>>())
+        .flat_map(|dim| {
+            dim.symbols()
+                .into_iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     let mut free = BTreeSet::new();
     collect_sizes(&expr, &mut free);
@@ -145,7 +150,7 @@ fn pinned(expr: Expr, expected: &Shape, f: &matcalc::shape::Typed) -> Expr {
 
 fn collect_sizes(expr: &Expr, out: &mut BTreeSet<String>) {
     for dim in [&expr.shape.rows, &expr.shape.cols] {
-        out.extend(dim.symbols().into_iter().cloned());
+        out.extend(dim.symbols().into_iter().map(|s| s.to_string()));
     }
     for child in expr.children() {
         collect_sizes(child, out);
@@ -156,7 +161,7 @@ fn rename_dim(dim: &Dim, map: &BTreeMap<String, String>) -> Dim {
     dim.factors()
         .iter()
         .map(|factor| match factor {
-            Dim::Sym(name) => Dim::Sym(map.get(name).cloned().unwrap_or_else(|| name.clone())),
+            Dim::Sym(name) => Dim::Sym(map.get(name.as_str()).map_or(*name, |to| to.into())),
             other => other.clone(),
         })
         .fold(Dim::Known(1), |product, factor| product.times(&factor))

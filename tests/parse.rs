@@ -440,8 +440,8 @@ fn parse_decls_all_spellings() {
     )
     .unwrap();
     let shape = |name: &str| decls.vars[name].shape.clone();
-    let m = || Dim::Sym("m".to_string());
-    let n = || Dim::Sym("n".to_string());
+    let m = || Dim::Sym("m".into());
+    let n = || Dim::Sym("n".into());
     assert_eq!(shape("W"), Shape::new(m(), n()));
     assert_eq!(shape("x"), Shape::vector(n()));
     assert_eq!(shape("D"), Shape::scalar());

@@ -51,11 +51,11 @@ impl Family {
 }
 
 fn n() -> Dim {
-    Dim::Sym("n".to_string())
+    Dim::Sym("n".into())
 }
 
 fn m() -> Dim {
-    Dim::Sym("m".to_string())
+    Dim::Sym("m".into())
 }
 
 fn var(name: &str, rows: Dim, cols: Dim) -> Rc<Expr> {

@@ -111,7 +111,7 @@ fn differential(name: &str) -> Rc<Expr> {
 }
 
 fn sym(name: &str) -> Dim {
-    Dim::Sym(name.to_string())
+    Dim::Sym(name.into())
 }
 
 /// Declarations from `(name, rows, cols, props)` rows; `fns` are opaque functions.

@@ -125,7 +125,7 @@ impl FlopCounter {
             Dim::Known(n) => *n as f64,
             Dim::Sym(name) => self
                 .sizes
-                .get(name)
+                .get(name.as_str())
                 .map_or(self.default_size, |n| *n as f64),
             Dim::Unknown => self.default_size,
             Dim::Product(factors) => factors.iter().map(|factor| self.dim(factor)).product(),
@@ -197,8 +197,8 @@ pub fn size_symbols(session: &Session, problem: &Problem) -> Vec<String> {
         for decl in typed.vars.values() {
             for dim in [&decl.shape.rows, &decl.shape.cols] {
                 if let Dim::Sym(name) = dim {
-                    if !names.contains(name) {
-                        names.push(name.clone());
+                    if !names.iter().any(|known| name.as_str() == known) {
+                        names.push(name.to_string());
                     }
                 }
             }

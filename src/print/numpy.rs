@@ -788,7 +788,7 @@ fn size_source(typed: &Typed, size: &str, backend: Backend) -> Option<String> {
             return None;
         }
         let shape = &decl.shape;
-        let size = Dim::Sym(size.to_string());
+        let size = Dim::Sym(size.into());
         let axis = if shape.rows == size {
             0
         } else if shape.cols == size {
@@ -815,7 +815,7 @@ pub fn unbound_sizes(typed: &Typed) -> Vec<Symbol> {
     for node in typed.expr.distinct_nodes() {
         for dim in [&node.shape.rows, &node.shape.cols] {
             for name in dim.symbols() {
-                sizes.insert(name.clone());
+                sizes.insert(name.to_string());
             }
         }
     }
@@ -852,7 +852,7 @@ fn collect_sizes(expr: &Expr, sizes: &mut BTreeSet<String>) {
         ) {
             for dim in [&node.shape.rows, &node.shape.cols] {
                 for name in dim.symbols() {
-                    sizes.insert(name.clone());
+                    sizes.insert(name.to_string());
                 }
             }
         }

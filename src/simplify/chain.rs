@@ -264,7 +264,7 @@ mod tests {
                 } else {
                     let name = format!("d{k}");
                     sizes.insert(name.clone(), rng.gen_range(2..400));
-                    Dim::Sym(name)
+                    Dim::Sym(name.into())
                 }
             })
             .collect();
@@ -322,7 +322,7 @@ mod tests {
                 .map(|k| (k.clone(), rng.gen_range(1..4)))
                 .collect();
             let dim = |d: &Dim| match d {
-                Dim::Sym(name) => small[name],
+                Dim::Sym(name) => small[name.as_str()],
                 _ => 1,
             };
             let values = factors

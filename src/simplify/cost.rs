@@ -248,7 +248,9 @@ impl<'a> FlopCost<'a> {
     pub(crate) fn size_of(dim: &Dim, sizes: &BTreeMap<String, u64>) -> f64 {
         match dim {
             Dim::Known(n) => *n as f64,
-            Dim::Sym(name) => sizes.get(name).map_or(Self::DEFAULT_SIZE, |n| *n as f64),
+            Dim::Sym(name) => sizes
+                .get(name.as_str())
+                .map_or(Self::DEFAULT_SIZE, |n| *n as f64),
             Dim::Unknown => Self::DEFAULT_SIZE,
             Dim::Product(factors) => factors.iter().map(|f| Self::size_of(f, sizes)).product(),
         }

@@ -97,7 +97,7 @@ impl FromStr for DimLeaf {
         // A product of sizes is written with `*` between its factors: `#m*n`.
         let factor = |text: &str| match text.parse::<u64>() {
             Ok(n) => Dim::Known(n),
-            Err(_) => Dim::Sym(text.to_string()),
+            Err(_) => Dim::Sym(text.into()),
         };
         Ok(DimLeaf(match name.split_once('*') {
             Some(_) => name

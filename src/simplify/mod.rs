@@ -277,7 +277,7 @@ pub fn simplify_many(
     for decl in table.values() {
         for dim in [&decl.shape.rows, &decl.shape.cols] {
             if let Dim::Sym(size) = dim {
-                taken.insert(size.clone());
+                taken.insert(size.to_string());
             }
         }
     }
@@ -707,7 +707,7 @@ fn collect_names(expr: &Expr, taken: &mut BTreeSet<String>) {
         }
         for dim in [&node.shape.rows, &node.shape.cols] {
             if let Dim::Sym(size) = dim {
-                taken.insert(size.clone());
+                taken.insert(size.to_string());
             }
         }
     }
