@@ -389,3 +389,75 @@ fn flat_sums_print_a_sum_of_many_terms_flat() {
         "x − y − z"
     );
 }
+
+#[test]
+fn flat_sums_collect_like_terms_at_the_first_ones_place() {
+    let (x, y, a) = (var("x"), var("y"), var("A"));
+    let u = build::mul(a.clone(), x.clone());
+    let show = |expr: Rc<Expr>| render(&factor::flat_sums(&expr), Style::Unicode);
+    // −U − U, the Rayleigh quotient's Hessian's repeat.
+    assert_eq!(show(build::sub(build::neg(u.clone()), u.clone())), "−2Ax");
+    assert_eq!(
+        show(build::add(
+            build::add(build::mul(build::int(2), x.clone()), y.clone()),
+            x.clone()
+        )),
+        "3x + y"
+    );
+    assert_eq!(
+        show(build::add(build::sub(x.clone(), y.clone()), build::sub(y.clone(), u.clone()))),
+        "x − Ax"
+    );
+    // Collecting x − x would leave the scalar s of a vector sum: the sum stays.
+    let s = var("s");
+    assert_eq!(
+        show(build::add(build::sub(x.clone(), x.clone()), s.clone())),
+        "x − x + s"
+    );
+    // A sum without like terms keeps extraction's form.
+    assert_eq!(show(build::add(y.clone(), x.clone())), "y + x");
+    let (flat, collected) = factor::flat_sums_collecting(&build::add(y, x.clone()));
+    assert!(!collected);
+    assert_eq!(render(&flat, Style::Unicode), "y + x");
+}
+
+/// Sums of terms drawn from a small pool, so that like terms recur, far apart and with
+/// coefficients: collected, they keep the value and never print longer.
+#[test]
+fn collected_like_terms_keep_the_value_on_random_sums() {
+    let mut rng = ChaCha8Rng::seed_from_u64(43);
+    let mut collected_count = 0;
+    for _ in 0..300 {
+        let pool: Vec<Rc<Expr>> = (0..3).map(|_| matrix_term(&mut rng)).collect();
+        let count = rng.gen_range(2..8);
+        let mut expr = pool[rng.gen_range(0..pool.len())].clone();
+        for _ in 1..count {
+            let mut term = pool[rng.gen_range(0..pool.len())].clone();
+            if rng.gen_bool(0.3) {
+                term = build::mul(build::int(rng.gen_range(2..5)), term);
+            }
+            expr = if rng.gen_bool(0.4) {
+                build::sub(expr, term)
+            } else {
+                build::add(expr, term)
+            };
+        }
+        let (flat, collected) = factor::flat_sums_collecting(&expr);
+        collected_count += usize::from(collected);
+        let instance = Instance::new(BTreeMap::new(), values(&mut rng));
+        let before = evaluate(&expr, &instance).expect("a typed sum has a value");
+        let after = evaluate(&flat, &instance).expect("the collected sum has a value");
+        let (text, flat_text) = (render(&expr, Style::Unicode), render(&flat, Style::Unicode));
+        assert!(close(&before, &after), "{text} became {flat_text}");
+        assert!(
+            flat_text.chars().count() <= text.chars().count(),
+            "{text} became the longer {flat_text}"
+        );
+        for style in [Style::Unicode, Style::Ascii, Style::Latex] {
+            let printed = render(&flat, style);
+            let back = matcalc::parse::parse(&printed).expect("the printed text parses");
+            assert!(back.same_structure(&flat), "{printed} reads back otherwise");
+        }
+    }
+    assert!(collected_count > 100, "only {collected_count} sums had like terms");
+}

@@ -1027,16 +1027,34 @@ fn build_candidate(egraph: &mut EGraph, f: &Factored, terms: &[Term], shape: &Sh
 
 /// `expr` with every sum flat, for display: `a + (b − c)` is `a + b − c`, `a − (−b)` is
 /// `a + b`, `−a + b` is `b − a`, and Hadamard products nested on the right are
-/// regrouped to the left, in their order. The value is the same (both operations are
-/// associative and `+` commutative, broadcasting included), the printed text never
-/// longer (only parentheses and leading minus signs go), and, as the printers keep the
-/// tree, it reads back as this tree.
+/// regrouped to the left, in their order. Like terms are collected, exactly, at the
+/// first one's place (`−U − U` is `−2U`; see [`flat_sums_collecting`]). The value is
+/// the same (both operations are associative and `+` commutative, broadcasting
+/// included), the printed text never longer (only parentheses, leading minus signs and
+/// repeated terms go), and, as the printers keep the tree, it reads back as this tree.
 pub fn flat_sums(expr: &Expr) -> Expr {
-    let mut memo = HashMap::new();
-    flat_rc(&Rc::new(expr.clone()), &mut memo).as_ref().clone()
+    flat_sums_collecting(expr).0
 }
 
-fn flat_rc(expr: &Rc<Expr>, memo: &mut HashMap<*const Expr, Rc<Expr>>) -> Rc<Expr> {
+/// [`flat_sums`], with whether like terms were collected: a `where` name may then be
+/// used once only (`−2U`), which the caller writes out in place.
+///
+/// Saturation rarely brings like terms together: they sit apart in a long sum, and the
+/// associativity and commutativity that would bring them side by side stop at a limit
+/// first (the Rayleigh quotient's Hessian printed `… − U − U …`). In the flat form they
+/// are found whatever their places.
+pub fn flat_sums_collecting(expr: &Expr) -> (Expr, bool) {
+    let mut memo = HashMap::new();
+    let mut collected = false;
+    let res = flat_rc(&Rc::new(expr.clone()), &mut memo, &mut collected);
+    (res.as_ref().clone(), collected)
+}
+
+fn flat_rc(
+    expr: &Rc<Expr>,
+    memo: &mut HashMap<*const Expr, Rc<Expr>>,
+    collected: &mut bool,
+) -> Rc<Expr> {
     let key = Rc::as_ptr(expr);
     if let Some(done) = memo.get(&key) {
         return done.clone();
@@ -1047,8 +1065,12 @@ fn flat_rc(expr: &Rc<Expr>, memo: &mut HashMap<*const Expr, Rc<Expr>>) -> Rc<Exp
             sum_terms(expr, false, &mut terms);
             let mut terms: Vec<(bool, Rc<Expr>)> = terms
                 .into_iter()
-                .map(|(negative, term)| (negative, flat_rc(&term, memo)))
+                .map(|(negative, term)| (negative, flat_rc(&term, memo, collected)))
                 .collect();
+            if let Some(like) = collect_like_terms(&terms, &expr.shape) {
+                terms = like;
+                *collected = true;
+            }
             // The order is the one extraction chose by cost (`W(zxᵀ + xzᵀ)`, `1 − σ`),
             // except that a sum does not lead with a minus when a term is added.
             if terms.first().is_some_and(|t| t.0) {
@@ -1073,14 +1095,79 @@ fn flat_rc(expr: &Rc<Expr>, memo: &mut HashMap<*const Expr, Rc<Expr>>) -> Rc<Exp
             hadamard_factors(expr, &mut factors);
             factors
                 .iter()
-                .map(|f| flat_rc(f, memo))
+                .map(|f| flat_rc(f, memo, collected))
                 .reduce(build::hadamard)
                 .expect("a product has factors")
         }
-        _ => expr.map_children(|child| flat_rc(child, memo)),
+        _ => expr.map_children(|child| flat_rc(child, memo, collected)),
     };
     memo.insert(key, res.clone());
     res
+}
+
+/// The terms of a sum with like terms collected (`−U − U` is `−2U`, `2x + x` is `3x`):
+/// terms equal but for a leading numeric coefficient become one, at the first one's
+/// place, with the coefficients added exactly. `None` when no two terms are alike, so
+/// that such sums keep extraction's form, or when collecting would change the sum's
+/// shape (`x − x + s`, with `s` a scalar broadcast, would leave the scalar `s`).
+fn collect_like_terms(
+    terms: &[(bool, Rc<Expr>)],
+    shape: &Shape,
+) -> Option<Vec<(bool, Rc<Expr>)>> {
+    // (coefficient, the term without it), in the order of first occurrence.
+    let mut groups: Vec<(Rational, Rc<Expr>)> = vec![];
+    let mut merged = false;
+    for (negative, term) in terms {
+        let (mut coefficient, mut rest) = (Rational::one(), term.clone());
+        while let ExprKind::Mul(k, inner) = &rest.kind {
+            let ExprKind::Num(q) = &k.kind else {
+                break;
+            };
+            coefficient *= q;
+            rest = inner.clone();
+        }
+        let coefficient = if *negative { -coefficient } else { coefficient };
+        match groups
+            .iter_mut()
+            .find(|(_, other)| Rc::ptr_eq(other, &rest) || **other == *rest)
+        {
+            Some(group) => {
+                group.0 += coefficient;
+                merged = true;
+            }
+            None => groups.push((coefficient, rest)),
+        }
+    }
+    if !merged {
+        return None;
+    }
+    let collected: Vec<(bool, Rc<Expr>)> = groups
+        .into_iter()
+        .filter(|(coefficient, _)| !coefficient.is_zero())
+        .map(|(coefficient, rest)| {
+            let magnitude = coefficient.abs();
+            let term = if magnitude.is_one() {
+                rest
+            } else {
+                scaled_first(build::constant(magnitude), &rest)
+            };
+            (coefficient.is_negative(), term)
+        })
+        .collect();
+    collected
+        .iter()
+        .any(|(_, term)| term.shape == *shape)
+        .then_some(collected)
+}
+
+/// `k·term` with `k` on the first factor of a product or quotient, `2AᵀZ/η`, which
+/// prints without the parentheses of `2(AᵀZ/η)` (the printers keep the tree).
+pub(super) fn scaled_first(k: Rc<Expr>, term: &Rc<Expr>) -> Rc<Expr> {
+    match &term.kind {
+        ExprKind::Mul(a, b) => build::mul(scaled_first(k, a), b.clone()),
+        ExprKind::Div(a, b) => build::div(scaled_first(k, a), b.clone()),
+        _ => build::mul(k, term.clone()),
+    }
 }
 
 /// The signed terms of a sum, through sums, differences and negated terms.

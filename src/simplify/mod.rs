@@ -407,10 +407,15 @@ pub fn simplify_many(
     }
 
     let mut displays = vec![];
+    let mut collected = false;
     for (root, top) in roots.iter().zip(&root_tops) {
         let top_is_body = !names.contains_key(&egraph.find(*root));
         match rec_to_expr(&arena.to_rec(*top, &names, top_is_body, |_| true), &shapes) {
-            Ok(expr) => displays.push(lang::zero_as_num(factor::flat_sums(&expr))),
+            Ok(expr) => {
+                let (flat, like) = factor::flat_sums_collecting(&expr);
+                collected |= like;
+                displays.push(flat);
+            }
             Err(_) => return fallback(),
         }
     }
@@ -421,10 +426,18 @@ pub fn simplify_many(
         };
         let cut = |used: Id| !uncut.contains(&(*class, used));
         match rec_to_expr(&arena.to_rec(*body, &names, true, cut), &shapes) {
-            Ok(expr) => wheres.push((name.as_str().to_string(), factor::flat_sums(&expr))),
+            Ok(expr) => {
+                let (flat, like) = factor::flat_sums_collecting(&expr);
+                collected |= like;
+                wheres.push((name.as_str().to_string(), flat));
+            }
             Err(_) => return fallback(),
         }
     }
+    if collected {
+        write_out_names_used_once(&mut displays, &mut wheres, &is_let);
+    }
+    let displays: Vec<Expr> = displays.into_iter().map(lang::zero_as_num).collect();
 
     // Compute: the same names, defined in the same order, each body extracted before
     // its own and any later name exists, so no definition can refer to itself.
@@ -484,6 +497,99 @@ pub fn simplify_many(
         stop_reason,
         timings: timings(),
     }
+}
+
+/// Writes out in place every fresh `where` name that `displays` and the other bodies use
+/// once only, and drops those they no longer use, as extraction does for the names it
+/// gives: collecting like terms after extraction (`−U − U` is `−2U`) can leave such
+/// names. The lets (`is_let`) keep theirs. `wheres` stay in definition order.
+fn write_out_names_used_once(
+    displays: &mut [Expr],
+    wheres: &mut Vec<(Symbol, Expr)>,
+    is_let: &BTreeSet<String>,
+) {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for (name, _) in wheres.iter().filter(|(name, _)| !is_let.contains(name)) {
+        let mut count = 0;
+        for expr in displays.iter().chain(wheres.iter().map(|(_, body)| body)) {
+            count += occurrences(expr, name, &mut HashMap::new());
+        }
+        uses.insert(name.as_str(), count);
+    }
+    let once: BTreeSet<String> = uses
+        .iter()
+        .filter(|(_, count)| **count < 2)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if once.is_empty() {
+        return;
+    }
+    // In definition order, each body written out with the earlier ones.
+    let mut written: HashMap<String, Rc<Expr>> = HashMap::new();
+    let mut kept: Vec<(Symbol, Expr)> = vec![];
+    let write_out = |expr: &Expr, written: &HashMap<String, Rc<Expr>>| {
+        let expr = written_out(&Rc::new(expr.clone()), written, &mut HashMap::new());
+        factor::flat_sums(&expr)
+    };
+    for (name, body) in std::mem::take(wheres) {
+        let body = write_out(&body, &written);
+        if once.contains(&name) {
+            written.insert(name, Rc::new(body));
+        } else {
+            kept.push((name, body));
+        }
+    }
+    *wheres = kept;
+    for display in displays.iter_mut() {
+        *display = write_out(display, &written);
+    }
+}
+
+/// `expr` with the names of `written` replaced by their bodies, a coefficient on a name
+/// going to the body's first factor (`2U` with `U = AᵀZ/η` is `2AᵀZ/η`).
+fn written_out(
+    expr: &Rc<Expr>,
+    written: &HashMap<String, Rc<Expr>>,
+    memo: &mut HashMap<*const Expr, Rc<Expr>>,
+) -> Rc<Expr> {
+    let key = Rc::as_ptr(expr);
+    if let Some(done) = memo.get(&key) {
+        return done.clone();
+    }
+    let body = |e: &Expr| match &e.kind {
+        ExprKind::Var(name) => written.get(name).cloned(),
+        _ => None,
+    };
+    let res = match &expr.kind {
+        ExprKind::Var(_) => body(expr).unwrap_or_else(|| expr.clone()),
+        ExprKind::Mul(k, named) if matches!(k.kind, ExprKind::Num(_)) => match body(named) {
+            Some(body) => factor::scaled_first(k.clone(), &body),
+            None => expr.map_children(|child| written_out(child, written, memo)),
+        },
+        _ => expr.map_children(|child| written_out(child, written, memo)),
+    };
+    memo.insert(key, res.clone());
+    res
+}
+
+/// How many times `name` occurs in the tree of `expr` (shared subtrees counted at each
+/// place, each looked into once), at most 2.
+fn occurrences(expr: &Expr, name: &str, memo: &mut HashMap<*const Expr, usize>) -> usize {
+    let key = expr as *const Expr;
+    if let Some(count) = memo.get(&key) {
+        return *count;
+    }
+    let count = match &expr.kind {
+        ExprKind::Var(var) => usize::from(var == name),
+        _ => expr
+            .children()
+            .iter()
+            .map(|child| occurrences(child, name, memo))
+            .sum::<usize>()
+            .min(2),
+    };
+    memo.insert(key, count);
+    count
 }
 
 /// Unions each pair of `hints` in `egraph`, adding both sides (shared nodes once);
