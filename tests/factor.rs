@@ -405,7 +405,10 @@ fn flat_sums_collect_like_terms_at_the_first_ones_place() {
         "3x + y"
     );
     assert_eq!(
-        show(build::add(build::sub(x.clone(), y.clone()), build::sub(y.clone(), u.clone()))),
+        show(build::add(
+            build::sub(x.clone(), y.clone()),
+            build::sub(y.clone(), u.clone())
+        )),
         "x − Ax"
     );
     // Collecting x − x would leave the scalar s of a vector sum: the sum stays.
@@ -459,5 +462,8 @@ fn collected_like_terms_keep_the_value_on_random_sums() {
             assert!(back.same_structure(&flat), "{printed} reads back otherwise");
         }
     }
-    assert!(collected_count > 100, "only {collected_count} sums had like terms");
+    assert!(
+        collected_count > 100,
+        "only {collected_count} sums had like terms"
+    );
 }

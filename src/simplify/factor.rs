@@ -1110,10 +1110,7 @@ fn flat_rc(
 /// place, with the coefficients added exactly. `None` when no two terms are alike, so
 /// that such sums keep extraction's form, or when collecting would change the sum's
 /// shape (`x − x + s`, with `s` a scalar broadcast, would leave the scalar `s`).
-fn collect_like_terms(
-    terms: &[(bool, Rc<Expr>)],
-    shape: &Shape,
-) -> Option<Vec<(bool, Rc<Expr>)>> {
+fn collect_like_terms(terms: &[(bool, Rc<Expr>)], shape: &Shape) -> Option<Vec<(bool, Rc<Expr>)>> {
     // (coefficient, the term without it), in the order of first occurrence.
     let mut groups: Vec<(Rational, Rc<Expr>)> = vec![];
     let mut merged = false;

@@ -638,8 +638,8 @@ const ROUNDS: usize = 3;
 /// A round stopped by a limit is followed by a fresh e-graph holding only the best
 /// display form of each target (and the `originals`, the inputs, unioned with theirs):
 /// alternatives explored in bulk (associativity, commutativity, distribution) no longer
-/// crowd out the rewrites that matter. The
-/// time limit covers all rounds together; the iteration and node limits hold per round.
+/// crowd out the rewrites that matter. The time limit covers all rounds together; the
+/// iteration and node limits hold per round.
 fn saturate(
     mut egraph: EGraph,
     mut targets: Vec<Id>,
@@ -651,7 +651,12 @@ fn saturate(
     let mut last = (false, "not run".to_string());
     let mut previous_bests: Option<Vec<egg::RecExpr<Mat>>> = None;
     for round in 0..ROUNDS {
-        let budget = deadline.remaining() / (ROUNDS - round) as u32;
+        // Each round may take all the time left. The iteration, node and patience limits
+        // are what stop a round, so that the result does not depend on the machine's
+        // load; the time limit is the backstop against hostile inputs. A share of a third
+        // per round let the time limit stop the GP-LVM's first round (about 50 ms alone,
+        // 190 ms at load 5) on a loaded machine, and its form then depended on the load.
+        let budget = deadline.remaining();
         let runner = Runner::default()
             .with_egraph(egraph)
             .with_iter_limit(limits.iterations)
