@@ -96,7 +96,7 @@ const TABLE: &[Row] = &[
         "W: m×n, x: n",
         "W",
         2,
-        "K₍ₙ,ₘ₎(W ⊗ ZWᵀ) + Z ⊗ WWᵀ + (I ⊗ WZ)((K₍ₙ,ₙ₎ + I)(I ⊗ Wᵀ)) + (xzᵀ + zxᵀ) ⊗ I",
+        "K₍ₙ,ₘ₎((WZ ⊗ I)(K₍ₙ,ₙ₎ + I)(I ⊗ Wᵀ) + W ⊗ ZWᵀ) + Z ⊗ WWᵀ + (xzᵀ + zxᵀ) ⊗ I",
         "(((Wx)ᵀ ⊗ I)K_{m,n} + xᵀ ⊗ Wᵀ)ᵀ(((Wx)ᵀ ⊗ I)K_{m,n} + xᵀ ⊗ Wᵀ) + ((WᵀWx − x)xᵀ + x(WᵀWx − x)ᵀ) ⊗ I",
     ),
 ];

@@ -473,6 +473,32 @@ fn roundtrip_real_powers() {
     }
 }
 
+/// Powers of a norm print without parentheses but the square, `‖x‖⁻¹`, `‖x‖³`, `(‖x‖)²`
+/// (`‖x‖²` is the squared norm, another node), and read back as the same tree.
+#[test]
+fn roundtrip_powers_of_norms() {
+    for text in [
+        "‖x‖⁻¹",
+        "‖x‖³",
+        "(‖x‖)²",
+        "‖x‖",
+        "‖x‖²",
+        "(‖x‖₁)²",
+        "‖x‖₁⁻¹",
+    ] {
+        let expr = parse_with(text, &options()).expect("parses");
+        for style in [Style::Unicode, Style::Ascii, Style::Latex] {
+            let printed = render(&expr, style);
+            let back = parse_with(&printed, &options()).expect("reads back");
+            assert!(back.same_structure(&expr), "{text} printed as {printed:?}");
+        }
+        // Untyped, a 1-norm prints as matrixcalculus.org's `norm1(x)`.
+        if !text.contains('₁') {
+            assert_eq!(render(&expr, Style::Unicode), text);
+        }
+    }
+}
+
 /// Text that parses prints, in every style, to text that parses back to the same tree;
 /// a run of letters ending with a misspelt function name before `(` is an error instead.
 #[test]

@@ -227,8 +227,10 @@ impl Printer {
             // ASCII writes the Kronecker product as a call, `kron(A, B)`.
             Kron(..) if self.style == Style::Ascii => Level::Atom,
             Kron(..) => Level::Hadamard,
-            // A power on `‖x‖` needs parentheses, `(‖x‖)³`: `‖x‖²` reads as a squared norm.
-            ElemPow(..) | PowSym(..) | Norm(..) => Level::Postfix,
+            ElemPow(..) | PowSym(..) => Level::Postfix,
+            // `‖x‖⁻¹`, `‖x‖ᵀ`, `‖x‖³` read as written: only the square needs parentheses,
+            // `(‖x‖)²`, as `‖x‖²` reads as the squared norm (see the `Pow` case of `bare`).
+            Norm(..) => Level::Atom,
             ElemDiv(..) => Level::Hadamard,
             Var(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_) | LogDet(_)
             | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
@@ -315,7 +317,18 @@ impl Printer {
             Inverse(operand) => self.postfix(operand, spelling.inverse, context),
             Pow(operand, exponent) => {
                 let text = self.power(*exponent);
-                self.postfix(operand, &text, context)
+                let norm = match &operand.kind {
+                    Written(inner, _) => matches!(inner.kind, Norm(..)),
+                    kind => matches!(kind, Norm(..)),
+                };
+                if *exponent == 2 && norm {
+                    self.out.push_str(spelling.open);
+                    self.bare(operand, Context::TOP);
+                    self.out.push_str(spelling.close);
+                    self.out.push_str(&text);
+                } else {
+                    self.postfix(operand, &text, context)
+                }
             }
             Trace(argument) => self.call(spelling.trace, argument),
             Det(argument) => self.call(spelling.det, argument),

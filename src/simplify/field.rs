@@ -608,6 +608,11 @@ impl Pass {
             if matches!(e.kind, Ones) && e.shape == *shape {
                 return Some(Rat::constant(Rational::one()));
             }
+            if let Func(crate::expr::Func::Sqrt, argument) = &e.kind {
+                if let Some(rat) = self.sqrt_of_square_content(argument) {
+                    return Some(rat);
+                }
+            }
             let processed = self.go(e);
             if let (true, ExprKind::Func(crate::expr::Func::Exp, t)) =
                 (self.exp_as_sigma, &processed.kind)
@@ -635,6 +640,30 @@ impl Pass {
             }
             _ => return None,
         })
+    }
+
+    /// `sqrt(c·p) = √c·sqrt(p)` when the content `c` of the argument's rational function
+    /// is the square of a rational (c > 0, so the domain is p ≥ 0 either way): the root
+    /// can then cancel with the region around it, `½ ⊘ sqrt(1 − ¼x ⊙ x)` = `𝟙 ⊘
+    /// sqrt(4 − x ⊙ x)` (the derivative of arcsin(½x)).
+    fn sqrt_of_square_content(&mut self, argument: &Rc<Expr>) -> Option<Rat> {
+        let rat = self.rat(argument, &argument.shape)?;
+        if !rat.coeff.is_positive() || rat.coeff.is_one() {
+            return None;
+        }
+        let root = |n: &num_bigint::BigInt| {
+            let r = n.sqrt();
+            (&r * &r == *n).then_some(r)
+        };
+        let (numer, denom) = (root(rat.coeff.numer())?, root(rat.coeff.denom())?);
+        let unit = Rat {
+            coeff: Rational::one(),
+            ..rat
+        };
+        let inner = self.rat_expr(&unit, &argument.shape)?;
+        let sqrt = self.keep(build::func(crate::expr::Func::Sqrt, inner));
+        let atom = self.atom(sqrt)?;
+        Some(Rat::constant(Rational::new(numer, denom)).mul(&Rat::atom(atom)))
     }
 
     /// The region `e` with only its atoms passed through.
@@ -776,13 +805,15 @@ impl Pass {
             if *e > 0 { &mut num } else { &mut den }.push(power);
         }
         let magnitude = rat.coeff.abs();
-        let mut res = self.product(num);
-        if !magnitude.is_one() || res.is_none() {
-            let k = self.keep(build::constant(magnitude));
-            res = Some(match res {
-                Some(r) => self.keep(build::mul(k, r)),
-                None => k,
-            });
+        let mut res = match magnitude.is_one() {
+            true => self.product(num),
+            false => {
+                let k = self.keep(build::constant(magnitude.clone()));
+                self.scaled(k, num)
+            }
+        };
+        if res.is_none() {
+            res = Some(self.keep(build::constant(magnitude)));
         }
         let mut res = res?;
         if let Some(d) = self.product(den) {
@@ -866,15 +897,22 @@ impl Pass {
             let base = self.atoms[*a as usize].clone();
             factors.push(self.power(base, *e));
         }
-        let product = self.product(factors);
-        Some(match product {
-            Some(p) if rat.coeff.is_one() => p,
-            Some(p) => {
-                let k = self.keep(build::constant(rat.coeff.clone()));
-                self.keep(build::mul(k, p))
-            }
-            None => self.keep(build::constant(rat.coeff.clone())),
-        })
+        if factors.is_empty() || !rat.coeff.is_one() {
+            let k = self.keep(build::constant(rat.coeff.clone()));
+            return self.scaled(k, factors);
+        }
+        self.product(factors)
+    }
+
+    /// The number `k` times the product of `factors`: with the scalar factors when there
+    /// are any, `(k·s)·x`, which prints `2 exp(t)x`; `k·(s·x)` prints `2(exp(t)x)`.
+    fn scaled(&mut self, k: Rc<Expr>, mut factors: Vec<Rc<Expr>>) -> Option<Rc<Expr>> {
+        if factors.is_empty() || factors.iter().any(|f| f.shape.is_scalar()) {
+            factors.insert(0, k);
+            return self.product(factors);
+        }
+        let p = self.product(factors)?;
+        Some(self.keep(build::mul(k, p)))
     }
 
     // ---- diagonal regions ----
