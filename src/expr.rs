@@ -688,6 +688,21 @@ impl Expr {
         }
     }
 
+    /// The base and the exponent of `exp(e·log(a))`, how a real power `a^e` is kept
+    /// (whatever the shapes and whether or not `e` is a number).
+    pub fn real_power_parts(&self) -> Option<(&Rc<Expr>, &Rc<Expr>)> {
+        let ExprKind::Func(Func::Exp, product) = &self.kind else {
+            return None;
+        };
+        let ExprKind::Mul(exponent, log) = &product.kind else {
+            return None;
+        };
+        let ExprKind::Func(Func::Log, base) = &log.kind else {
+            return None;
+        };
+        Some((base, exponent))
+    }
+
     /// Whether the node is the literal 0.
     pub fn is_zero(&self) -> bool {
         matches!(&self.kind, ExprKind::Num(q) if q.is_zero())

@@ -1009,7 +1009,7 @@ impl<'a> Pass<'a> {
     /// pins it (no other reading of a power with a symbolic exponent exists); a matrix
     /// base with a letter exponent is the matrix power of an undeclared integer.
     fn real_power(&mut self, expr: &Expr, meaning: &Rc<Expr>) -> Result<ShapedNode, Error> {
-        let Some((exponent, base)) = real_power_parts(meaning) else {
+        let Some((base, exponent)) = meaning.real_power_parts() else {
             return self.walk(meaning);
         };
         let shaped_exponent = self.walk(exponent)?;
@@ -1668,8 +1668,8 @@ impl<'a> Pass<'a> {
     /// Upper-case letters stay matrices, so `X^b` is refused rather than read as a number.
     fn real_power_pins(&self, node: &Expr, shaped: &ShapedNode) -> BTreeSet<Symbol> {
         let mut leaves = BTreeSet::new();
-        let (Some((exponent, base)), Some(product)) =
-            (real_power_parts(node), shaped.children.first())
+        let (Some((base, exponent)), Some(product)) =
+            (node.real_power_parts(), shaped.children.first())
         else {
             return leaves;
         };
@@ -1856,20 +1856,6 @@ fn with_quotient_hint(expr: &Expr, error: Error) -> Error {
 
 /// A refused notation as written: `A^{1/2}`, `‖X‖₂`, `‖X‖₁²` (`node` is the power or the
 /// norm, `argument` its base or argument).
-/// The exponent and the base of a real power `exp(e·log(a))`.
-fn real_power_parts(expr: &Expr) -> Option<(&Rc<Expr>, &Rc<Expr>)> {
-    let ExprKind::Func(crate::expr::Func::Exp, product) = &expr.kind else {
-        return None;
-    };
-    let ExprKind::Mul(exponent, log) = &product.kind else {
-        return None;
-    };
-    let ExprKind::Func(crate::expr::Func::Log, base) = &log.kind else {
-        return None;
-    };
-    Some((exponent, base))
-}
-
 fn written_text(node: &Expr, argument: &Expr) -> String {
     let operand = match &argument.kind {
         ExprKind::Var(_) => show(argument),

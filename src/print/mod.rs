@@ -735,15 +735,7 @@ fn real_power(expr: &Expr) -> Option<(&Expr, &Expr)> {
 
 /// The base and the exponent of `exp(e·log(a))` whatever the shapes, `e` no number.
 fn written_real_power(expr: &Expr) -> Option<(&Expr, &Expr)> {
-    let ExprKind::Func(crate::expr::Func::Exp, product) = &expr.kind else {
-        return None;
-    };
-    let ExprKind::Mul(exponent, log) = &product.kind else {
-        return None;
-    };
-    let ExprKind::Func(crate::expr::Func::Log, base) = &log.kind else {
-        return None;
-    };
+    let (base, exponent) = expr.real_power_parts()?;
     exponent
         .as_constant()
         .is_none()

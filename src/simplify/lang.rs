@@ -374,7 +374,9 @@ fn shape_carrier(shape: &Shape, square: bool, rec: &mut RecExpr<Mat>) -> Id {
     add_shape_carrier(shape, square, &mut |node| rec.add(node))
 }
 
-/// [`shape_carrier`] built by `add` (a [`RecExpr`]'s or an e-graph's): the e-graph's
+/// The factor that gives a constant of `shape` its shape (`𝟙`, `𝟙ᵀ`, `𝟙𝟙ᵀ`, or `I` when
+/// `square` is allowed and the shape is square), built by `add` (a [`RecExpr`]'s or an
+/// e-graph's): the e-graph's
 /// rules write a zero of the matched class's shape as `0·` this carrier, the same form a
 /// zero entering the e-graph takes, so that every zero of one shape is one small term.
 pub fn add_shape_carrier(shape: &Shape, square: bool, add: &mut dyn FnMut(Mat) -> Id) -> Id {
