@@ -316,81 +316,46 @@ pub fn simplify_many(
     // the display is extracted again without the names used once, and then with the
     // lets alone, and the attempt that shows the fewest nodes (display and definitions)
     // is kept.
-    let mut attempt = 0;
-    let mut best: Option<(u64, Extracted)> = None;
-    let (mut arena, root_tops, definitions, names, is_let, mut shapes) = loop {
-        let mut choices = Choices::new(&egraph, DisplayCost::new(&egraph));
-        let mut arena = Arena::default();
-        let mut definitions: HashMap<Id, usize> = HashMap::new();
-        let mut names: HashMap<Id, egg::Symbol> = HashMap::new();
-        let mut is_let: BTreeSet<String> = BTreeSet::new();
-        let mut shapes: VarShapes = table
-            .iter()
-            .map(|(name, decl)| (name.clone(), decl.shape.clone()))
-            .collect();
-        for (name, class, from_let) in &prenamed {
-            let class = egraph.find(*class);
-            // Past the time limit only the lets are still named: naming is what extraction
-            // spends its time on.
-            if names.contains_key(&class) || (!*from_let && deadline.passed()) {
-                continue;
-            }
-            let body = arena.extract(&egraph, &mut choices, class);
-            // A repeat that the lets already made small (`K⁻¹`) stays unnamed.
-            if !*from_let && cse::trivial(arena.tree_sizes()[body]) {
-                continue;
-            }
-            let symbol = egg::Symbol::from(name.as_str());
-            shapes.insert(name.clone(), egraph[class].data.shape.clone());
-            choices.name(class, Mat::Symbol(symbol));
-            definitions.insert(class, body);
-            names.insert(class, symbol);
-            if *from_let {
-                is_let.insert(name.clone());
-            }
-        }
-        let root_tops: Vec<usize> = roots
-            .iter()
-            .map(|root| arena.extract(&egraph, &mut choices, *root))
-            .collect();
-        let uses = cse::count_uses(&arena, &root_tops, &definitions);
-        let once: Vec<Id> = names
-            .iter()
-            .filter(|(class, name)| {
-                !is_let.contains(name.as_str()) && uses.get(*class).copied().unwrap_or(0) < 2
-            })
-            .map(|(class, _)| *class)
-            .collect();
-        let sizes = arena.tree_sizes();
-        let shown = root_tops.iter().map(|top| sizes[*top]).sum::<u64>()
-            + definitions
-                .iter()
-                .filter(|(class, _)| uses.get(*class).is_some_and(|n| *n > 0))
-                .map(|(_, body)| sizes[*body])
-                .sum::<u64>();
-        let this = (arena, root_tops, definitions, names, is_let, shapes);
-        let (size, chosen) = match best.take() {
-            Some((size, earlier)) if size <= shown => (size, earlier),
-            _ => (shown, this),
-        };
-        attempt += 1;
-        if deadline.passed() {
-            break chosen;
-        }
-        if attempt == 1 && !once.is_empty() {
-            prenamed
-                .retain(|(_, class, from_let)| *from_let || !once.contains(&egraph.find(*class)));
-            best = Some((size, chosen));
-            continue;
-        }
-        if attempt <= 2 && prenamed.iter().any(|(_, _, from_let)| !*from_let) {
-            prenamed.retain(|(_, _, from_let)| *from_let);
-            attempt = 2;
-            best = Some((size, chosen));
-            continue;
-        }
-        break chosen;
+    let extract = |prenamed: &[(Symbol, Id, bool)]| {
+        extract_display(&egraph, prenamed, &table, &roots, deadline)
     };
+    let mut best = extract(&prenamed);
+    let without_once: Vec<(Symbol, Id, bool)> = prenamed
+        .iter()
+        .filter(|(_, class, from_let)| *from_let || !best.once.contains(&egraph.find(*class)))
+        .cloned()
+        .collect();
+    let lets_only: Vec<(Symbol, Id, bool)> = prenamed
+        .iter()
+        .filter(|(_, _, from_let)| *from_let)
+        .cloned()
+        .collect();
+    let mut retries = vec![];
+    if without_once.len() < prenamed.len() {
+        retries.push(without_once.as_slice());
+    }
+    if lets_only.len() < without_once.len() {
+        retries.push(lets_only.as_slice());
+    }
+    for retry in retries {
+        if deadline.passed() {
+            break;
+        }
+        let this = extract(retry);
+        // The earlier attempt wins a tie.
+        if this.shown < best.shown {
+            best = this;
+        }
+    }
+    let DisplayExtraction {
+        mut arena,
+        root_tops,
+        definitions,
+        names,
+        is_let,
+        mut shapes,
+        ..
+    } = best;
     for node in &mut arena.nodes {
         node.class = egraph.find(node.class);
     }
@@ -641,16 +606,90 @@ fn occurrences(expr: &Expr, name: &str, memo: &mut HashMap<*const Expr, usize>) 
     count
 }
 
-/// One extraction of the display: the arena, its roots, the names' bodies by class, the
-/// names, which of them are lets, and the shapes of variables and names.
-type Extracted = (
-    Arena,
-    Vec<usize>,
-    HashMap<Id, usize>,
-    HashMap<Id, egg::Symbol>,
-    BTreeSet<String>,
-    VarShapes,
-);
+/// One extraction of the display with `prenamed` as leaves: the arena, its roots, the
+/// names' bodies by class, the names, which of them are lets, the shapes of variables and
+/// names, the nodes shown (display and the definitions it uses), and the fresh names
+/// used once.
+struct DisplayExtraction {
+    arena: Arena,
+    root_tops: Vec<usize>,
+    definitions: HashMap<Id, usize>,
+    names: HashMap<Id, egg::Symbol>,
+    is_let: BTreeSet<String>,
+    shapes: VarShapes,
+    shown: u64,
+    once: Vec<Id>,
+}
+
+/// Extracts the display of `roots` from `egraph`, each of `prenamed` (name, class,
+/// whether a let) a leaf in its class, its body extracted before its own name exists.
+fn extract_display(
+    egraph: &EGraph,
+    prenamed: &[(Symbol, Id, bool)],
+    table: &BTreeMap<Symbol, VarDecl>,
+    roots: &[Id],
+    deadline: &Deadline,
+) -> DisplayExtraction {
+    let mut choices = Choices::new(egraph, DisplayCost::new(egraph));
+    let mut arena = Arena::default();
+    let mut definitions: HashMap<Id, usize> = HashMap::new();
+    let mut names: HashMap<Id, egg::Symbol> = HashMap::new();
+    let mut is_let: BTreeSet<String> = BTreeSet::new();
+    let mut shapes: VarShapes = table
+        .iter()
+        .map(|(name, decl)| (name.clone(), decl.shape.clone()))
+        .collect();
+    for (name, class, from_let) in prenamed {
+        let class = egraph.find(*class);
+        // Past the time limit only the lets are still named: naming is what extraction
+        // spends its time on.
+        if names.contains_key(&class) || (!*from_let && deadline.passed()) {
+            continue;
+        }
+        let body = arena.extract(egraph, &mut choices, class);
+        // A repeat that the lets already made small (`K⁻¹`) stays unnamed.
+        if !*from_let && cse::trivial(arena.tree_sizes()[body]) {
+            continue;
+        }
+        let symbol = egg::Symbol::from(name.as_str());
+        shapes.insert(name.clone(), egraph[class].data.shape.clone());
+        choices.name(class, Mat::Symbol(symbol));
+        definitions.insert(class, body);
+        names.insert(class, symbol);
+        if *from_let {
+            is_let.insert(name.clone());
+        }
+    }
+    let root_tops: Vec<usize> = roots
+        .iter()
+        .map(|root| arena.extract(egraph, &mut choices, *root))
+        .collect();
+    let uses = cse::count_uses(&arena, &root_tops, &definitions);
+    let once: Vec<Id> = names
+        .iter()
+        .filter(|(class, name)| {
+            !is_let.contains(name.as_str()) && uses.get(*class).copied().unwrap_or(0) < 2
+        })
+        .map(|(class, _)| *class)
+        .collect();
+    let sizes = arena.tree_sizes();
+    let shown = root_tops.iter().map(|top| sizes[*top]).sum::<u64>()
+        + definitions
+            .iter()
+            .filter(|(class, _)| uses.get(*class).is_some_and(|n| *n > 0))
+            .map(|(_, body)| sizes[*body])
+            .sum::<u64>();
+    DisplayExtraction {
+        arena,
+        root_tops,
+        definitions,
+        names,
+        is_let,
+        shapes,
+        shown,
+        once,
+    }
+}
 
 /// Unions each pair of `hints` in `egraph`, adding both sides (shared nodes once);
 /// past `deadline` the nodes not yet added, and the pairs that need them, are left out.
