@@ -511,14 +511,17 @@ pub fn inverse_rules() -> Vec<RuleSpec> {
     ]
 }
 
-/// The Hadamard product: commutative, associative, distributive; with a scalar it is
-/// scaling.
+/// The Hadamard product: commutative, distributive; with a scalar it is scaling.
+///
+/// There is no associativity row (issue 14): the factoring rewrite reads a Hadamard
+/// product's factors through any grouping (`factor::FactorSums`), the elementwise pass
+/// cancels through any grouping (`field`), and regrouping by rule only multiplied the
+/// classes.
 #[rustfmt::skip]
 pub fn hadamard_rules() -> Vec<RuleSpec> {
     let f = "hadamard";
     vec![
         rule(f, "hadamard-comm",           "(had ?a ?b)",                   Forward, "(had ?b ?a)",                  &[]),                      // A⊙B = B⊙A
-        rule(f, "hadamard-assoc",          "(had (had ?a ?b) ?c)",          Both,    "(had ?a (had ?b ?c))",         &[]),                      // (A⊙B)⊙C = A⊙(B⊙C)
         rule(f, "hadamard-scalar",         "(had ?k ?a)",                   Both,    "(mul ?k ?a)",                  &[Scalar("?k")]),          // k⊙A = kA
         rule(f, "hadamard-distribute",     "(had ?a (add ?b ?c))",          Forward, "(add (had ?a ?b) (had ?a ?c))", &[]),                     // A⊙(B+C) = A⊙B+A⊙C
         rule(f, "hadamard-factor",         "(add (had ?a ?b) (had ?a ?c))", Forward, "(had ?a (add ?b ?c))",         &[]),                      // A⊙B+A⊙C = A⊙(B+C)
