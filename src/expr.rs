@@ -559,6 +559,11 @@ pub enum WrittenAs {
     /// real power, defined for a positive scalar `a` and a scalar `e` only. The node
     /// inside is what it means, `exp(e·log(a))`.
     RealPower,
+    /// matrixcalculus.org's `vector(c)` and `matrix(c)`: a number `c` spread over a vector
+    /// or a matrix, `c𝟙` and `c𝟙𝟙ᵀ`. The argument must be a scalar (a default-typed
+    /// lower-case letter becomes one), never a vector or matrix silently multiplied by
+    /// ones. The node inside is that product.
+    Spread,
 }
 
 /// A node: what it is, where it came from and, after shape inference, its shape.

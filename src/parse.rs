@@ -134,6 +134,8 @@ pub enum Error {
         span: Span,
         /// The closest known function, if any is close.
         suggestion: Option<String>,
+        /// How to write it instead, where matcalc knows (`log10(t) = log(t)/log(10)`).
+        hint: Option<String>,
     },
     /// Notation matcalc reads but cannot handle; the message begins `unsupported:`.
     #[error("{message}")]
@@ -252,13 +254,20 @@ impl Error {
                 diagnostic
             }
             Error::UnknownFunction {
-                span, suggestion, ..
-            } => match suggestion {
-                Some(known) => diagnostic
-                    .at(*span, "not a known function")
-                    .hint(format!("did you mean `{known}`?")),
-                None => diagnostic.at(*span, "not a known function"),
-            },
+                span,
+                suggestion,
+                hint,
+                ..
+            } => {
+                let mut diagnostic = diagnostic.at(*span, "not a known function");
+                if let Some(known) = suggestion {
+                    diagnostic = diagnostic.hint(format!("did you mean `{known}`?"));
+                }
+                if let Some(hint) = hint {
+                    diagnostic = diagnostic.hint(hint.clone());
+                }
+                diagnostic
+            }
             Error::Unsupported { span, hint, .. } => match hint {
                 Some(hint) => diagnostic.at(*span, "").hint(hint.clone()),
                 None => diagnostic.at(*span, ""),
@@ -399,7 +408,7 @@ pub fn parse_let(src: &str, options: &ParseOptions) -> Result<(Symbol, Expr), Er
 /// Every multi-letter ASCII word the grammar reads as one token (a function, a Greek
 /// letter, a keyword). A run of juxtaposed single letters that spells one of these reads
 /// as that word instead: `x` next to `i` is `xi`, the Greek ξ.
-pub const ASCII_WORDS: [&str; 82] = [
+pub const ASCII_WORDS: [&str; 83] = [
     "kron",
     "vec",
     "softplus",
@@ -482,6 +491,7 @@ pub const ASCII_WORDS: [&str; 82] = [
     "lse",
     "eye",
     "int",
+    "ln",
 ];
 
 /// Whether two factors, rendered as `left` and `right`, may be written side by side with
@@ -968,7 +978,13 @@ fn is_run_operator(c: char) -> bool {
 
 /// Finds a word followed by `(` that is no known function (`foo(x)`), or ends with a near
 /// miss of one (`sigmod(z)`, `xdaig(v)`): without this check it would silently parse as a
-/// product of single letters, s·i·g·m·o·d·(z). See [`unknown_function`].
+/// product of single letters, s·i·g·m·o·d·(z). See [`unknown_function`]. Also refused
+/// here, each in words: the names other languages give functions matcalc spells
+/// otherwise or lacks (`log10`, `asinh`, see [`FOREIGN_FUNCTIONS`]), which would read as
+/// a known function of a number (`log(10)·θ`) or after a letter (`a·sinh(θ)`); a
+/// function's name with digits (`cos2(θ)`, `norm3(x)`) or capitals (`Exp(θ)`); a name in
+/// `\operatorname{…}` that is no function; a power written on a function's name
+/// (`sin²(θ)`, `\sin^2 θ`); and `eye(n)`, whose argument would read as a factor.
 fn check_function_names(src: &str) -> Result<(), Error> {
     let bytes = src.as_bytes();
     let mut index = 0;
@@ -982,6 +998,10 @@ fn check_function_names(src: &str) -> Result<(), Error> {
             index += 1;
         }
         let word = &src[start..index];
+        let mut digits_end = index;
+        while digits_end < bytes.len() && bytes[digits_end].is_ascii_digit() {
+            digits_end += 1;
+        }
         let after_command = start > 0 && bytes[start - 1] == b'\\';
         // Inside `\operatorname{…}` and its kin a function name may be capitalised.
         let wrapped = start > 0 && bytes[start - 1] == b'{';
@@ -990,24 +1010,263 @@ fn check_function_names(src: &str) -> Result<(), Error> {
             rest = rest.strip_prefix('}').map_or(rest, str::trim_start);
         }
         let called = rest.starts_with('(') || rest.starts_with("\\left(");
-        if after_command || !called || (wrapped && is_function_or_greek(&word.to_ascii_lowercase()))
-        {
+        if !after_command && !wrapped {
+            let is_call = |from: usize| {
+                let after = src[from..].trim_start();
+                after.starts_with('(') || after.starts_with("\\left(")
+            };
+            let mut run_end = digits_end;
+            while run_end < bytes.len() && bytes[run_end].is_ascii_alphanumeric() {
+                run_end += 1;
+            }
+            if is_call(run_end) {
+                if let Some(error) = foreign_function(&src[start..run_end], start) {
+                    return Err(error);
+                }
+            }
+            if digits_end > index && is_call(digits_end) {
+                if let Some(error) = function_with_digits(src, start, index, digits_end) {
+                    return Err(error);
+                }
+            }
+        }
+        if !wrapped && is_plain_function_name(word) && starts_with_power(rest) {
+            return Err(Error::Unsupported {
+                message: format!("unsupported: a power written on the function name `{word}`"),
+                span: Span::new(start, src.len() - rest.len() + power_length(rest)),
+                hint: Some(format!(
+                    "write the power after the argument: {word}(…)² for the square{}",
+                    if matches!(word, "sin" | "cos" | "tan") {
+                        format!(", arc{word}(…) for the inverse function")
+                    } else {
+                        String::new()
+                    }
+                )),
+            });
+        }
+        if word == "eye" && !after_command && rest.starts_with('(') {
+            return Err(Error::Syntax {
+                message: "`eye` takes no argument".to_string(),
+                span: Span::new(start, index),
+                hints: vec![
+                    "eye is the identity I, of the size its place in the expression gives it: write eye or I".to_string(),
+                ],
+            });
+        }
+        if after_command || !called {
             continue;
+        }
+        if wrapped {
+            let lower = word.to_ascii_lowercase();
+            if is_function_or_greek(&lower) || !follows_function_wrapper(&src[..start - 1]) {
+                continue;
+            }
+            if let Some(error) = foreign_function(&lower, start) {
+                return Err(error);
+            }
+            return Err(Error::UnknownFunction {
+                name: word.to_string(),
+                span: Span::new(start, index),
+                suggestion: did_you_mean(&lower, &FUNCTION_NAMES).map(str::to_string),
+                hint: None,
+            });
+        }
+        if capitalised_function(word) {
+            let lower = word.to_ascii_lowercase();
+            return Err(Error::UnknownFunction {
+                name: word.to_string(),
+                span: Span::new(start, index),
+                suggestion: Some(canonical_function_name(&lower).to_string()),
+                hint: None,
+            });
         }
         if let Some((offset, suggestion)) = unknown_function(word) {
             return Err(Error::UnknownFunction {
                 name: word[offset..].to_string(),
                 span: Span::new(start + offset, index),
                 suggestion: suggestion.map(str::to_string),
+                hint: None,
             });
         }
     }
     Ok(())
 }
 
+/// Whether a run of ASCII letters written directly before `(` is refused as a call of a
+/// function matcalc does not know: [`unknown_function`], an ending in
+/// [`FOREIGN_FUNCTIONS`] (`xasinh`), or a known name capitalised (`Exp`). A printer must
+/// not write such a run before `(`: `a·sinh(θ)` is not `asinh(θ)`.
+///
+/// # Examples
+/// ```
+/// use matcalc::parse::refused_call;
+/// assert!(refused_call("asinh"));
+/// assert!(refused_call("Exp"));
+/// assert!(!refused_call("Asin"));
+/// assert!(!refused_call("xexp"));
+/// ```
+pub fn refused_call(run: &str) -> bool {
+    unknown_function(run).is_some()
+        || foreign_function(run, 0).is_some()
+        || capitalised_function(run)
+}
+
+/// Whether `word` is a function's name with capitals (`Exp`, `LOG`), which a run of
+/// letters would otherwise read as a product (E·x·p). `Tr` is the grammar's trace, a
+/// Greek name (`Sigma`) is the letter, and a run that ends with a function's name is a
+/// product ending in a call (`Asin(x)` is A·sin(x)).
+fn capitalised_function(word: &str) -> bool {
+    let lower = word.to_ascii_lowercase();
+    lower != word
+        && word != "Tr"
+        && greek_letter(word).is_none()
+        && is_plain_function_name(&lower)
+        && !ends_with_known_word(word)
+}
+
+/// The names other languages (NumPy, C, MATLAB, Julia) give functions that matcalc
+/// spells otherwise or does not have, each with how to write it in matcalc. Written
+/// before `(`, each is refused with that hint rather than read as what its letters
+/// spell: `log10(θ)` would be log(10)·θ and `asinh(θ)` a·sinh(θ).
+pub const FOREIGN_FUNCTIONS: [(&str, &str); 14] = [
+    ("arcsinh", "asinh(t) = log(t + sqrt(t^{∘2} + 1))"),
+    ("arccosh", "acosh(t) = log(t + sqrt(t^{∘2} − 1)), for t > 1"),
+    (
+        "arctanh",
+        "atanh(t) = ½ log((1 + t) ⊘ (1 − t)), for |t| < 1",
+    ),
+    ("asinh", "asinh(t) = log(t + sqrt(t^{∘2} + 1))"),
+    ("acosh", "acosh(t) = log(t + sqrt(t^{∘2} − 1)), for t > 1"),
+    ("atanh", "atanh(t) = ½ log((1 + t) ⊘ (1 − t)), for |t| < 1"),
+    ("log10", "log10(t) = log(t)/log(10)"),
+    ("log2", "log2(t) = log(t)/log(2)"),
+    ("log1p", "log1p(t) = log(1 + t)"),
+    ("expm1", "expm1(t) = exp(t) − 1"),
+    ("exp2", "exp2(t) = exp(log(2)t)"),
+    ("sec", "sec(t) = 1 ⊘ cos(t)"),
+    ("csc", "csc(t) = 1 ⊘ sin(t)"),
+    ("cot", "cot(t) = cos(t) ⊘ sin(t)"),
+];
+
+/// The error for a run of letters and digits written before `(` that is, or ends with,
+/// one of [`FOREIGN_FUNCTIONS`] (`log10`, `xasinh`), the run starting at `start`.
+fn foreign_function(run: &str, start: usize) -> Option<Error> {
+    FOREIGN_FUNCTIONS
+        .iter()
+        .filter(|(name, _)| run.ends_with(name))
+        .max_by_key(|(name, _)| name.len())
+        .map(|(name, how)| {
+            let offset = run.len() - name.len();
+            Error::UnknownFunction {
+                name: name.to_string(),
+                span: Span::new(start + offset, start + run.len()),
+                suggestion: None,
+                hint: Some(format!(
+                    "matcalc has no `{name}`; write it with its functions: {how}"
+                )),
+            }
+        })
+}
+
+/// The error for a function's name followed by digits and `(` (`cos2(θ)`, `norm3(x)`,
+/// `xlog10(y)`), which would otherwise read as the function of the number times the
+/// argument; `norm1` and `norm2` are names, and a Greek name with digits (`alpha2`) is a
+/// subscripted letter. The letters are `src[start..letters_end]`, the digits follow.
+fn function_with_digits(
+    src: &str,
+    start: usize,
+    letters_end: usize,
+    digits_end: usize,
+) -> Option<Error> {
+    let letters = &src[start..letters_end];
+    let run = &src[start..digits_end];
+    if FUNCTION_NAMES.contains(&run) || greek_letter(letters).is_some() {
+        return None;
+    }
+    let offset = (0..letters.len()).find(|&offset| is_plain_function_name(&letters[offset..]))?;
+    let name = &letters[offset..];
+    let hint = if name == "norm" {
+        let p = &src[letters_end..digits_end];
+        format!(
+            "matcalc knows norm1 and norm2; for the {p}-norm write sum(abs(x)^{{∘{p}}})^{{1/{p}}}"
+        )
+    } else {
+        format!("the argument of {name} goes in parentheses right after its name: {name}(…)")
+    };
+    Some(Error::UnknownFunction {
+        name: run[offset..].to_string(),
+        span: Span::new(start + offset, digits_end),
+        suggestion: None,
+        hint: Some(hint),
+    })
+}
+
+/// Whether `name` is a function's name as the grammar reads it bare before an argument:
+/// one of [`FUNCTION_NAMES`] or an alias (`asin`, `ln`), but no Greek letter (`sigma` is
+/// σ) and not `eye`, which takes no argument.
+fn is_plain_function_name(name: &str) -> bool {
+    (FUNCTION_NAMES.contains(&name) || FUNCTION_ALIASES.contains(&name))
+        && greek_letter(name).is_none()
+        && name != "eye"
+}
+
+/// Other spellings the grammar reads as functions of [`FUNCTION_NAMES`]: `asin` is arcsin
+/// and `ln` is log.
+const FUNCTION_ALIASES: [&str; 4] = ["asin", "acos", "atan", "ln"];
+
+/// The canonical name of a function's name or alias: `ln` → `log`, `asin` → `arcsin`.
+fn canonical_function_name(name: &str) -> &str {
+    match name {
+        "ln" => "log",
+        "asin" => "arcsin",
+        "acos" => "arccos",
+        "atan" => "arctan",
+        other => other,
+    }
+}
+
+/// Whether `text` starts with a power: `^`, or a superscript digit or minus.
+fn starts_with_power(text: &str) -> bool {
+    text.starts_with(['^', '⁻', '¹', '²', '³', '⁰', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'])
+}
+
+/// The byte length of the power at the start of `text`: `^2`, `^{-1}`, `²`, `⁻¹`.
+fn power_length(text: &str) -> usize {
+    if let Some(rest) = text.strip_prefix('^') {
+        let body = if rest.starts_with('{') {
+            rest.find('}').map_or(rest.len(), |end| end + 1)
+        } else {
+            rest.chars().next().map_or(0, char::len_utf8)
+        };
+        return 1 + body;
+    }
+    text.chars()
+        .take_while(|c| starts_with_power(&c.to_string()))
+        .map(char::len_utf8)
+        .sum()
+}
+
+/// Whether `before` (the source up to a `{`) ends with a command that typesets an
+/// operator's name: `\operatorname`, `\mathrm`, `\text`, …
+fn follows_function_wrapper(before: &str) -> bool {
+    [
+        "\\operatorname",
+        "\\mathrm",
+        "\\textrm",
+        "\\text",
+        "\\mathit",
+        "\\mathsf",
+    ]
+    .iter()
+    .any(|command| before.trim_end().ends_with(command))
+}
+
 /// Whether `name` is a function or a Greek letter spelled out: `exp`, `sigmoid`, `alpha`.
 fn is_function_or_greek(name: &str) -> bool {
-    FUNCTION_NAMES.contains(&name) || name == "sigmoid" || greek_letter(name).is_some()
+    FUNCTION_NAMES.contains(&name)
+        || FUNCTION_ALIASES.contains(&name)
+        || name == "sigmoid"
+        || greek_letter(name).is_some()
 }
 
 /// The longest function name, `logsumexp`, plus the most edits [`did_you_mean`] allows.
@@ -1581,7 +1840,24 @@ impl Lowerer<'_> {
     fn postfix(&self, operand: Node, op: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
         let span = operand.expr.span.unwrap_or_default().join(span_of(&op));
         match op.as_rule() {
-            Rule::transpose => self.unary(ExprKind::Transpose, span, operand),
+            Rule::transpose => match &operand.expr.kind {
+                // Papers' `1^T x` is the all-ones row's 𝟙ᵀx; MATLAB's `1'*x` is 1·x. People
+                // read two things, so neither is chosen (SPEC §2). Other numbers transpose
+                // as the scalars they are.
+                ExprKind::Num(value)
+                    if num_traits::One::is_one(value) && !follows_bracket(&op) =>
+                {
+                    Err(Error::Syntax {
+                    message: "ambiguous: is 1ᵀ the all-ones row 𝟙ᵀ or the number 1?".to_string(),
+                    span,
+                    hints: vec![
+                        "for the all-ones row write 𝟙ᵀ (ASCII ones', LaTeX \\mathbf{1}^T); for the number, 1"
+                            .to_string(),
+                    ],
+                })
+                }
+                _ => self.unary(ExprKind::Transpose, span, operand),
+            },
             Rule::inverse_transpose => {
                 let inverse = self.unary(ExprKind::Inverse, span, operand)?;
                 self.unary(ExprKind::Transpose, span, inverse)
@@ -1907,8 +2183,12 @@ impl Lowerer<'_> {
                                 Rc::new(Expr::new(ExprKind::Transpose(ones())).with_span(span));
                             Rc::new(Expr::new(ExprKind::Mul(ones(), row)).with_span(span))
                         };
+                        let product = Rc::new(
+                            Expr::new(ExprKind::Mul(Rc::new(argument.expr), spread))
+                                .with_span(span),
+                        );
                         return self.node(
-                            ExprKind::Mul(Rc::new(argument.expr), spread),
+                            ExprKind::Written(product, WrittenAs::Spread),
                             span,
                             (argument.depth + 2, argument.height + 2),
                         );
@@ -2213,7 +2493,7 @@ fn elementwise_function(name: &str) -> Option<Func> {
     Some(match name {
         "sigma" | "sigmoid" => Func::Sigma,
         "exp" => Func::Exp,
-        "log" => Func::Log,
+        "log" | "ln" => Func::Log,
         "tanh" => Func::Tanh,
         "swish" => Func::Swish,
         "relu" => Func::Relu,
@@ -2540,6 +2820,15 @@ fn lower_declaration(pair: Pair<'_, Rule>, decls: &mut Decls) -> Result<(), Erro
     }
     decls.vars.insert(name, VarDecl { shape, props });
     Ok(())
+}
+
+/// Whether the postfix operator `op` is written right after a closing bracket, as in
+/// `(1)ᵀ`: the operand is then a group, not a bare number.
+fn follows_bracket(op: &Pair<'_, Rule>) -> bool {
+    let start = op.as_span().start();
+    op.get_input()[..start]
+        .trim_end()
+        .ends_with([')', '}', ']'])
 }
 
 fn lower_dim(pair: Pair<'_, Rule>) -> Result<Dim, Error> {

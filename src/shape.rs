@@ -264,6 +264,7 @@ impl Error {
                     "{written} is a real power, but {operand} is {shape}: the base and the \
                      exponent of a power with a symbolic exponent must be scalars"
                 ),
+                WrittenAs::Spread => format!("{written} needs a scalar, but {operand} is {shape}"),
                 _ if written.ends_with('₁') || written.contains("₁²") => format!(
                     "unsupported: {written} of the {shape} matrix {operand} is the induced \
                      1-norm (the largest column sum of |{operand}|)"
@@ -347,6 +348,18 @@ impl Error {
                     hints.push(
                         "a matrix power needs an integer exponent (`k: int`)".to_string(),
                     );
+                    hints
+                }
+                WrittenAs::Spread => {
+                    let mut hints = vec![
+                        "vector(c) is c𝟙 and matrix(c) is c𝟙𝟙ᵀ for a number c (matrixcalculus.org's words)"
+                            .to_string(),
+                    ];
+                    if *default_typed {
+                        hints.push(format!(
+                            "if {operand} is a number, declare it: `{operand}: scalar`"
+                        ));
+                    }
                     hints
                 }
                 _ if written.contains('₁') => vec![format!(
@@ -1077,6 +1090,52 @@ impl<'a> Pass<'a> {
         })
     }
 
+    /// `vector(c)`, `matrix(c)`: `c𝟙`, `c𝟙𝟙ᵀ` of a scalar `c`. The argument is a
+    /// scalar-only position (SPEC §3): the first reading leaves a default-typed letter
+    /// free for scalar forcing to pin, and anything that cannot be a scalar is refused.
+    fn spread(&mut self, expr: &Expr, inner: &Rc<Expr>) -> Result<ShapedNode, Error> {
+        let ExprKind::Mul(argument, ones) = &inner.kind else {
+            return self.walk(inner);
+        };
+        let shaped_argument = self.walk(argument)?;
+        let shaped_ones = self.walk(ones)?;
+        let dims = shaped_argument.dims;
+        // The first reading leaves free letters for scalar forcing to pin.
+        let free_letters = !self.strict && self.only_free_sizes(dims);
+        let mut trial = self.sizes.clone();
+        let (one_rows, one_cols) = (trial.one(), trial.one());
+        let scalar = self.is_scalar(dims)
+            || !free_letters
+                && trial.unify(dims.rows, one_rows, true).is_ok()
+                && trial.unify(dims.cols, one_cols, true).is_ok();
+        if scalar {
+            self.sizes = trial;
+        } else if !free_letters {
+            let names = self.names();
+            let shape = names.shape(&self.sizes, dims);
+            let word = match ones.kind {
+                ExprKind::Ones => "vector",
+                _ => "matrix",
+            };
+            return Err(Error::Notation {
+                notation: WrittenAs::Spread,
+                written: format!("{word}({})", show(argument)),
+                operand: show(argument),
+                span: expr.span,
+                shape: Box::new(shape),
+                default_typed: matches!(&argument.kind, ExprKind::Var(name)
+                    if self.vars.get(name).is_some_and(|entry| !entry.declared)),
+            });
+        }
+        let res = shaped_ones.dims;
+        self.uses.push(res);
+        Ok(ShapedNode {
+            dims: res,
+            children: vec![shaped_argument, shaped_ones],
+            meaning: Some(inner.clone()),
+        })
+    }
+
     /// A notation whose meaning depends on its argument's shape (SPEC §2, §3): `|a|` is
     /// the determinant of a matrix and the absolute value of a scalar or vector; `a^{p/q}`
     /// without `∘` is a power of a scalar only; a written `‖·‖₂`, `‖·‖₁` is a vector norm.
@@ -1089,6 +1148,9 @@ impl<'a> Pass<'a> {
     ) -> Result<ShapedNode, Error> {
         if notation == WrittenAs::RealPower {
             return self.real_power(expr, inner);
+        }
+        if notation == WrittenAs::Spread {
+            return self.spread(expr, inner);
         }
         if let (WrittenAs::Bars, ExprKind::Det(argument)) = (notation, &inner.kind) {
             let shaped_argument = self.walk(argument)?;
@@ -1133,7 +1195,7 @@ impl<'a> Pass<'a> {
             WrittenAs::VectorNorm => {
                 !self.sizes.is_one(argument_dims.cols) && !self.sizes.is_one(argument_dims.rows)
             }
-            WrittenAs::Bars | WrittenAs::RealPower => false,
+            WrittenAs::Bars | WrittenAs::RealPower | WrittenAs::Spread => false,
         };
         if refused {
             let names = self.names();
@@ -1635,9 +1697,20 @@ impl<'a> Pass<'a> {
         while let Some((node, shaped)) = stack.pop() {
             let real_power = matches!(node.kind, ExprKind::Written(_, WrittenAs::RealPower))
                 || matches!(node.kind, ExprKind::PowSym(..)) && shaped.meaning.is_some();
+            let spread = matches!(node.kind, ExprKind::Written(_, WrittenAs::Spread));
             let node = shaped.meaning.as_deref().unwrap_or(node);
             if real_power {
                 pinned.extend(self.real_power_pins(node, shaped));
+            }
+            if let (true, ExprKind::Mul(argument, _), Some(shaped_argument)) =
+                (spread, &node.kind, shaped.children.first())
+            {
+                let mut leaves = BTreeSet::new();
+                if self.only_free_sizes(shaped_argument.dims) {
+                    self.leaf_like(argument, shaped_argument, &mut leaves);
+                }
+                leaves.retain(|name| default_kind(name) != DefaultKind::Matrix);
+                pinned.extend(self.untied(&leaves));
             }
             if let ExprKind::Add(a, b) | ExprKind::Sub(a, b) = &node.kind {
                 if let [left, right] = shaped.children.as_slice() {

@@ -449,6 +449,33 @@ fn language_errors_have_a_span_and_a_hint() {
             &["diff", "sigmod(x)", "--wrt", "x"],
         ),
         ("unknown_function_sinn", &["diff", "sinn(x)", "--wrt", "x"]),
+        // Names of other languages and misspellings that would read as a product of
+        // letters or as a function of a number: log10(x) as log(10)·x, asinh(θ) as
+        // a·sinh(θ), eye(3) as 3I, 1ᵀ (the all-ones row or 1?), matrix(X) as X𝟙𝟙ᵀ.
+        (
+            "foreign_function_log10",
+            &["diff", "sum(log10(x))", "--wrt", "x"],
+        ),
+        (
+            "foreign_function_asinh",
+            &["diff", "asinh(θ)", "--wrt", "θ"],
+        ),
+        (
+            "function_with_digits_norm3",
+            &["diff", "norm3(x)", "--wrt", "x"],
+        ),
+        ("capitalised_function", &["diff", "Exp(θ)", "--wrt", "θ"]),
+        (
+            "power_on_a_function_name",
+            &["diff", r"\sin^2 \theta", "--wrt", "θ"],
+        ),
+        ("eye_with_an_argument", &["diff", "xᵀeye(n)x", "--wrt", "x"]),
+        ("transposed_one", &["diff", "1^T x", "--wrt", "x"]),
+        (
+            "matrix_of_a_matrix",
+            &["diff", "tr(matrix(X))", "--wrt", "X"],
+        ),
+        ("vector_of_a_vector", &["diff", "xᵀvector(x)", "--wrt", "x"]),
         ("vector_denominator", &["diff", "x/y", "--wrt", "x"]),
         (
             "rayleigh_quotient_unbracketed",

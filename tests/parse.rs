@@ -512,6 +512,7 @@ fn parse_errors_name_things_in_human_terms() {
             name: "sigmod".to_string(),
             span: Span::new(0, 6),
             suggestion: Some("sigmoid".to_string()),
+            hint: None,
         }
     );
     // Norms other than ‖·‖₁, ‖·‖₂ and ‖·‖_F are refused in words, never misread.
@@ -607,6 +608,7 @@ fn parse_unknown_function_check_reads_the_end_of_a_letter_run() {
                 name: name.to_string(),
                 span: Span::new(start, start + name.len()),
                 suggestion: Some(suggestion.to_string()),
+                hint: None,
             },
             "{text}"
         );
@@ -623,6 +625,7 @@ fn parse_unknown_function_check_reads_the_end_of_a_letter_run() {
                 name: name.to_string(),
                 span: Span::new(0, name.len()),
                 suggestion: None,
+                hint: None,
             },
             "{text}"
         );

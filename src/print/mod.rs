@@ -565,10 +565,18 @@ impl Printer {
         // superscript from being a double one.
         let primed_latex_name = self.style == Style::Latex
             && matches!(&operand.kind, ExprKind::Var(name) if name.contains('′'));
+        // A bare `1ᵀ` is refused as ambiguous (the all-ones row or the number); the number
+        // transposed is written `(1)ᵀ`.
+        let transposed_one = matches!(&operand.kind, ExprKind::Num(value) if num_traits::One::is_one(value))
+            && operator == self.spelling.transpose;
         if primed_latex_name {
             self.out.push('{');
             self.bare(operand, context);
             self.out.push('}');
+        } else if transposed_one {
+            self.out.push('(');
+            self.bare(operand, context);
+            self.out.push(')');
         } else {
             self.node(operand, Level::Atom, context);
         }
@@ -722,7 +730,7 @@ fn letters_call_a_misspelt_function(left: &str, right: &str) -> bool {
     if left_run.is_empty() || !rest.starts_with('(') {
         return false;
     }
-    crate::parse::unknown_function(&format!("{left_run}{right_run}")).is_some()
+    crate::parse::refused_call(&format!("{left_run}{right_run}"))
 }
 
 /// The base and the exponent of a typed real power `exp(e·log(a))` of scalars with an
