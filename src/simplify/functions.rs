@@ -2,7 +2,8 @@
 //! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, and square roots
 //! of inner products and of scalars are norms and powers, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
-//! holds). One table, in the format of
+//! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
+//! (‖x‖)²). One table, in the format of
 //! [`super`], pulled into [`super::rule_specs`].
 
 use super::{
@@ -32,6 +33,8 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("sqrt-of-inner-product", "(ew-sqrt (mul (T ?a) ?a))", "(norm2 ?a)",      &[Vector("?a")]), // sqrt(aᵀa) = ‖a‖
         rule("half-power-as-sqrt",    "(epow ?s 1/2)",        "(ew-sqrt ?s)",         &[]),   // s^{∘1/2} = sqrt(s)
         rule("minus-half-power",      "(epow ?s -1/2)",       "(inv (ew-sqrt ?s))",   &[Scalar("?s")]), // s^{−1/2} = 1/sqrt(s)
+        rule("square-of-norm",        "(pow (norm2 ?a) 2)",   "(normsq ?a)",          &[]),   // (‖a‖)² = ‖a‖², ‖A‖_F² for a matrix
+        rule("elementwise-square-of-norm", "(epow (norm2 ?a) 2)", "(normsq ?a)",      &[]),   // ‖a‖^{∘2} = ‖a‖² (a scalar)
         // A power of a determinant times the determinant: the power rule's det(X)ᵏ⁻¹ times
         // the det(X) of d det(X). Only of determinants: on any scalar base (the powers of
         // xᵀx) it grew the Rayleigh quotient's Hessian, and on matrices the autoencoder's
