@@ -1407,9 +1407,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         | frac_command => "a variable, a number or '('",
         elem_div => "an operator",
         elem_power | rational_power | symbolic_power | real_power | real_exponent_letter
-        | rational_exponent | bare_exponent | decimal_exponent | exponent_symbol
-        | exponent_offset | superscript_symbol | superscript_offset | exponent_digits
-        | exponent_digit => "an exponent such as ^T, ^2 or ^{-1}",
+        | rational_exponent | bare_exponent | decimal_exponent | vulgar_exponent
+        | exponent_symbol | exponent_offset | superscript_symbol | superscript_offset
+        | exponent_digits | exponent_digit => "an exponent such as ^T, ^2 or ^{-1}",
         norm_subscript | subscript_digits | subscript_word => "a norm subscript such as ₂ or _F",
         integer_type => "a shape such as `m×n`, `n` or `scalar`",
         add | sub | mul | div | hadamard | juxt | delimited_juxt => "an operator",
@@ -2596,7 +2596,13 @@ fn exact_exponent(text: &str) -> Option<Rational> {
         Some(rest) => (true, rest),
         None => (false, compact.as_str()),
     };
-    let value = if let Some(fraction) = ["\\frac", "\\dfrac", "\\tfrac"]
+    // The grammar admits a single vulgar fraction (`½`) as an exponent, and no other
+    // non-ASCII character.
+    let vulgar = rest.chars().count() == 1 && !rest.is_ascii();
+    let value = if vulgar {
+        let (numerator, denominator) = vulgar_value(rest);
+        Rational::new(BigInt::from(numerator), BigInt::from(denominator))
+    } else if let Some(fraction) = ["\\frac", "\\dfrac", "\\tfrac"]
         .iter()
         .find_map(|command| rest.strip_prefix(command))
     {
