@@ -66,6 +66,13 @@ pub enum Error {
         /// Every variable there is, sorted.
         known: Vec<Symbol>,
     },
+    /// The variable asked for is a size whose value the expression uses (`n` of
+    /// `sum(X)/n` for `X: m×n`): a constant, not a variable.
+    #[error("`{name}` is a size, not a variable: the expression uses its value, a constant")]
+    SizeNotVariable {
+        /// The name asked for.
+        name: String,
+    },
     /// The expression needs a rule matcalc does not have; it refuses rather than guess.
     #[error("unsupported: {what}")]
     Unsupported {
@@ -94,6 +101,9 @@ impl Error {
                     )),
                 }
             }
+            Error::SizeNotVariable { name } => diagnostic.hint(format!(
+                "to differentiate by `{name}`, declare it a variable (`{name}: scalar`)"
+            )),
             Error::Unsupported { .. } => diagnostic,
             Error::NotScalar { .. } => diagnostic
                 .hint("take the Jacobian (order 1) of a vector, or the differential of a matrix"),
@@ -309,6 +319,18 @@ fn is_det(e: &Expr) -> bool {
 }
 
 fn lookup<'a>(typed: &'a Typed, wrt: &str) -> Result<&'a crate::expr::VarDecl, Error> {
+    let size_used = || {
+        typed
+            .expr
+            .distinct_nodes()
+            .iter()
+            .any(|node| matches!(&node.kind, ExprKind::Size(size) if *size == wrt))
+    };
+    if !typed.vars.contains_key(wrt) && size_used() {
+        return Err(Error::SizeNotVariable {
+            name: wrt.to_string(),
+        });
+    }
     typed.vars.get(wrt).ok_or_else(|| Error::UnknownVariable {
         name: wrt.to_string(),
         hint: nearest_name(wrt, typed.vars.keys()),
@@ -449,6 +471,7 @@ fn payload_of(node: &Expr) -> Payload {
         | ExprKind::Var(_)
         | ExprKind::Identity
         | ExprKind::Ones
+        | ExprKind::Size(_)
         | ExprKind::Commutation(..)
         | ExprKind::Differential(_) => Payload::Leaf(node.kind.clone(), node.shape.clone()),
         ExprKind::Pow(_, k) => Payload::Power(*k),
@@ -510,8 +533,13 @@ fn backpropagate(
     let need = |i: usize| needed.get(i).copied().unwrap_or(false);
     let mut out: Vec<(usize, Rc<Expr>)> = Vec::new();
     match &node.kind {
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
-        }
+        K::Num(_)
+        | K::Var(_)
+        | K::Identity
+        | K::Ones
+        | K::Size(_)
+        | K::Differential(_)
+        | K::Commutation(..) => {}
         K::Neg(_) => out.push((0, neg(g))),
         K::Add(a, b) | K::Sub(a, b) => {
             if need(0) {
@@ -946,9 +974,13 @@ fn forward(
     let d = |i: usize| kids.get(i).cloned().flatten();
     let res = match &node.kind {
         K::Var(v) if v == wrt => Some(build::differential(wrt, x_shape.clone())),
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
-            None
-        }
+        K::Num(_)
+        | K::Var(_)
+        | K::Identity
+        | K::Ones
+        | K::Size(_)
+        | K::Differential(_)
+        | K::Commutation(..) => None,
         K::Neg(_) => d(0).map(neg),
         // d(A ⊗ B) = dA ⊗ B + A ⊗ dB; vec is linear.
         K::Kron(a, b) => sum_options(
@@ -1104,9 +1136,13 @@ fn rebuild(node: &Rc<Expr>, kids: Vec<Rc<Expr>>) -> Rc<Expr> {
     let mut kids = kids.into_iter();
     let mut next = || kids.next().unwrap_or_else(|| zero(Shape::scalar()));
     match &node.kind {
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
-            node.clone()
-        }
+        K::Num(_)
+        | K::Var(_)
+        | K::Identity
+        | K::Ones
+        | K::Size(_)
+        | K::Differential(_)
+        | K::Commutation(..) => node.clone(),
         K::Neg(_) => neg(next()),
         K::Kron(_, _) => build::kron(next(), next()),
         K::Vectorize(_) => build::vec(next()),
@@ -1729,9 +1765,13 @@ fn hadamard_terms(node: &Expr, constant: &Rc<Expr>, terms: &[Term]) -> Result<Ve
 fn describe(node: &Expr) -> &'static str {
     use ExprKind as K;
     match &node.kind {
-        K::Num(_) | K::Var(_) | K::Identity | K::Ones | K::Differential(_) | K::Commutation(..) => {
-            "a leaf"
-        }
+        K::Num(_)
+        | K::Var(_)
+        | K::Identity
+        | K::Ones
+        | K::Size(_)
+        | K::Differential(_)
+        | K::Commutation(..) => "a leaf",
         K::Kron(_, _) => "a Kronecker product",
         K::Vectorize(_) => "vec(…)",
         K::Neg(_) => "a negation",
@@ -2165,6 +2205,7 @@ mod tests {
             K::Differential(v) => env[&format!("d{v}")].clone(),
             K::Identity => DMatrix::identity(size(&e.shape.rows), size(&e.shape.rows)),
             K::Ones => DMatrix::from_element(size(&e.shape.rows), 1, 1.0),
+            K::Size(name) => DMatrix::from_element(1, 1, size(&Dim::Sym(*name)) as f64),
             K::Neg(a) => -ev(a),
             K::Add(a, b) => broadcast(ev(a), ev(b), |x, y| x + y),
             K::Sub(a, b) => broadcast(ev(a), ev(b), |x, y| x - y),
@@ -2464,6 +2505,7 @@ mod tests {
             K::Differential(v) => format!("d{v}"),
             K::Identity => "I".into(),
             K::Ones => "𝟙".into(),
+            K::Size(name) => name.to_string(),
             K::Neg(a) => format!("−{}", show(a)),
             K::Add(a, b) => format!("({} + {})", show(a), show(b)),
             K::Sub(a, b) => format!("({} − {})", show(a), show(b)),
@@ -2502,6 +2544,7 @@ mod tests {
         let all = crate::expr::Decls {
             vars: typed.vars.clone(),
             fns: typed.fns.clone(),
+            sizes: Default::default(),
         };
         let closed =
             crate::parse::parse_with(claim, &options).unwrap_or_else(|e| panic!("{claim}: {e:?}"));

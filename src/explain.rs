@@ -292,6 +292,7 @@ pub fn explain(typed: &Typed, wrt: &str, lets: &[(Symbol, Expr)]) -> Result<Expl
     let decls = Decls {
         vars: typed.vars.clone(),
         fns: typed.fns.clone(),
+        sizes: Default::default(),
     };
     // Let bodies are typed so that they are read the same way as the loss.
     let lets: Vec<(Symbol, Rc<Expr>)> = lets
@@ -381,6 +382,7 @@ fn expand_loss(typed: &Typed, lets: &[(Symbol, Rc<Expr>)]) -> Result<Expr, Error
     let mut decls = Decls {
         vars: typed.vars.clone(),
         fns: typed.fns.clone(),
+        sizes: Default::default(),
     };
     for (name, _) in lets {
         decls.vars.remove(name);
@@ -460,38 +462,38 @@ pub(crate) fn replace_subtree(expr: &Rc<Expr>, target: &Expr, with: &Rc<Expr>) -
 fn with_children(expr: &Expr, kids: &[Rc<Expr>]) -> Expr {
     use ExprKind::*;
     let kid = |i: usize| kids.get(i).cloned().unwrap_or_else(|| build::int(0));
-    let kind = match &expr.kind {
-        Neg(_) => Neg(kid(0)),
-        Add(..) => Add(kid(0), kid(1)),
-        Sub(..) => Sub(kid(0), kid(1)),
-        Mul(..) => Mul(kid(0), kid(1)),
-        Div(..) => Div(kid(0), kid(1)),
-        Hadamard(..) => Hadamard(kid(0), kid(1)),
-        Transpose(_) => Transpose(kid(0)),
-        Inverse(_) => Inverse(kid(0)),
-        Pow(_, k) => Pow(kid(0), *k),
-        Trace(_) => Trace(kid(0)),
-        Det(_) => Det(kid(0)),
-        LogDet(_) => LogDet(kid(0)),
-        NormSq(_) => NormSq(kid(0)),
-        Diag(_) => Diag(kid(0)),
-        Sum(_) => Sum(kid(0)),
-        Func(f, _) => Func(*f, kid(0)),
-        Apply(name, _) => Apply(name.clone(), kid(0)),
-        Grad(name, _) => Grad(name.clone(), kid(0)),
-        Kron(..) => Kron(kid(0), kid(1)),
-        Vectorize(_) => Vectorize(kid(0)),
-        leaf @ (Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..)) => {
-            leaf.clone()
-        }
-        Norm(_, kind) => Norm(kid(0), *kind),
-        ElemDiv(..) => ElemDiv(kid(0), kid(1)),
-        ElemPow(_, q) => ElemPow(kid(0), q.clone()),
-        PowSym(_, k, offset) => PowSym(kid(0), k.clone(), *offset),
-        Softmax(_) => Softmax(kid(0)),
-        LogSumExp(_) => LogSumExp(kid(0)),
-        Written(_, notation) => Written(kid(0), *notation),
-    };
+    let kind =
+        match &expr.kind {
+            Neg(_) => Neg(kid(0)),
+            Add(..) => Add(kid(0), kid(1)),
+            Sub(..) => Sub(kid(0), kid(1)),
+            Mul(..) => Mul(kid(0), kid(1)),
+            Div(..) => Div(kid(0), kid(1)),
+            Hadamard(..) => Hadamard(kid(0), kid(1)),
+            Transpose(_) => Transpose(kid(0)),
+            Inverse(_) => Inverse(kid(0)),
+            Pow(_, k) => Pow(kid(0), *k),
+            Trace(_) => Trace(kid(0)),
+            Det(_) => Det(kid(0)),
+            LogDet(_) => LogDet(kid(0)),
+            NormSq(_) => NormSq(kid(0)),
+            Diag(_) => Diag(kid(0)),
+            Sum(_) => Sum(kid(0)),
+            Func(f, _) => Func(*f, kid(0)),
+            Apply(name, _) => Apply(name.clone(), kid(0)),
+            Grad(name, _) => Grad(name.clone(), kid(0)),
+            Kron(..) => Kron(kid(0), kid(1)),
+            Vectorize(_) => Vectorize(kid(0)),
+            leaf @ (Num(_) | Var(_) | Identity | Ones | Size(_) | Differential(_)
+            | Commutation(..)) => leaf.clone(),
+            Norm(_, kind) => Norm(kid(0), *kind),
+            ElemDiv(..) => ElemDiv(kid(0), kid(1)),
+            ElemPow(_, q) => ElemPow(kid(0), q.clone()),
+            PowSym(_, k, offset) => PowSym(kid(0), k.clone(), *offset),
+            Softmax(_) => Softmax(kid(0)),
+            LogSumExp(_) => LogSumExp(kid(0)),
+            Written(_, notation) => Written(kid(0), *notation),
+        };
     Expr::typed(kind, expr.shape.clone())
 }
 
@@ -1131,7 +1133,7 @@ fn local_rule(
         ),
         (Vectorize(_), _) => (rules::vectorize(), crate::diff::unvec(g, &a.shape)),
         (Differential(_), _) => return Err(unsupported("backpropagating through a differential")),
-        (Num(_) | Var(_) | Identity | Ones | Commutation(..), _) => {
+        (Num(_) | Var(_) | Identity | Ones | Size(_) | Commutation(..), _) => {
             return Err(unsupported("an operation without operands"))
         }
         // Shape inference resolves every notation before an explanation is built.

@@ -472,6 +472,11 @@ pub enum ExprKind {
     Identity,
     /// The all-ones vector `𝟙`, its size given by the node's shape.
     Ones,
+    /// The value of a size symbol, a scalar constant: `n` in `sum(X)/n` for `X: m×n`
+    /// (a name the declarations use as a size and not as a variable, read where a
+    /// scalar is expected), or in `mn`, the value of `sum(𝟙ₘ𝟙ₙᵀ)`. Printed as the
+    /// size's name; products of sizes are products of these nodes (see [`build::size`]).
+    Size(SizeName),
     /// `−a`.
     Neg(Rc<Expr>),
     /// `a + b` (a scalar operand broadcasts).
@@ -600,7 +605,9 @@ macro_rules! children_of {
     ($kind:expr) => {{
         use ExprKind::*;
         match $kind {
-            Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => vec![],
+            Num(_) | Var(_) | Identity | Ones | Size(_) | Differential(_) | Commutation(..) => {
+                vec![]
+            }
             Neg(a)
             | Vectorize(a)
             | Transpose(a)
@@ -835,6 +842,15 @@ impl Expr {
                     continue;
                 }
             }
+            // A size is printed as its name and parsed as a variable of that name, which
+            // shape inference reads as the size.
+            if let (ExprKind::Size(size), ExprKind::Var(name))
+            | (ExprKind::Var(name), ExprKind::Size(size)) = (&a.kind, &b.kind)
+            {
+                if size == name.as_str() {
+                    continue;
+                }
+            }
             let (left, right) = (a.children(), b.children());
             if left.len() != right.len() || shell(a) != shell(b) {
                 return false;
@@ -996,6 +1012,11 @@ pub struct Decls {
     pub vars: std::collections::BTreeMap<Symbol, VarDecl>,
     /// Declared opaque scalar functions (`ℓ: fn`).
     pub fns: std::collections::BTreeSet<Symbol>,
+    /// Sizes known besides those of the variables' shapes: the sizes matcalc named in a
+    /// problem for an `I` or `𝟙` that no variable fixes (`n` of `tr(αI)`), which its
+    /// printed derivative may use as values (`n`). Like the sizes of the variables, each
+    /// reads as its value where a scalar is expected.
+    pub sizes: std::collections::BTreeSet<Symbol>,
 }
 
 impl Decls {
@@ -1008,6 +1029,18 @@ impl Decls {
     pub fn extend(&mut self, other: Decls) {
         self.vars.extend(other.vars);
         self.fns.extend(other.fns);
+        self.sizes.extend(other.sizes);
+    }
+
+    /// Every size the declarations name: of the variables' shapes, and [`Decls::sizes`].
+    pub fn size_names(&self) -> std::collections::BTreeSet<&str> {
+        self.vars
+            .values()
+            .flat_map(|decl| [&decl.shape.rows, &decl.shape.cols])
+            .flat_map(Dim::symbols)
+            .map(|name| name.as_str())
+            .chain(self.sizes.iter().map(String::as_str))
+            .collect()
     }
 
     /// The scalars declared integers (`k: int`), the exponents of matrix powers `Xᵏ`.
@@ -1018,6 +1051,18 @@ impl Decls {
             .map(|(name, _)| name.clone())
             .collect()
     }
+}
+
+/// Whether the size `name` can be written as a value (an [`ExprKind::Size`]) among the
+/// names `vars` and read back as that size: it is spelt as one identifier (a letter with
+/// optional subscript digits or primes, as the declarations spell sizes) and names no
+/// variable, `let` or `where` name, which it would read back as.
+pub fn readable_size<V>(name: &str, vars: &std::collections::BTreeMap<Symbol, V>) -> bool {
+    let mut chars = name.chars();
+    let first_is_letter = chars.next().is_some_and(char::is_alphabetic);
+    first_is_letter
+        && chars.all(|c| matches!(c, '\u{2080}'..='\u{2089}' | '′'))
+        && !vars.contains_key(name)
 }
 
 /// Builders for typed nodes: each computes the new node's shape from its children's
@@ -1067,6 +1112,28 @@ pub mod build {
     /// The all-ones vector of length `n`.
     pub fn ones(n: Dim) -> Rc<Expr> {
         node(ExprKind::Ones, Shape::vector(n))
+    }
+
+    /// The value of the size `n` as a scalar: a number for a known size, a
+    /// [`ExprKind::Size`] for a symbol, their product for a product of sizes (`mp`,
+    /// `2n`: the number first, then the symbols in order, grouped to the left as a
+    /// reader groups `2mp`). `None` for a size not inferred.
+    ///
+    /// # Examples
+    /// ```
+    /// use matcalc::{expr::build, Dim};
+    /// let mp = Dim::Known(2).times(&Dim::Sym("m".into())).times(&Dim::Sym("p".into()));
+    /// assert_eq!(matcalc::print::render(&build::size(&mp).unwrap(), matcalc::print::Style::Unicode), "2mp");
+    /// ```
+    pub fn size(n: &Dim) -> Option<Rc<Expr>> {
+        let factor = |factor: &Dim| match factor {
+            Dim::Known(k) => Some(int(i64::try_from(*k).ok()?)),
+            Dim::Sym(name) => Some(node(ExprKind::Size(*name), Shape::scalar())),
+            Dim::Unknown | Dim::Product(_) => None,
+        };
+        let mut factors = n.factors().into_iter();
+        let first = factor(&factors.next()?)?;
+        factors.try_fold(first, |product, next| Some(mul(product, factor(&next)?)))
     }
 
     /// `−a`.

@@ -512,6 +512,10 @@ impl Evaluator<'_> {
                 let (rows, cols) = instance.shape(&node.shape)?;
                 Ok(DMatrix::from_element(rows, cols, 1.0))
             }
+            K::Size(name) => {
+                let size = instance.dim(&Dim::Sym(*name))?;
+                Ok(DMatrix::from_element(1, 1, size as f64))
+            }
             K::Neg(_) => Ok(-next()?),
             K::Add(_, _) => elementwise(next()?, next()?, "add", |a, b| a + b),
             K::Sub(_, _) => elementwise(next()?, next()?, "subtract", |a, b| a - b),
@@ -942,6 +946,7 @@ fn describe_kind(kind: &ExprKind) -> String {
         K::Differential(_) => "a differential",
         K::Identity => "I",
         K::Ones => "𝟙",
+        K::Size(_) => "a size",
         K::Neg(_) => "a negation",
         K::Add(_, _) => "a sum",
         K::Sub(_, _) => "a difference",
@@ -1081,6 +1086,9 @@ impl Facts {
         use ExprKind as K;
         self.add_shape(&node.shape);
         match &node.kind {
+            K::Size(name) => {
+                self.size_symbols.insert(name.to_string());
+            }
             K::Var(name) | K::Differential(name) => {
                 if !self.vars.contains_key(name) && node.shape != Shape::unknown() {
                     let decl = VarDecl {

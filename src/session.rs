@@ -890,6 +890,9 @@ impl Session {
         let expanded = expand(&expanded, &answer_names);
         let mut decls = self.decls.clone();
         decls.vars.extend(context.vars.clone());
+        // The sizes of the expression read as values in the claim, as in the answer
+        // (`n` for `tr(αI)` by α).
+        decls.sizes.extend(problem_sizes(&context.expr));
         // A claim's free sizes (of `𝟙𝟙ᵀ`, `I`) are those of the derivative it claims.
         shape::infer_as(&expanded, &decls, expected).map_err(|error| Error::Shape {
             error,
@@ -1403,16 +1406,6 @@ impl Session {
                 },
             );
         }
-        let text = match &anchor {
-            Some((name, _)) => Expr::new(ExprKind::Hadamard(
-                Rc::new(Expr::var(name)),
-                Rc::new(tree.clone()),
-            )),
-            None => tree.clone(),
-        };
-        let retyped = shape::infer(&text, &decls).map_err(|error| {
-            ReadBack::Unreadable(format!("the printed text does not type: {error}"))
-        })?;
         let mut known: BTreeSet<crate::Dim> = BTreeSet::new();
         let mut note = |shape: &Shape| {
             for dim in [&shape.rows, &shape.cols] {
@@ -1422,6 +1415,35 @@ impl Session {
         typed.vars.values().for_each(|var| note(&var.shape));
         declared.iter().for_each(|(_, shape)| note(shape));
         each_node(&typed.expr, &mut |node| note(&node.shape));
+        // The problem's sizes are the reader's too: a printed size (`n` of `tr(αIₙ)`,
+        // which no variable has) reads as its value.
+        decls.sizes.extend(
+            known
+                .iter()
+                .flat_map(|dim| dim.symbols())
+                .map(|name| name.to_string()),
+        );
+        let text = match &anchor {
+            Some((name, _)) => Expr::new(ExprKind::Hadamard(
+                Rc::new(Expr::var(name)),
+                Rc::new(tree.clone()),
+            )),
+            None => tree.clone(),
+        };
+        let retyped = match anchor {
+            Some(_) => shape::infer(&text, &decls),
+            None => shape::infer_as(&text, &decls, &Shape::scalar()),
+        }
+        .map_err(|error| {
+            ReadBack::Unreadable(format!("the printed text does not type: {error}"))
+        })?;
+        // A scalar derivative has no anchor: the text must read as a scalar by itself.
+        if anchor.is_none() && !retyped.expr.shape.is_scalar() {
+            return Err(ReadBack::Unreadable(format!(
+                "the printed text reads as a {} value, not a scalar",
+                retyped.expr.shape
+            )));
+        }
         let open = |shape: &Shape| {
             [&shape.rows, &shape.cols]
                 .into_iter()
@@ -1860,6 +1882,20 @@ fn replace_differentials(expr: &Expr, stand_ins: &BTreeMap<Symbol, Symbol>) -> E
 /// A derivative that simplified to a bare constant (`0` for ∂tr(0·A)/∂A) is that
 /// constant in every entry of the derivative's shape: the e-graph's constants are scalars.
 /// Calls `visit` on every node of `expr`, each shared node once.
+/// The size symbols of every node of `expr` (and the sizes it uses as values).
+fn problem_sizes(expr: &Expr) -> BTreeSet<Symbol> {
+    let mut sizes = BTreeSet::new();
+    each_node(expr, &mut |node| {
+        if let ExprKind::Size(name) = &node.kind {
+            sizes.insert(name.to_string());
+        }
+        for dim in [&node.shape.rows, &node.shape.cols] {
+            sizes.extend(dim.symbols().into_iter().map(|name| name.to_string()));
+        }
+    });
+    sizes
+}
+
 fn each_node<'a>(expr: &'a Expr, visit: &mut impl FnMut(&'a Expr)) {
     let mut seen: BTreeSet<*const Expr> = BTreeSet::new();
     let mut stack = vec![expr];

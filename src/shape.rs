@@ -204,6 +204,20 @@ pub enum Error {
         /// declaration could make a scalar.
         default_typed: bool,
     },
+    /// A name the declarations use as a size (`n` in `X: m×n`), not declared as a
+    /// variable, that the expression uses as a vector or matrix: read as the size it
+    /// would be a scalar, read as a variable another thing, and neither is chosen
+    /// silently.
+    SizeAsVariable {
+        /// The name.
+        name: Symbol,
+        /// Its first use.
+        span: Option<Span>,
+        /// Its shape as a variable.
+        shape: Box<Shape>,
+        /// A declaration that makes it a size (`X: m×n`).
+        declared_in: String,
+    },
     /// A vector function (`softmax`, `logsumexp`) of something that is not a vector.
     NotAVector {
         /// What needs the vector (`softmax`).
@@ -245,6 +259,14 @@ impl Error {
                 shape,
                 ..
             } => format!("{what} needs a vector, but {operand} is {shape}"),
+            Error::SizeAsVariable {
+                name,
+                shape,
+                declared_in,
+                ..
+            } => format!(
+                "`{name}` is a size (`{declared_in}`) but is used here as a {shape} variable"
+            ),
             Error::Notation {
                 notation,
                 written,
@@ -311,6 +333,10 @@ impl Error {
             Error::NotAVector { .. } => {
                 vec!["apply it to a column vector, or to each column separately".to_string()]
             }
+            Error::SizeAsVariable { name, .. } => vec![
+                format!("where only a scalar fits, a size is its value (`sum(X)/{name}`, `sum(X) − {name}`)"),
+                format!("for a variable named `{name}`, declare it (`{name}: p`) or rename it"),
+            ],
             Error::Notation {
                 notation,
                 written,
@@ -402,7 +428,9 @@ impl Error {
                     diagnostic = diagnostic.at(*span, "");
                 }
             }
-            Error::NotAVector { span, shape, .. } | Error::Notation { span, shape, .. } => {
+            Error::NotAVector { span, shape, .. }
+            | Error::Notation { span, shape, .. }
+            | Error::SizeAsVariable { span, shape, .. } => {
                 if let Some(span) = span {
                     diagnostic = diagnostic.at(*span, shape.to_string());
                 }
@@ -456,7 +484,154 @@ pub fn infer_as(expr: &Expr, decls: &Decls, expected: &Shape) -> Result<Typed, E
     infer_within(expr, decls, Some(expected))
 }
 
+/// Infers `expr` as [`infer_as`] does, reading sizes as values: a name the
+/// declarations use as a size (`n` in `X: m×n`) and do not declare as a variable or a
+/// function is that size's value where a scalar is expected (`sum(X)/n`), as a reader
+/// takes it. The expression is first typed as if such names were undeclared variables;
+/// if that reading uses one of them as a vector or a matrix (`nᵀx`, `Xn`; see
+/// [`used_as_a_vector`]), the name would mean two things and it is an error
+/// ([`Error::SizeAsVariable`]); otherwise (no such use, or no reading as variables
+/// types) the names are sizes.
 fn infer_within(expr: &Expr, decls: &Decls, expected: Option<&Shape>) -> Result<Typed, Error> {
+    let sizes = sizes_as_values(expr, decls);
+    if sizes.is_empty() {
+        return infer_reading(expr, decls, expected);
+    }
+    let as_sizes = |error: Option<Error>| {
+        let read = with_sizes_as_values(&Rc::new(expr.clone()), &sizes, &mut HashMap::new());
+        infer_reading(&read, decls, expected).map_err(|other| error.unwrap_or(other))
+    };
+    match infer_reading(expr, decls, expected) {
+        Err(error) => as_sizes(Some(error)),
+        Ok(typed) => match used_as_a_vector(&typed.expr, &sizes) {
+            None => as_sizes(None),
+            Some(name) => Err(Error::SizeAsVariable {
+                name: name.clone(),
+                span: first_use(expr, &name),
+                shape: Box::new(typed.vars[&name].shape.clone()),
+                declared_in: declaring(decls, &name),
+            }),
+        },
+    }
+}
+
+/// The first of `sizes` that the typed `expr`, reading them as variables, uses as a
+/// vector or a matrix: a value made from it alone (by negation, scaling, sums with
+/// scalars, elementwise functions: `α n`, `n/2`, `log(n) − 1`) means the same of a
+/// scalar, so it is a size's value there too; one that something else takes as a
+/// vector or matrix (`nᵀx`, `Xn`, `‖n‖`, `n ⊙ x`) would mean another thing.
+fn used_as_a_vector(expr: &Expr, sizes: &BTreeSet<Symbol>) -> Option<Symbol> {
+    use ExprKind::*;
+    // For each distinct node, the size it is made from alone, if any.
+    let mut made_of: HashMap<*const Expr, Option<Symbol>> = HashMap::new();
+    // Children before parents, each distinct node once.
+    let mut stack: Vec<(&Expr, bool)> = vec![(expr, false)];
+    while let Some((node, ready)) = stack.pop() {
+        if made_of.contains_key(&(node as *const Expr)) {
+            continue;
+        }
+        if !ready {
+            stack.push((node, true));
+            stack.extend(
+                node.children()
+                    .into_iter()
+                    .map(|child| (child.as_ref(), false)),
+            );
+            continue;
+        }
+        let of = |child: &Rc<Expr>| made_of.get(&Rc::as_ptr(child)).cloned().flatten();
+        let derived = match &node.kind {
+            Var(name) if sizes.contains(name) => Some(name.clone()),
+            Neg(a) | Func(_, a) | ElemPow(a, _) => of(a),
+            Add(a, b) | Sub(a, b) | Mul(a, b) | Div(a, b) | Hadamard(a, b) | ElemDiv(a, b) => {
+                let side = |x: &Rc<Expr>, y: &Rc<Expr>| {
+                    of(x).filter(|_| y.shape.is_scalar() || of(y).is_some())
+                };
+                side(a, b).or_else(|| side(b, a))
+            }
+            _ => None,
+        };
+        if derived.is_none() {
+            for child in node.children() {
+                if let Some(name) = of(child).filter(|_| !child.shape.is_scalar()) {
+                    return Some(name);
+                }
+            }
+        }
+        made_of.insert(node as *const Expr, derived);
+    }
+    None
+}
+
+/// The variables of `expr` that read as sizes: names the declarations use as sizes and
+/// declare as nothing else.
+fn sizes_as_values(expr: &Expr, decls: &Decls) -> BTreeSet<Symbol> {
+    let declared_sizes = decls.size_names();
+    if declared_sizes.is_empty() {
+        return BTreeSet::new();
+    }
+    let mut res = BTreeSet::new();
+    for node in expr.distinct_nodes() {
+        if let ExprKind::Var(name) = &node.kind {
+            let declared = decls.vars.contains_key(name) || decls.fns.contains(name);
+            if !declared && declared_sizes.contains(name.as_str()) {
+                res.insert(name.clone());
+            }
+        }
+    }
+    res
+}
+
+/// `expr` with each variable named in `sizes` replaced by the size's value, spans kept;
+/// shared subtrees stay shared (`done` remembers each rebuilt node).
+fn with_sizes_as_values(
+    expr: &Rc<Expr>,
+    sizes: &BTreeSet<Symbol>,
+    done: &mut HashMap<*const Expr, Rc<Expr>>,
+) -> Rc<Expr> {
+    if let Some(rebuilt) = done.get(&Rc::as_ptr(expr)) {
+        return rebuilt.clone();
+    }
+    let res = match &expr.kind {
+        ExprKind::Var(name) if sizes.contains(name) => Rc::new(Expr {
+            kind: ExprKind::Size(name.into()),
+            span: expr.span,
+            shape: expr.shape.clone(),
+        }),
+        _ => expr.map_children(|child| with_sizes_as_values(child, sizes, done)),
+    };
+    done.insert(Rc::as_ptr(expr), res.clone());
+    res
+}
+
+/// The span of the first use of the variable `name` that has one.
+fn first_use(expr: &Expr, name: &str) -> Option<Span> {
+    expr.distinct_nodes()
+        .into_iter()
+        .filter(|node| matches!(&node.kind, ExprKind::Var(v) if v == name))
+        .filter_map(|node| node.span)
+        .min()
+}
+
+/// A declaration that uses the size `name`, as written in a message (`X: m×n`).
+fn declaring(decls: &Decls, name: &str) -> String {
+    decls
+        .vars
+        .iter()
+        .find(|(_, decl)| {
+            [&decl.shape.rows, &decl.shape.cols]
+                .iter()
+                .any(|dim| dim.symbols().iter().any(|size| size.as_str() == name))
+        })
+        .map(|(var, decl)| match decl.shape.is_scalar() {
+            true => format!("{var}: scalar"),
+            false => format!("{var}: {}", decl.shape),
+        })
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// [`infer_within`] for one reading of the names.
+fn infer_reading(expr: &Expr, decls: &Decls, expected: Option<&Shape>) -> Result<Typed, Error> {
     let strict = Pass::run(expr, decls, &BTreeSet::new(), expected, true);
     // A sum of default-typed letters with a scalar (`−c − D/2 log|K| − ½ tr(…)`) may only
     // type once scalar forcing has pinned them; forcing then looks at a first reading in
@@ -505,6 +680,7 @@ pub fn shape_of(expr: &Expr, vars: &BTreeMap<Symbol, VarDecl>) -> Result<Shape, 
     let decls = Decls {
         vars: vars.clone(),
         fns,
+        sizes: BTreeSet::new(),
     };
     infer(expr, &decls).map(|typed| typed.expr.shape)
 }
@@ -1229,7 +1405,7 @@ impl<'a> Pass<'a> {
             return Ok(self.scalar_dims());
         }
         let res = match &expr.kind {
-            Num(_) => self.scalar_dims(),
+            Num(_) | Size(_) => self.scalar_dims(),
             Var(name) | Differential(name) => self.variable(name),
             Identity => {
                 let size = self.sizes.fresh();
@@ -1667,13 +1843,9 @@ impl<'a> Pass<'a> {
         roots.sort_by_key(|&(root, (count, first))| (std::cmp::Reverse(count), first, root));
         let taken: BTreeSet<Symbol> = self
             .decls
-            .vars
-            .values()
-            .flat_map(|decl| [&decl.shape.rows, &decl.shape.cols])
-            .filter_map(|dim| match dim {
-                Dim::Sym(name) => Some(name.to_string()),
-                _ => None,
-            })
+            .size_names()
+            .into_iter()
+            .map(String::from)
             .collect();
         let mut fresh = FreshNames::new(taken);
         let names = roots
@@ -1719,6 +1891,8 @@ impl<'a> Pass<'a> {
                     {
                         if self.is_scalar(scalar_shape.dims)
                             && scalar_side.as_constant().is_none()
+                            // A size broadcasts like a number: `n − x` keeps x a vector.
+                            && !matches!(scalar_side.kind, ExprKind::Size(_))
                             && self.only_free_sizes(other_shape.dims)
                         {
                             let mut leaves = BTreeSet::new();
@@ -1774,7 +1948,7 @@ impl<'a> Pass<'a> {
         use ExprKind::*;
         let child = |index: usize| shaped.children.get(index);
         match &expr.kind {
-            Num(_) => true,
+            Num(_) | Size(_) => true,
             Var(name) => {
                 let default_typed = self.vars.get(name).is_some_and(|entry| !entry.declared);
                 if default_typed {
@@ -1954,7 +2128,9 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
         }
     };
     let kind = match &expr.kind {
-        Num(_) | Var(_) | Identity | Ones | Differential(_) | Commutation(..) => expr.kind.clone(),
+        Num(_) | Var(_) | Identity | Ones | Size(_) | Differential(_) | Commutation(..) => {
+            expr.kind.clone()
+        }
         Neg(a) => Neg(next(a)),
         Vectorize(a) => Vectorize(next(a)),
         Transpose(a) => Transpose(next(a)),

@@ -38,6 +38,7 @@ fn prepare(identity: &Identity) -> (Typed, Expr) {
     let all = Decls {
         vars: typed.vars.clone(),
         fns: typed.fns.clone(),
+        sizes: Default::default(),
     };
     let closed = parse_with(identity.closed_form, &options)
         .unwrap_or_else(|e| panic!("{}: parse closed form: {e}", identity.name));

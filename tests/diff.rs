@@ -38,6 +38,7 @@ impl Problem {
         let decls = Decls {
             vars: self.typed.vars.clone(),
             fns: self.typed.fns.clone(),
+            sizes: Default::default(),
         };
         let expr = parse_with(src, &self.options).unwrap_or_else(|e| panic!("parse {src:?}: {e}"));
         infer(&expr, &decls)

@@ -502,6 +502,12 @@ fn language_errors_have_a_span_and_a_hint() {
             "real_power_of_a_vector",
             &["diff", "sum(x^{b + 1})", "--wrt", "b", "--decl", "x: n"],
         ),
+        // A declared size used as a vector would be a size in one reading and a vector of
+        // another size in the other: neither is chosen silently.
+        (
+            "size_used_as_a_vector",
+            &["diff", "nᵀx + sum(X)", "--wrt", "x", "--decl", "X: m×n"],
+        ),
     ];
     for (name, args) in cases {
         let output = run::matcalc(args);

@@ -167,6 +167,7 @@ fn claim_source(f: &Typed, src: &str) -> Expr {
     let decls = Decls {
         vars: f.vars.clone(),
         fns: f.fns.clone(),
+        sizes: Default::default(),
     };
     let options = ParseOptions::from_decls(&decls);
     let expr = parse_with(src, &options).unwrap_or_else(|error| panic!("{error}"));

@@ -26,6 +26,7 @@ fn sexpr(expr: &Expr) -> String {
         ExprKind::Var(name) => name.clone(),
         ExprKind::Identity => "I".to_string(),
         ExprKind::Ones => "𝟙".to_string(),
+        ExprKind::Size(name) => format!("#{name}"),
         ExprKind::Differential(name) => format!("d{name}"),
         ExprKind::Neg(_) => node("neg"),
         ExprKind::Add(..) => node("add"),

@@ -131,6 +131,7 @@ fn decls(vars: &[(&str, Dim, Dim, Props)], fns: &[&str]) -> Decls {
             })
             .collect(),
         fns: fns.iter().map(|name| name.to_string()).collect(),
+        sizes: Default::default(),
     }
 }
 
@@ -973,6 +974,7 @@ fn assert_consistent(expr: &Expr) {
         let child = |index: usize| &node.children()[index].shape;
         let ok = match &node.kind {
             Num(_)
+            | Size(_)
             | Trace(_)
             | Det(_)
             | LogDet(_)
@@ -1205,6 +1207,7 @@ fn shape_sheet_answers_type_against_the_loss_variables() {
     let decls = Decls {
         vars: loss.vars.clone(),
         fns: loss.fns.clone(),
+        sizes: Default::default(),
     };
     for answer in [
         "−Dα(XXᵀα + β⁻¹I)⁻¹X",
@@ -1216,6 +1219,7 @@ fn shape_sheet_answers_type_against_the_loss_variables() {
     let decls = Decls {
         vars: loss.vars.clone(),
         fns: loss.fns.clone(),
+        sizes: Default::default(),
     };
     let answer = "W((WᵀWx − x)xᵀ + x(WᵀWx − x)ᵀ)";
     check_shapes(&parse_with_decls(answer, &decls), &decls, "m×n", &[]);

@@ -345,7 +345,9 @@ fn unknown_variable_lists_the_variables() {
 // text does not say which 𝟙 (the size m is fixed only inside matcalc). A check of what is
 // printed cannot pass a text the reader cannot evaluate (it fails it: the text is wrong
 // as printed, whatever its value inside matcalc); one whose sizes the text fixes
-// (`I` of ∂tr(A)/∂A is shaped like A) still passes.
+// (`I` of ∂tr(A)/∂A is shaped like A) still passes. The size is printed as a value,
+// `−m` (see `sizes_are_printed_as_values`), unless `m` also names a variable, which the
+// text would read it as.
 #[test]
 fn check_needs_the_printed_text_to_fix_every_size() {
     let run = matcalc(&[
@@ -354,7 +356,7 @@ fn check_needs_the_printed_text_to_fix_every_size() {
         "--wrt",
         "β",
         "--decl",
-        "u: m",
+        "u: m, m: scalar",
         "--check",
     ]);
     assert_eq!(run.status, 1, "{}{}", run.stdout, run.stderr);
@@ -660,4 +662,82 @@ fn where_lines_never_print_a_placeholder() {
     assert!(run.stdout.contains("where"), "{}", run.stdout);
     let (ok, report) = numpy_report(expr, "S", &[RANDOM_DECLS]);
     assert!(ok, "{report}");
+}
+
+// Issue 13: a constant of ones whose value is a product of sizes is printed as that
+// product (`sum(𝟙ₘ𝟙ₙᵀ) = mn`, `tr(Iₙ) = n`, `𝟙ᵀ𝟙 = n`), so that the text fixes its sizes,
+// and a size the declarations (or the problem's shapes) name reads back as its value
+// where a scalar is expected (`sum(X)/n`, the `\frac{1}{n}` of a mean). Each derivative
+// is checked through its printed Unicode text (`--check`), its ASCII and LaTeX texts
+// (read back as claims) and the NumPy module, against finite differences.
+#[test]
+fn sizes_are_printed_as_values() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("sum(X − α)", "α", "X: m×n", "∂/∂α = −mn"),
+        ("sum(u − β)", "β", "u: m", "∂/∂β = −m"),
+        ("tr(α I)", "α", "α: scalar", "∂/∂α = n"),
+        ("α 𝟙ᵀ𝟙 + β sum(I)", "α,β", "α: scalar", "∂/∂α = n\n∂/∂β = m"),
+        ("sum(X)/n", "X", "X: m×n", "∂/∂X = 𝟙𝟙ᵀ/n"),
+        ("‖x − μ‖²/n", "x", "X: n×p", "∂/∂x = 2(x − μ)/n"),
+        (
+            "\\frac{1}{n}\\|Xw - y\\|^2",
+            "w",
+            "X: n×d",
+            "∂/∂w = 2Xᵀ(Xw − y)/n",
+        ),
+        ("α sum(X ⊗ Y)", "α", "X: m×n, Y: p×q", "∂/∂α = sum(X ⊗ Y)"),
+        ("sum(X − α 𝟙𝟙ᵀ) + mα", "α", "X: m×n", "∂/∂α = m(1 − n)"),
+    ];
+    for (expr, wrt, decl, shown) in cases {
+        let run = checked_ok(&["diff", expr, "--wrt", wrt, "--decl", decl, "--check"]);
+        assert!(run.stdout.starts_with(shown), "{expr}: {}", run.stdout);
+        let json = matcalc(&[
+            "diff", expr, "--wrt", wrt, "--decl", decl, "--format", "json",
+        ]);
+        let value: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON object");
+        let results = match value.get("results") {
+            Some(results) => results.as_array().cloned().unwrap_or_default(),
+            None => vec![value],
+        };
+        for result in &results {
+            let variable = result["wrt"].as_str().unwrap_or_default();
+            for spelling in ["derivative", "ascii", "latex"] {
+                let text = result[spelling].as_str().unwrap_or_default();
+                let claim = matcalc(&[
+                    "verify", expr, "--wrt", variable, "--decl", decl, "--claim", text,
+                ]);
+                assert_eq!(
+                    claim.status, 0,
+                    "{expr} by {variable}, {spelling} `{text}`: {}{}",
+                    claim.stdout, claim.stderr
+                );
+            }
+            if !wrt.contains(',') {
+                let (ok, report) = numpy_report(expr, wrt, &[decl]);
+                assert!(ok, "{report}");
+            }
+        }
+    }
+}
+
+// A size that is also a variable's name is not read as the size: the declared variable
+// keeps its meaning, and the display, which cannot then write the size, says so.
+#[test]
+fn a_size_named_like_a_variable_stays_the_variable() {
+    checked_ok(&[
+        "diff",
+        "sum(X)/n",
+        "--wrt",
+        "n",
+        "--decl",
+        "X: m×n, n: scalar",
+        "--check",
+    ]);
+    let run = matcalc(&["diff", "sum(X)/n", "--wrt", "n", "--decl", "X: m×n"]);
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("`n` is a size, not a variable"),
+        "{}",
+        run.stderr
+    );
 }

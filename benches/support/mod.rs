@@ -148,6 +148,7 @@ impl FlopCounter {
             | ExprKind::Var(_)
             | ExprKind::Identity
             | ExprKind::Ones
+            | ExprKind::Size(_)
             | ExprKind::Transpose(_)
             | ExprKind::Vectorize(_)
             | ExprKind::Commutation(..)

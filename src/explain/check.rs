@@ -290,6 +290,7 @@ fn type_claim(
     let decls = Decls {
         vars: explanation.vars.clone(),
         fns: explanation.fns.clone(),
+        sizes: Default::default(),
     };
     let output = explanation
         .nodes

@@ -269,6 +269,8 @@ fn node(e: &Expr, style: Style) -> (String, u8) {
             }
         }
         Identity => ("I".into(), ATOM),
+        Size(name) if uni => (name.to_string(), ATOM),
+        Size(name) => (latex_name(name), ATOM),
         Ones => (if uni { "𝟙" } else { "\\mathbf{1}" }.into(), ATOM),
         Differential(name) => {
             if uni {

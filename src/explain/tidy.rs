@@ -17,7 +17,7 @@ pub(super) fn tidy(expr: &Rc<Expr>, transposes: &HashMap<Symbol, Rc<Expr>>) -> R
     use ExprKind::*;
     let t = |e: &Rc<Expr>| tidy(e, transposes);
     match &expr.kind {
-        Num(_) | Var(_) | Identity | Ones | Differential(_) => expr.clone(),
+        Num(_) | Var(_) | Identity | Ones | Size(_) | Differential(_) => expr.clone(),
         Neg(a) => {
             let a = t(a);
             let (c, rest) = split(&a);

@@ -232,8 +232,8 @@ impl Printer {
             // `(‖x‖)²`, as `‖x‖²` reads as the squared norm (see the `Pow` case of `bare`).
             Norm(..) => Level::Atom,
             ElemDiv(..) => Level::Hadamard,
-            Var(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_) | LogDet(_)
-            | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
+            Var(_) | Size(_) | Identity | Ones | Differential(_) | Trace(_) | Det(_)
+            | LogDet(_) | Diag(_) | Sum(_) | Func(..) | Apply(..) | Grad(..) | Vectorize(_)
             | Commutation(..) | Softmax(_) | LogSumExp(_) => Level::Atom,
             Written(inner, WrittenAs::RealPower) if written_real_power(inner).is_some() => {
                 Level::Postfix
@@ -270,6 +270,11 @@ impl Printer {
                 self.out.push_str(&text);
             }
             Var(name) => {
+                let text = self.name(name);
+                self.out.push_str(&text);
+            }
+            // A size is written as its name, which shape inference reads back as the size.
+            Size(name) => {
                 let text = self.name(name);
                 self.out.push_str(&text);
             }

@@ -567,6 +567,8 @@ impl<'a> Emitter<'a> {
                 }
             }
             Var(name) => python_name(name),
+            // The size as a float, like every other scalar the functions compute.
+            Size(name) => format!("float({})", size_name(name)),
             Differential(name) => format!("d{}", python_name(name)),
             Identity => format!("{np}.eye({}{like})", dim_code(&shape.rows)?),
             Ones => format!("{np}.ones({}{like})", dim_code(&shape.rows)?),
@@ -812,13 +814,7 @@ fn size_source(typed: &Typed, size: &str, backend: Backend) -> Option<String> {
 /// a parameter `size_NAME`, so that both compute with the same sizes.
 pub fn unbound_sizes(typed: &Typed) -> Vec<Symbol> {
     let mut sizes = BTreeSet::new();
-    for node in typed.expr.distinct_nodes() {
-        for dim in [&node.shape.rows, &node.shape.cols] {
-            for name in dim.symbols() {
-                sizes.insert(name.to_string());
-            }
-        }
-    }
+    collect_sizes_of_every_node(&typed.expr, &mut sizes);
     sizes
         .into_iter()
         .filter(|size| size_source(typed, size, Backend::Numpy).is_none())
@@ -844,8 +840,27 @@ fn dim_code(dim: &Dim) -> Result<String, String> {
     }
 }
 
+/// The size symbols of every node's shape, and of every size used as a value.
+fn collect_sizes_of_every_node(expr: &Expr, sizes: &mut BTreeSet<String>) {
+    for node in expr.distinct_nodes() {
+        if let ExprKind::Size(name) = &node.kind {
+            sizes.insert(name.to_string());
+        }
+        for dim in [&node.shape.rows, &node.shape.cols] {
+            for name in dim.symbols() {
+                sizes.insert(name.to_string());
+            }
+        }
+    }
+}
+
+/// The size symbols a body's code needs bound: those of the shapes its constants are
+/// built with, and the sizes it uses as values.
 fn collect_sizes(expr: &Expr, sizes: &mut BTreeSet<String>) {
     for node in expr.distinct_nodes() {
+        if let ExprKind::Size(name) = &node.kind {
+            sizes.insert(name.to_string());
+        }
         if matches!(
             node.kind,
             ExprKind::Identity | ExprKind::Ones | ExprKind::Num(_) | ExprKind::Commutation(..)

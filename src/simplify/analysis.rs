@@ -101,6 +101,11 @@ fn fold(egraph: &EGraph, enode: &Mat) -> Option<Rational> {
     let c = |id: &Id| egraph[*id].data.constant.clone();
     let res = match enode {
         Mat::Num(q) => q.0.clone(),
+        // A known size is a number: `(size #3)` is 3.
+        Mat::Size(n) => match &egraph[*n].data.dim {
+            Some(Dim::Known(k)) => Rational::from_integer((*k).into()),
+            _ => return None,
+        },
         Mat::Neg(a) => -c(a)?,
         Mat::Add([a, b]) => c(a)? + c(b)?,
         Mat::Sub([a, b]) => c(a)? - c(b)?,
@@ -225,7 +230,7 @@ pub fn node_shape(
         Mat::Neg(a) | Mat::Grad([_, a]) | Mat::Differential(a) => (shape(a), true),
         Mat::Inverse(a) | Mat::Pow([a, _]) => square(a),
         Mat::Trace(a) | Mat::Det(a) | Mat::LogDet(a) => (Shape::scalar(), square(a).1),
-        Mat::NormSq(_) | Mat::Sum(_) | Mat::Apply(_) => (Shape::scalar(), true),
+        Mat::NormSq(_) | Mat::Sum(_) | Mat::Apply(_) | Mat::Size(_) => (Shape::scalar(), true),
         Mat::Kron([a, b]) => {
             let (sa, sb) = (shape(a), shape(b));
             let rows = sa.rows.times(&sb.rows);

@@ -100,6 +100,17 @@ impl CostFunction<Mat> for DisplayCost<'_> {
         let mut top = TopKind::Other;
         let own = match enode {
             Mat::Symbol(_) => 10,
+            // A size reads as its name, a product of sizes as their names side by side
+            // (`mn`), priced about as one name: shorter than any constant of ones it
+            // stands for (`‖𝟙ₘₙ‖²`), which also leaves the reader to guess its size.
+            Mat::Size(n) => {
+                let factors = self.egraph[*n]
+                    .data
+                    .dim
+                    .as_ref()
+                    .map_or(1, |d| d.factors().len());
+                9 + factors
+            }
             // A negative number prints as its minus and its magnitude, in parentheses as a
             // factor (`(−½)xᵀx`): no cheaper than the negation `−½xᵀx`.
             Mat::Num(q) if q.0.is_negative() => {
@@ -283,6 +294,7 @@ impl<'a> FlopCost<'a> {
         let broadcast = |a: &Id, b: &Id| self.entries(shape(a)).max(self.entries(shape(b)));
         match enode {
             Mat::Symbol(_) | Mat::Num(_) | Mat::Dim(_) | Mat::Identity(_) | Mat::Ones(_) => 0.0,
+            Mat::Size(_) => 0.0,
             Mat::Transpose(_) | Mat::Differential(_) => 0.0,
             Mat::Mul([a, b]) => {
                 let (sa, sb) = (shape(a), shape(b));

@@ -132,8 +132,8 @@ mod language {
         /// operator string is the node's s-expression spelling (`add`, `mul`, `T`, `ew-sigma`, …).
         /// `pow` has an integer `Num` as second child, `epow` a rational one; `powsym`
         /// has the integer symbol and an integer offset `Num` as second and third child;
-        /// `apply` and `grad` a function name; `d` a variable name; `I` and `ones` a
-        /// size leaf.
+        /// `apply` and `grad` a function name; `d` a variable name; `I`, `ones` and
+        /// `size` (the value of a size, a scalar: `(size #n)` is n) a size leaf.
         pub enum Mat {
             "add" = Add([Id; 2]),
             "sub" = Sub([Id; 2]),
@@ -183,6 +183,7 @@ mod language {
             "d" = Differential(Id),
             "I" = Identity(Id),
             "ones" = Ones(Id),
+            "size" = Size(Id),
             "kron" = Kron([Id; 2]),
             "vec" = Vectorize(Id),
             "K" = Commutation([Id; 2]),
@@ -284,6 +285,10 @@ pub fn add_expr(expr: &Expr, rec: &mut RecExpr<Mat>, memo: &mut HashMap<*const E
         ExprKind::Ones => {
             let dim = rec.add(Mat::Dim(DimLeaf(expr.shape.rows.clone())));
             Mat::Ones(dim)
+        }
+        ExprKind::Size(name) => {
+            let dim = rec.add(Mat::Dim(DimLeaf(Dim::Sym(*name))));
+            Mat::Size(dim)
         }
         ExprKind::Neg(a) => Mat::Neg(child(a, rec)),
         ExprKind::Add(a, b) => Mat::Add([child(a, rec), child(b, rec)]),
@@ -405,7 +410,7 @@ pub fn add_shape_carrier(shape: &Shape, square: bool, add: &mut dyn FnMut(Mat) -
 /// [`crate::expr::build`] from the variable shapes in `vars`.
 ///
 /// Fails (never panics) on a node that has no [`Expr`] counterpart in its position: a
-/// size leaf outside `I`/`ones`, a non-integer power, a name child that is not a name,
+/// size leaf outside `I`/`ones`/`size`, a non-integer power, a name child that is not a name,
 /// or an unknown variable.
 pub fn rec_to_expr(rec: &RecExpr<Mat>, vars: &VarShapes) -> Result<Expr, String> {
     let nodes = rec.as_ref();
@@ -451,7 +456,7 @@ fn node_to_expr(
     };
     let res = match node {
         Mat::Num(q) => build::constant(q.0.clone()),
-        Mat::Dim(d) => return Err(format!("a size {d} outside I or ones")),
+        Mat::Dim(d) => return Err(format!("a size {d} outside I, ones or size")),
         Mat::Symbol(s) => {
             let shape = vars
                 .get(s.as_str())
@@ -461,6 +466,10 @@ fn node_to_expr(
         }
         Mat::Identity(n) => build::identity(dim(*n)?),
         Mat::Ones(n) => build::ones(dim(*n)?),
+        Mat::Size(n) => {
+            let n = dim(*n)?;
+            build::size(&n).ok_or_else(|| format!("the size {n} has no value"))?
+        }
         Mat::Kron([a, b]) => build::kron(get(*a)?, get(*b)?),
         Mat::Vectorize(a) => build::vec(get(*a)?),
         Mat::Commutation([m, n]) => build::commutation(dim(*m)?, dim(*n)?),

@@ -36,7 +36,7 @@ use self::cost::{DisplayCost, FlopCost};
 use self::cse::Arena;
 use self::extract::Choices;
 use self::lang::{expr_to_rec, rec_to_expr, Mat, VarShapes};
-use crate::expr::{Dim, Expr, ExprKind, Shape, Symbol, VarDecl};
+use crate::expr::{Expr, ExprKind, Shape, Symbol, VarDecl};
 use crate::limits::Deadline;
 
 /// Bounds on one equality saturation; whichever is reached first stops it.
@@ -276,9 +276,7 @@ pub fn simplify_many(
     taken.extend(lets.iter().map(|(name, _)| name.clone()));
     for decl in table.values() {
         for dim in [&decl.shape.rows, &decl.shape.cols] {
-            if let Dim::Sym(size) = dim {
-                taken.insert(size.to_string());
-            }
+            taken.extend(dim.symbols().into_iter().map(|size| size.to_string()));
         }
     }
     for expr in &exprs {
@@ -913,12 +911,13 @@ fn collect_names(expr: &Expr, taken: &mut BTreeSet<String>) {
             | ExprKind::Grad(name, _) => {
                 taken.insert(name.clone());
             }
+            ExprKind::Size(size) => {
+                taken.insert(size.to_string());
+            }
             _ => {}
         }
         for dim in [&node.shape.rows, &node.shape.cols] {
-            if let Dim::Sym(size) = dim {
-                taken.insert(size.to_string());
-            }
+            taken.extend(dim.symbols().into_iter().map(|size| size.to_string()));
         }
     }
 }

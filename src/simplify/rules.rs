@@ -58,6 +58,10 @@ pub enum Guard {
     /// `(mul 0 ?z)` is the zero of the match's shape in the one small form every zero
     /// of that shape takes. The rule does not fire where a size is unknown.
     CarrierOfMatch(&'static str),
+    /// The size leaf can be written as a value and read back as the same size: a number,
+    /// or symbols none of which is also the name of a variable or definition (`n` both a
+    /// size and a vector reads back as the vector).
+    Readable(&'static str),
 }
 
 /// Whether a rule rewrites one way or both.
@@ -114,6 +118,7 @@ enum VarGuard {
     RowsAre(Var, Var),
     ColsAre(Var, Var),
     CarrierOfMatch(Var),
+    Readable(Var),
 }
 
 impl VarGuard {
@@ -137,6 +142,7 @@ impl VarGuard {
             Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
             Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
             Guard::CarrierOfMatch(a) => VarGuard::CarrierOfMatch(var(a)?),
+            Guard::Readable(a) => VarGuard::Readable(var(a)?),
         })
     }
 
@@ -165,6 +171,15 @@ impl VarGuard {
                 test(of, &|d| matches!(d.shape.rows, crate::expr::Dim::Known(_)))
             }
             VarGuard::Successor(_, of) => successor(egraph, subst, of).is_some(),
+            VarGuard::Readable(size) => {
+                data(size).and_then(|d| d.dim.as_ref()).is_some_and(|dim| {
+                    !matches!(dim, Dim::Unknown)
+                        && dim
+                            .symbols()
+                            .iter()
+                            .all(|name| crate::expr::readable_size(name, &egraph.analysis.vars))
+                })
+            }
             VarGuard::RowsOf(..)
             | VarGuard::ColsOf(..)
             | VarGuard::RowsOfKron(..)
@@ -356,8 +371,8 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
 
 use Direction::{Both, Forward};
 use Guard::{
-    CarrierOfMatch, ColsAre, ColsOf, NotScalar, RowsAre, RowsNumber, RowsOf, RowsOfKron, SameShape,
-    Scalar, Square, Symmetric, Vector,
+    CarrierOfMatch, ColsAre, ColsOf, NotScalar, Readable, RowsAre, RowsNumber, RowsOf, RowsOfKron,
+    SameShape, Scalar, Square, Symmetric, Vector,
 };
 
 const fn rule(
@@ -605,6 +620,27 @@ pub fn kron_rules() -> Vec<RuleSpec> {
 #[path = "functions.rs"]
 pub mod functions;
 
+/// Constants made of ones whose value is a product of sizes, written as that product
+/// (`sum(𝟙ₘ𝟙ₙᵀ) = mn`, `tr(Iₙ) = n`), so that a display says the size instead of
+/// leaving it to the reader (`sum(𝟙𝟙ᵀ)` does not say which 𝟙); and the linearity of
+/// `sum` that brings such constants together (`sum(−𝟙) = −n`).
+#[rustfmt::skip]
+pub fn size_rules() -> Vec<RuleSpec> {
+    let f = "size";
+    vec![
+        rule(f, "trace-of-identity",       "(tr (I ?n))",                          Forward, "(size ?n)",                   &[Readable("?n")]),                 // tr(Iₙ) = n
+        rule(f, "sum-of-identity",         "(sum (I ?n))",                         Forward, "(size ?n)",                   &[Readable("?n")]),                 // sum(Iₙ) = n
+        rule(f, "sum-of-ones",             "(sum (ones ?n))",                      Forward, "(size ?n)",                   &[Readable("?n")]),                 // sum(𝟙ₙ) = 𝟙ᵀ𝟙 = n
+        rule(f, "sum-of-ones-row",         "(sum (T (ones ?n)))",                  Forward, "(size ?n)",                   &[Readable("?n")]),                 // sum(𝟙ₙᵀ) = n
+        rule(f, "sum-of-ones-outer",       "(sum (mul (ones ?m) (T (ones ?n))))",  Forward, "(size ?p)",                   &[Readable("?m"), Readable("?n"), RowsOfKron("?p", "?m", "?n")]), // sum(𝟙ₘ𝟙ₙᵀ) = mn
+        rule(f, "norm-of-ones",            "(normsq (ones ?n))",                   Forward, "(size ?n)",                   &[Readable("?n")]),                 // ‖𝟙ₙ‖² = n
+        rule(f, "norm-of-ones-outer",      "(normsq (mul (ones ?m) (T (ones ?n))))", Forward, "(size ?p)",                 &[Readable("?m"), Readable("?n"), RowsOfKron("?p", "?m", "?n")]), // ‖𝟙ₘ𝟙ₙᵀ‖² = mn
+        rule(f, "vec-of-ones-outer",       "(vec (mul (ones ?m) (T (ones ?n))))",  Forward, "(ones ?p)",                   &[RowsOfKron("?p", "?m", "?n")]),   // vec(𝟙ₘ𝟙ₙᵀ) = 𝟙ₘₙ
+        rule(f, "sum-of-negation",         "(sum (neg ?a))",                       Forward, "(neg (sum ?a))",              &[]),                               // sum(−A) = −sum(A)
+        rule(f, "sum-of-scaled",           "(sum (mul ?k ?a))",                    Forward, "(mul ?k (sum ?a))",           &[Scalar("?k")]),                   // sum(kA) = k·sum(A)
+    ]
+}
+
 /// Every rule table, in family order.
 pub fn rule_specs() -> Vec<RuleSpec> {
     let mut res = transpose_rules();
@@ -616,6 +652,7 @@ pub fn rule_specs() -> Vec<RuleSpec> {
     res.extend(elementwise_rules());
     res.extend(kron_rules());
     res.extend(functions::function_rules());
+    res.extend(size_rules());
     res
 }
 
