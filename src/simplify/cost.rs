@@ -212,7 +212,23 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                         crate::expr::Func::Log => TopKind::Logarithm,
                         _ => TopKind::Applied,
                     };
+                    // The log of a softmax underflows where its textbook form, the
+                    // log-softmax `z − logsumexp(z)` one node longer, does not: the
+                    // log costs more than that node.
+                    let softmax = |class: Id| {
+                        self.egraph[class]
+                            .nodes
+                            .iter()
+                            .any(|node| matches!(node, Mat::Softmax(_)))
+                    };
+                    let log_softmax = matches!(function, crate::expr::Func::Log)
+                        && (softmax(a)
+                            || self.egraph[a]
+                                .nodes
+                                .iter()
+                                .any(|node| matches!(node, Mat::Transpose(b) if softmax(*b))));
                     10 + usize::from(costs(a).top == TopKind::Transposed)
+                        + 20 * usize::from(log_softmax)
                 }
                 None => 10,
             },

@@ -561,6 +561,7 @@ pub fn elementwise_rules() -> Vec<RuleSpec> {
         rule(f, "vector-times-diag",       "(mul (T ?b) (diag ?a))",        Forward, "(T (had ?a ?b))",              &[Vector("?a"), SameShape("?a", "?b")]), // bᵀdiag(a) = (a⊙b)ᵀ
         rule(f, "relu-as-step",            "(had ?z (ew-step ?z))",         Forward, "(ew-relu ?z)",                 &[]),                      // z⊙1[z>0] = relu(z)
         rule(f, "log-of-exp",              "(ew-log (ew-exp ?a))",          Forward, "?a",                           &[]),                      // log(exp a) = a
+        rule(f, "log-of-softmax",          "(ew-log (softmax ?a))",         Forward, "(sub ?a (logsumexp ?a))",      &[]),                      // log softmax(z) = z − logsumexp(z)
         rule(f, "ones-inner-product",      "(mul (T (ones ?n)) ?a)",        Forward, "(sum ?a)",                     &[Vector("?a")]),          // 𝟙ᵀa = sum(a)
         rule(f, "sum-of-scalar",           "(sum ?a)",                      Forward, "?a",                           &[Scalar("?a")]),          // sum(a) = a
         rule(f, "diag-of-scalar",          "(diag ?a)",                     Forward, "?a",                           &[Scalar("?a")]),          // diag(a) = a for 1×1
