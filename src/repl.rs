@@ -52,7 +52,7 @@ Examples from the problem sheet
   d/dW₁,b₁,W₂,b₂ ½‖W₂ swish(z₁) + b₂ − y‖²
   d/dz ½‖W₂ swish(z) + b₂ − y‖²
   :verify (σ(z) + z ⊙ (1 − σ(z))) ⊙ W₂ᵀ(W₂ swish(z) + b₂ − y)
-Typing: \\alpha → α, \\T → ᵀ, \\inv → ⁻¹, \\norm → ‖, \\odot → ⊙, \\half → ½ (press Tab);
+Typing: \\alpha → α, \\T → ᵀ, \\inv → ⁻¹, \\norm → ‖, \\odot → ⊙, \\oslash → ⊘, \\otimes → ⊗, \\half → ½ (press Tab);
   Tab also completes function names (`sof` → `softmax(`), :commands and :form's argument
 ";
 
@@ -842,7 +842,13 @@ mod tests {
         assert_eq!(complete("\\alp", 4).1, vec!["α".to_string()]);
         // Every Greek letter the parser knows, not only the escapes' few.
         assert_eq!(complete("\\epsi", 5).1, vec!["ε".to_string()]);
-        assert_eq!(complete("\\oslash", 7).1, Vec::<String>::new());
+        // The LaTeX operators of SPEC §2, as the REPL's help lists them.
+        assert_eq!(complete("\\oslash", 7), (0, vec!["⊘".to_string()]));
+        assert_eq!(complete("x \\otimes", 9), (2, vec!["⊗".to_string()]));
+        assert_eq!(complete("\\odot", 5).1, vec!["⊙".to_string()]);
+        assert_eq!(complete("\\circ", 5).1, vec!["∘".to_string()]);
+        assert_eq!(complete("W\\top", 5), (1, vec!["ᵀ".to_string()]));
+        assert_eq!(complete("\\osl", 4).1, vec!["⊘".to_string()]);
     }
 
     /// What Tab offers, through the rustyline `Completer` the terminal uses.
