@@ -1499,6 +1499,17 @@ fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
         message = "unexpected `**`".to_string();
         hints.push("did you mean ^? Powers are written x^2 or x²".to_string());
     }
+    if rest.starts_with(',') {
+        if let Some(name) = open_call(before).filter(|name| name.starts_with("norm")) {
+            // MATLAB's and NumPy's norm(x, p): the order is in the name or the subscript.
+            message = format!("{name}(…) takes one argument, not an order after a comma");
+            hints.push(
+                "write ‖x‖₁ or norm1(x) for the 1-norm, ‖x‖ (‖x‖₂, norm2(x)) for the 2-norm \
+                 and ‖X‖_F for the Frobenius norm; other p-norms are not supported"
+                    .to_string(),
+            );
+        }
+    }
     let mut command_span = None;
     if let Some(command) = latex_command_at(rest) {
         if !is_known_command(command) {
@@ -1604,6 +1615,29 @@ fn latex_command_at(text: &str) -> Option<&str> {
         .find(|c: char| !c.is_ascii_alphabetic())
         .unwrap_or(rest.len());
     (end > 0).then(|| &rest[..end])
+}
+
+/// The name of the call whose `(` is the innermost one `before` leaves open (`norm` in
+/// `norm(x`), if a name is written right before it.
+fn open_call(before: &str) -> Option<&str> {
+    let mut depth = 0usize;
+    for (at, c) in before.char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' if depth > 0 => depth -= 1,
+            '(' => {
+                let head = &before[..at];
+                let start = head
+                    .rfind(|c: char| !c.is_ascii_alphanumeric())
+                    .map_or(0, |i| {
+                        i + head[i..].chars().next().map_or(1, char::len_utf8)
+                    });
+                return (start < at).then(|| &head[start..]);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Hints for unbalanced brackets and norm bars anywhere in the source.

@@ -372,7 +372,10 @@ impl Error {
                             .to_string(),
                     );
                     hints.push(
-                        "a matrix power needs an integer exponent (`k: int`)".to_string(),
+                        "a matrix power takes an integer exponent or a declared integer \
+                         symbol plus or minus an integer (Xᵏ, X^{k−1} with `k: int`); \
+                         other exponents (2k, −k, k²) are not supported"
+                            .to_string(),
                     );
                     hints
                 }

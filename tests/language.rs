@@ -486,6 +486,14 @@ fn language_errors_have_a_span_and_a_hint() {
             &["diff", "‖x − μ‖²/2σ²", "--wrt", "x"],
         ),
         ("norm_3", &["diff", "‖x‖₃", "--wrt", "x"]),
+        // MATLAB's norm(x, p) is refused with the spellings of the norms there are.
+        ("norm_with_an_order", &["simplify", "norm(x, 3)"]),
+        // An integer expression as a matrix power's exponent: only k plus or minus an
+        // integer is supported, and the hint says so though k is declared an integer.
+        (
+            "matrix_power_of_twice_an_integer",
+            &["diff", "tr(X^{2k})", "--wrt", "X", "--decl", "k: int"],
+        ),
         ("norm_p", &["diff", "‖x‖_p", "--wrt", "x"]),
         ("spectral_norm_of_a_matrix", &["diff", "‖X‖₂", "--wrt", "X"]),
         (
