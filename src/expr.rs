@@ -776,23 +776,31 @@ impl Expr {
     pub fn size(&self) -> usize {
         let mut sizes: std::collections::HashMap<*const Expr, usize> =
             std::collections::HashMap::new();
-        let mut stack: Vec<(&Expr, bool)> = vec![(self, false)];
-        while let Some((node, ready)) = stack.pop() {
-            let pointer = node as *const Expr;
-            if sizes.contains_key(&pointer) {
-                continue;
-            }
-            if !ready {
-                stack.push((node, true));
-                stack.extend(node.children().into_iter().map(|c| (c.as_ref(), false)));
-                continue;
-            }
+        for node in self.children_first() {
             let size = node.children().into_iter().fold(1usize, |sum, child| {
                 sum.saturating_add(sizes[&Rc::as_ptr(child)])
             });
-            sizes.insert(pointer, size);
+            sizes.insert(node as *const Expr, size);
         }
         sizes[&(self as *const Expr)]
+    }
+
+    /// Every node of the DAG once, each after all its children (the root last), without
+    /// recursion: the order in which a value computed from the children's values can be
+    /// computed for every node.
+    pub fn children_first(&self) -> Vec<&Expr> {
+        let mut seen: std::collections::HashSet<*const Expr> = std::collections::HashSet::new();
+        let mut out: Vec<&Expr> = vec![];
+        let mut stack: Vec<(&Expr, bool)> = vec![(self, false)];
+        while let Some((node, ready)) = stack.pop() {
+            if ready {
+                out.push(node);
+            } else if seen.insert(node as *const Expr) {
+                stack.push((node, true));
+                stack.extend(node.children().into_iter().map(|c| (c.as_ref(), false)));
+            }
+        }
+        out
     }
 
     /// The number of distinct nodes: a subtree shared through [`Rc`] counts once, so this

@@ -799,21 +799,7 @@ fn chain(kind: &ExprKind) -> Option<Chain> {
 /// a flat chain of any length adds one level), without recursion.
 pub fn nesting_depth(expr: &Expr) -> usize {
     let mut depths: HashMap<*const Expr, usize> = HashMap::new();
-    let mut stack: Vec<(&Expr, bool)> = vec![(expr, false)];
-    while let Some((node, ready)) = stack.pop() {
-        let key = node as *const Expr;
-        if depths.contains_key(&key) {
-            continue;
-        }
-        if !ready {
-            stack.push((node, true));
-            stack.extend(
-                node.children()
-                    .into_iter()
-                    .map(|child| (child.as_ref(), false)),
-            );
-            continue;
-        }
+    for node in expr.children_first() {
         let own = chain(&node.kind);
         let depth = node
             .children()
@@ -828,7 +814,7 @@ pub fn nesting_depth(expr: &Expr) -> usize {
             .max()
             .unwrap_or(0)
             + 1;
-        depths.insert(key, depth);
+        depths.insert(node as *const Expr, depth);
     }
     depths[&(expr as *const Expr)]
 }

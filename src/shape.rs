@@ -527,21 +527,7 @@ fn used_as_a_vector(expr: &Expr, sizes: &BTreeSet<Symbol>) -> Option<Symbol> {
     use ExprKind::*;
     // For each distinct node, the size it is made from alone, if any.
     let mut made_of: HashMap<*const Expr, Option<Symbol>> = HashMap::new();
-    // Children before parents, each distinct node once.
-    let mut stack: Vec<(&Expr, bool)> = vec![(expr, false)];
-    while let Some((node, ready)) = stack.pop() {
-        if made_of.contains_key(&(node as *const Expr)) {
-            continue;
-        }
-        if !ready {
-            stack.push((node, true));
-            stack.extend(
-                node.children()
-                    .into_iter()
-                    .map(|child| (child.as_ref(), false)),
-            );
-            continue;
-        }
+    for node in expr.children_first() {
         let of = |child: &Rc<Expr>| made_of.get(&Rc::as_ptr(child)).cloned().flatten();
         let derived = match &node.kind {
             Var(name) if sizes.contains(name) => Some(name.clone()),
