@@ -1414,7 +1414,11 @@ impl Session {
         };
         typed.vars.values().for_each(|var| note(&var.shape));
         declared.iter().for_each(|(_, shape)| note(shape));
-        each_node(&typed.expr, &mut |node| note(&node.shape));
+        typed
+            .expr
+            .distinct_nodes()
+            .into_iter()
+            .for_each(|node| note(&node.shape));
         // The problem's sizes are the reader's too: a printed size (`n` of `tr(αIₙ)`,
         // which no variable has) reads as its value.
         decls.sizes.extend(
@@ -1450,12 +1454,8 @@ impl Session {
                 .flat_map(|dim| dim.factors())
                 .any(|factor| matches!(factor, crate::Dim::Sym(_)) && !known.contains(&factor))
         };
-        let mut innermost: Option<&Expr> = None;
-        each_node(&retyped.expr, &mut |node| {
-            let inner = || node.children().iter().all(|child| !open(&child.shape));
-            if innermost.is_none() && open(&node.shape) && inner() {
-                innermost = Some(node);
-            }
+        let innermost = retyped.expr.distinct_nodes().into_iter().find(|node| {
+            open(&node.shape) && node.children().iter().all(|child| !open(&child.shape))
         });
         match innermost {
             None => Ok(()),
@@ -1879,34 +1879,22 @@ fn replace_differentials(expr: &Expr, stand_ins: &BTreeMap<Symbol, Symbol>) -> E
     copy
 }
 
-/// A derivative that simplified to a bare constant (`0` for ∂tr(0·A)/∂A) is that
-/// constant in every entry of the derivative's shape: the e-graph's constants are scalars.
-/// Calls `visit` on every node of `expr`, each shared node once.
 /// The size symbols of every node of `expr` (and the sizes it uses as values).
 fn problem_sizes(expr: &Expr) -> BTreeSet<Symbol> {
     let mut sizes = BTreeSet::new();
-    each_node(expr, &mut |node| {
+    for node in expr.distinct_nodes() {
         if let ExprKind::Size(name) = &node.kind {
             sizes.insert(name.to_string());
         }
         for dim in [&node.shape.rows, &node.shape.cols] {
             sizes.extend(dim.symbols().into_iter().map(|name| name.to_string()));
         }
-    });
+    }
     sizes
 }
 
-fn each_node<'a>(expr: &'a Expr, visit: &mut impl FnMut(&'a Expr)) {
-    let mut seen: BTreeSet<*const Expr> = BTreeSet::new();
-    let mut stack = vec![expr];
-    while let Some(node) = stack.pop() {
-        if seen.insert(node as *const Expr) {
-            visit(node);
-            stack.extend(node.children().into_iter().map(|child| child.as_ref()));
-        }
-    }
-}
-
+/// A derivative that simplified to a bare constant (`0` for ∂tr(0·A)/∂A) is that
+/// constant in every entry of the derivative's shape: the e-graph's constants are scalars.
 fn shaped_constant(expr: &Expr, shape: &Shape) -> Expr {
     match &expr.kind {
         ExprKind::Num(_) if expr.shape != *shape => Expr::typed(expr.kind.clone(), shape.clone()),
