@@ -3,7 +3,8 @@
 //! of inner products and of scalars are norms and powers, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
 //! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
-//! (‖x‖)²). One table, in the format of
+//! (‖x‖)²), and a real power over or times its base is the power one lower or higher
+//! (the derivative of σ^{α−1} holds (α − 1)σ^{α−1}/σ). One table, in the format of
 //! [`super`], pulled into [`super::rule_specs`].
 
 use super::{
@@ -43,5 +44,9 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("det-times-det-power",   "(mul (det ?a) (pow (det ?a) ?k))", "(pow (det ?a) ?j)", &[Successor("?j", "?k")]), // det(A)det(A)ᵏ = det(A)ᵏ⁺¹
         rule("det-symbolic-power-times-det", "(mul (powsym (det ?a) ?k ?o) (det ?a))", "(powsym (det ?a) ?k ?p)", &[Successor("?p", "?o")]), // det(A)ᵏ⁺ᵒdet(A) = det(A)ᵏ⁺ᵒ⁺¹
         rule("det-times-det-symbolic-power", "(mul (det ?a) (powsym (det ?a) ?k ?o))", "(powsym (det ?a) ?k ?p)", &[Successor("?p", "?o")]), // det(A)det(A)ᵏ⁺ᵒ = det(A)ᵏ⁺ᵒ⁺¹
+        // A real power aᵉ = exp(e·log a) (a > 0, which log a requires on both sides) over
+        // or times its base: the power rule's e·aᵉ/a of d aᵉ is e·aᵉ⁻¹.
+        rule("real-power-over-base",  "(mul (inv ?a) (ew-exp (mul ?e (ew-log ?a))))", "(ew-exp (mul (sub ?e 1) (ew-log ?a)))", &[Scalar("?a"), Scalar("?e")]), // aᵉ/a = aᵉ⁻¹
+        rule("real-power-times-base", "(mul ?a (ew-exp (mul ?e (ew-log ?a))))", "(ew-exp (mul (add ?e 1) (ew-log ?a)))", &[Scalar("?a"), Scalar("?e")]), // a·aᵉ = aᵉ⁺¹
     ]
 }
