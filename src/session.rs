@@ -1303,7 +1303,8 @@ impl Session {
                     "the time limit was reached while reading it back".into(),
                 ));
             }
-            let printed = replace_differentials(expr, &stand_ins);
+            // What the text is printed from, a size's value placed where it reads back.
+            let printed = print::as_printed(&replace_differentials(expr, &stand_ins));
             let text = print::render(&printed, Style::Unicode);
             let parsed = self.parse_within(&text, limits).map_err(|error| {
                 ReadBack::Unreadable(format!("`{}`: {error}", abbreviated(&text)))

@@ -687,6 +687,20 @@ fn sizes_are_printed_as_values() {
         ),
         ("α sum(X ⊗ Y)", "α", "X: m×n, Y: p×q", "∂/∂α = sum(X ⊗ Y)"),
         ("sum(X − α 𝟙𝟙ᵀ) + mα", "α", "X: m×n", "∂/∂α = m(1 − n)"),
+        // Beside a row a size would read as a column (`mαuᵀ` the outer product of a
+        // vector m with u), so it is printed scaling a column, transposed.
+        (
+            "sum((α u) ⊗ (uᵀ − α))",
+            "α",
+            "u: m, α: scalar",
+            "∂/∂α = sum(sum(vec(uᵀ − α))u) − sum(vec((mαu)ᵀ))",
+        ),
+        (
+            "sum((u − β) ⊗ (u − β)ᵀ)",
+            "β",
+            "u: m, β: scalar",
+            "∂/∂β = −sum(vec((2m(u − β))ᵀ))",
+        ),
     ];
     for (expr, wrt, decl, shown) in cases {
         let run = checked_ok(&["diff", expr, "--wrt", wrt, "--decl", decl, "--check"]);

@@ -1,6 +1,9 @@
 //! Printing: an [`Expr`] to text in one of three spellings (SPEC §2), with the fewest
 //! parentheses the precedence rules allow, so that parsing the text gives back an equal
-//! tree: `parse(render(e, style)) == e` for every style.
+//! tree: `parse(render(e, style)) == e` for every style. A size's value is the exception:
+//! it reads back as its name, which shape inference takes as the size only where a
+//! vector could not stand, so the printer writes an equal tree that puts it there
+//! (`(mαu)ᵀ` for `mαuᵀ`, see `sizes.rs`).
 //!
 //! One precedence-aware walker does all the work; each spelling is a table
 //! (`unicode.rs`, `ascii.rs` and `latex.rs` hold them, together with the few choices that are
@@ -27,6 +30,7 @@
 mod ascii;
 mod latex;
 pub mod numpy;
+mod sizes;
 mod unicode;
 
 /// What Unicode puts between two factors printed side by side: `·` where they would
@@ -67,6 +71,13 @@ pub enum Style {
 /// ```
 pub fn render(expr: &Expr, style: Style) -> String {
     Printer::new(style, false).finish(expr)
+}
+
+/// The tree [`render`] and [`render_grouped`] print for `expr`: `expr` itself, but for a
+/// size's value placed where it reads back as the size (`(mαu)ᵀ` for `mαuᵀ`, see the
+/// module documentation). What the printed text parses back to has its structure.
+pub fn as_printed(expr: &Expr) -> std::rc::Rc<Expr> {
+    sizes::place_sizes(expr).unwrap_or_else(|| std::rc::Rc::new(expr.clone()))
 }
 
 /// Renders `expr` like [`render`], but keeps the parentheses of every product that is
@@ -189,7 +200,10 @@ impl Printer {
     }
 
     fn finish(mut self, expr: &Expr) -> String {
-        self.node(expr, Level::Sum, Context::TOP);
+        match sizes::place_sizes(expr) {
+            Some(placed) => self.node(&placed, Level::Sum, Context::TOP),
+            None => self.node(expr, Level::Sum, Context::TOP),
+        }
         self.out
     }
 
