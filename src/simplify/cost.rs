@@ -233,10 +233,17 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 None => 10,
             },
         };
+        // An operator on constants (`−2` as `(neg 2)`) ties with the number its class
+        // folds to, which must win: a power's exponent is read as a number only
+        // (`det(X)⁻²`, never `det(X)^(neg 2)`, which no expression holds).
+        let constant = |id: &Id| self.egraph[*id].data.constant.is_some();
+        let folded = !enode.is_leaf() && enode.children().iter().all(constant);
         let total = enode
             .children()
             .iter()
-            .fold(own, |sum, id| sum.saturating_add(costs(*id).total))
+            .fold(own + usize::from(folded), |sum, id| {
+                sum.saturating_add(costs(*id).total)
+            })
             .min(NEVER);
         DisplayValue { total, top }
     }
