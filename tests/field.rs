@@ -161,6 +161,13 @@ fn field_textbook_derivatives_snapshot() {
         ("logsumexp(x)", "x: n", "x", 2),
         ("tr(X⁴⁰)", "X: n×n", "X", 1),
         ("tr(XXXX)", "X: n×n", "X", 1),
+        // Forty factors, whose adjoints read (X³⁸)ᵀXᵀ and the like: 40(Xᵀ)³⁹.
+        (
+            "tr(XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX)",
+            "X: n×n",
+            "X",
+            1,
+        ),
     ];
     let mut text = String::new();
     for (expr, decls, wrt, order) in cases {

@@ -1055,13 +1055,13 @@ impl Pass {
                         merged.pop();
                         changed = true;
                         if !matches!(d.kind, ExprKind::Identity) {
-                            let (db, dk) = power_parts(&d);
+                            let (db, dk) = self.power_parts(&d);
                             merged.push((Some(d), db, dk));
                         }
                         continue;
                     }
                 }
-                let (fb, fk) = power_parts(&f);
+                let (fb, fk) = self.power_parts(&f);
                 if base.shape.is_square()
                     && self.id(&base).is_some()
                     && self.id(&base) == self.id(&fb)
@@ -1075,7 +1075,7 @@ impl Pass {
                     }
                 }
             }
-            let (fb, fk) = power_parts(&f);
+            let (fb, fk) = self.power_parts(&f);
             merged.push((Some(f), fb, fk));
         }
         if !changed {
@@ -1093,6 +1093,21 @@ impl Pass {
             })
             .collect();
         self.nested(merged)
+    }
+
+    /// `(base, k)` for `baseᵏ` and for `(bᵏ)ᵀ`, whose base is `bᵀ` (so that `(X⁴)ᵀXᵀ`,
+    /// as the adjoint of a product reads, is `(Xᵀ)⁵`), `(e, 1)` otherwise.
+    fn power_parts(&mut self, e: &Rc<Expr>) -> (Rc<Expr>, i64) {
+        match &e.kind {
+            ExprKind::Pow(b, k) => (b.clone(), *k),
+            ExprKind::Transpose(p) => match &p.kind {
+                // Kept: the interner knows nodes by address, so a node it has seen must
+                // outlive the pass.
+                ExprKind::Pow(b, k) => (self.keep(build::transpose(b.clone())), *k),
+                _ => (e.clone(), 1),
+            },
+            _ => (e.clone(), 1),
+        }
     }
 
     /// The product of `factors`, left-nested as a person reads `ABC`.
@@ -1195,14 +1210,6 @@ impl Pass {
 
 /// A term of a sum: whether it is subtracted, its scalar factors and its word.
 type Term = (bool, Vec<Rc<Expr>>, Vec<Rc<Expr>>);
-
-/// `(base, k)` for `baseᵏ`, `(e, 1)` otherwise.
-fn power_parts(e: &Rc<Expr>) -> (Rc<Expr>, i64) {
-    match &e.kind {
-        ExprKind::Pow(b, k) => (b.clone(), *k),
-        _ => (e.clone(), 1),
-    }
-}
 
 /// The terms of a sum, each with whether it is subtracted.
 fn flatten_sum(e: &Rc<Expr>, negative: bool, out: &mut Vec<(bool, Rc<Expr>)>) {
