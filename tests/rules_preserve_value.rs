@@ -131,11 +131,15 @@ fn well_typed(rec: &RecExpr<Mat>, vars: &BTreeMap<String, VarDecl>) -> bool {
     true
 }
 
-fn draw(ast: &RecExpr<ENodeOrVar<Mat>>, rng: &mut ChaCha8Rng) -> Option<Problem> {
+/// A random instance of the pattern `ast`; with `ones`, each value variable is, by a coin
+/// toss, the all-ones value of its shape instead (what the rules guarded by
+/// `AllOnes` need).
+fn draw(ast: &RecExpr<ENodeOrVar<Mat>>, rng: &mut ChaCha8Rng, ones: bool) -> Option<Problem> {
     let (value_vars, size_vars) = pattern_vars(ast);
     let mut vars = BTreeMap::new();
     let mut values = BTreeMap::new();
     let mut leaves: BTreeMap<egg::Var, Mat> = BTreeMap::new();
+    let mut all_ones: BTreeMap<egg::Var, Shape> = BTreeMap::new();
     for var in &value_vars {
         let name = var.to_string().trim_start_matches('?').to_string();
         let rows = rng.gen_range(1..=3usize);
@@ -161,6 +165,10 @@ fn draw(ast: &RecExpr<ENodeOrVar<Mat>>, rng: &mut ChaCha8Rng) -> Option<Problem>
             integer: false,
         };
         let shape = Shape::new(Dim::Known(rows as u64), Dim::Known(cols as u64));
+        if ones && rng.gen_bool(0.5) {
+            all_ones.insert(*var, shape);
+            continue;
+        }
         vars.insert(name.clone(), VarDecl { shape, props });
         values.insert(name.clone(), value);
         leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));
@@ -182,12 +190,18 @@ fn draw(ast: &RecExpr<ENodeOrVar<Mat>>, rng: &mut ChaCha8Rng) -> Option<Problem>
         leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));
     }
     let mut rec = RecExpr::default();
+    let mut ids: Vec<Id> = Vec::with_capacity(ast.as_ref().len());
     for node in ast.as_ref() {
-        let enode = match node {
-            ENodeOrVar::ENode(enode) => enode.clone(),
-            ENodeOrVar::Var(v) => leaves.get(v)?.clone(),
+        let id = match node {
+            ENodeOrVar::ENode(enode) => {
+                rec.add(enode.clone().map_children(|child| ids[usize::from(child)]))
+            }
+            ENodeOrVar::Var(v) => match all_ones.get(v) {
+                Some(shape) => add_shape_carrier(shape, false, &mut |node| rec.add(node)),
+                None => rec.add(leaves.get(v)?.clone()),
+            },
         };
-        rec.add(enode);
+        ids.push(id);
     }
     if !well_typed(&rec, &vars) {
         return None;
@@ -274,8 +288,13 @@ fn rules_preserve_value_on_random_instances() {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(0x5eed);
         let mut fired = 0;
-        for _ in 0..ATTEMPTS {
-            let Some(problem) = draw(ast, &mut rng) else {
+        // Instances of random values first; where (almost) none fires, instances where
+        // some values are all ones.
+        for attempt in 0..2 * ATTEMPTS {
+            if attempt == ATTEMPTS && fired >= 3 {
+                break;
+            }
+            let Some(problem) = draw(ast, &mut rng, attempt >= ATTEMPTS) else {
                 continue;
             };
             match check_instance(rule, &problem) {
@@ -351,15 +370,25 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
         .ok_or("the rule has no applier pattern")?;
     let (value_vars, size_vars) = pattern_vars(searcher);
     let combinations = EXAMPLE_SHAPES.len().pow(value_vars.len() as u32);
-    for index in 0..combinations {
+    // Variables as named values first; then, for the rules about all-ones values, each
+    // the all-ones value of its shape.
+    for (ones, index) in [false, true]
+        .into_iter()
+        .flat_map(|ones| (0..combinations).map(move |index| (ones, index)))
+    {
         let mut vars = BTreeMap::new();
         let mut leaves: BTreeMap<egg::Var, Mat> = BTreeMap::new();
+        let mut all_ones: BTreeMap<egg::Var, Shape> = BTreeMap::new();
         let mut rest = index;
         for var in &value_vars {
             let (rows, cols, symmetric) = EXAMPLE_SHAPES[rest % EXAMPLE_SHAPES.len()];
             rest /= EXAMPLE_SHAPES.len();
             let name = example_name(var, rows, cols);
             let shape = Shape::new(Dim::Known(rows), Dim::Known(cols));
+            if ones {
+                all_ones.insert(*var, shape);
+                continue;
+            }
             let props = Props {
                 symmetric,
                 positive_definite: false,
@@ -368,8 +397,11 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
             vars.insert(name.clone(), VarDecl { shape, props });
             leaves.insert(*var, Mat::Symbol(egg::Symbol::from(name.as_str())));
         }
-        for var in &size_vars {
-            leaves.insert(*var, Mat::Dim(DimLeaf(Dim::Known(3))));
+        // With all-ones values, sizes 2, 3 and 6, so that a vector of ones can be the
+        // vec of a 2×3 or 3×2 one (unvec(𝟙₆) = 𝟙₃𝟙₂ᵀ).
+        for (k, var) in size_vars.iter().enumerate() {
+            let size = if ones { [2, 3, 6][k.min(2)] } else { 3 };
+            leaves.insert(*var, Mat::Dim(DimLeaf(Dim::Known(size))));
         }
         let (numbers, symbols) = integer_vars(searcher);
         for var in &numbers {
@@ -392,9 +424,12 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
                     ENodeOrVar::ENode(enode) => {
                         rec.add(enode.clone().map_children(|child| ids[usize::from(child)]))
                     }
-                    ENodeOrVar::Var(v) => match leaves.get(v) {
-                        Some(leaf) => rec.add(leaf.clone()),
-                        None => unbound(&mut rec),
+                    ENodeOrVar::Var(v) => match (leaves.get(v), all_ones.get(v)) {
+                        (Some(leaf), _) => rec.add(leaf.clone()),
+                        (None, Some(shape)) => {
+                            add_shape_carrier(shape, false, &mut |node| rec.add(node))
+                        }
+                        (None, None) => unbound(&mut rec),
                     },
                 };
                 ids.push(id);

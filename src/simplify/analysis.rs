@@ -66,6 +66,8 @@ pub struct Data {
     pub scalar: bool,
     /// The size this class denotes, for the size leaves under `I` and `ones`.
     pub dim: Option<Dim>,
+    /// Whether every entry is 1 (`𝟙`, `𝟙ᵀ`, `𝟙𝟙ᵀ`, the number 1).
+    pub ones: bool,
 }
 
 impl Data {
@@ -78,6 +80,7 @@ impl Data {
             spd: false,
             scalar,
             dim: None,
+            ones: false,
         }
     }
 }
@@ -156,6 +159,25 @@ fn fold(egraph: &EGraph, enode: &Mat) -> Option<Rational> {
                 Rational::zero()
             }
         }
+        Mat::Abs(a) => c(a)?.abs(),
+        Mat::Sign(a) => c(a)?.signum(),
+        // The functions whose value at 0 is rational (a zero a derivative left inside them,
+        // tanh(0)); elsewhere they are irrational and stay as written.
+        Mat::Sin(a)
+        | Mat::Tan(a)
+        | Mat::Arcsin(a)
+        | Mat::Arctan(a)
+        | Mat::Sinh(a)
+        | Mat::Tanh(a)
+        | Mat::Swish(a)
+        | Mat::Sqrt(a)
+            if c(a)?.is_zero() =>
+        {
+            Rational::zero()
+        }
+        Mat::Exp(a) | Mat::Cos(a) | Mat::Cosh(a) if c(a)?.is_zero() => Rational::one(),
+        Mat::Sigma(a) if c(a)?.is_zero() => Rational::new(1.into(), 2.into()),
+        Mat::Log(a) if c(a)?.is_one() => Rational::zero(),
         _ => return None,
     };
     small(res)
@@ -307,6 +329,20 @@ fn symmetric_of_node(egraph: &EGraph, enode: &Mat) -> bool {
     }
 }
 
+/// Whether every entry of `enode` is 1: `𝟙`, its transpose, an outer product or
+/// Hadamard product of such.
+fn ones_of_node(egraph: &EGraph, enode: &Mat) -> bool {
+    let ones = |id: &Id| egraph[*id].data.ones;
+    match enode {
+        Mat::Ones(_) => true,
+        Mat::Transpose(a) => ones(a),
+        Mat::Had([a, b]) => ones(a) && ones(b),
+        // 𝟙𝟙ᵀ, 1·𝟙: an inner product 𝟙ᵀ𝟙 is a size.
+        Mat::Mul([a, b]) => ones(a) && ones(b) && egraph[*a].data.shape.cols.is_one(),
+        _ => false,
+    }
+}
+
 fn spd_of_node(egraph: &EGraph, enode: &Mat) -> bool {
     let spd = |id: &Id| egraph[*id].data.spd;
     let positive = |id: &Id| {
@@ -344,6 +380,7 @@ impl egg::Analysis<Mat> for MatAnalysis {
         };
         data.symmetric = data.scalar || symmetric_of_node(egraph, enode);
         data.spd = spd_of_node(egraph, enode) && data.shape.is_square();
+        data.ones = data.constant.as_ref().is_some_and(One::is_one) || ones_of_node(egraph, enode);
         if let Mat::Dim(DimLeaf(dim)) = enode {
             data.dim = Some(dim.clone());
         }
@@ -373,7 +410,11 @@ impl egg::Analysis<Mat> for MatAnalysis {
         } else if to.dim.is_some() && from.dim.is_none() {
             changed_from = true;
         }
-        for (mine, theirs) in [(&mut to.symmetric, from.symmetric), (&mut to.spd, from.spd)] {
+        for (mine, theirs) in [
+            (&mut to.symmetric, from.symmetric),
+            (&mut to.spd, from.spd),
+            (&mut to.ones, from.ones),
+        ] {
             if !*mine && theirs {
                 *mine = true;
                 changed_to = true;

@@ -1,5 +1,6 @@
 //! Facts about the language's newer nodes (issue 12): elementwise functions commute with
-//! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, and square roots
+//! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I and diag(I) = 𝟙,
+//! functions of a zero are constants (tanh(0·X) = 0·X, cosh(0·X) = 𝟙𝟙ᵀ), and square roots
 //! of inner products and of scalars are norms and powers, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
 //! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
@@ -9,7 +10,7 @@
 
 use super::{
     Direction::Forward,
-    Guard::{Scalar, Successor, Vector},
+    Guard::{AllOnes, OnesOfMatch, Scalar, Successor, Vector},
     RuleSpec,
 };
 
@@ -31,6 +32,29 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("transpose-of-sign",     "(T (ew-sign ?a))",     "(ew-sign (T ?a))",     &[]),   // sign(A)ᵀ = sign(Aᵀ)
         rule("hadamard-all-ones",     "(had ?a (mul (ones ?n) (T (ones ?m))))", "?a", &[]),  // A ⊙ 𝟙𝟙ᵀ = A (the shape guard keeps A's shape)
         rule("diag-of-ones",          "(diag (ones ?n))",     "(I ?n)",               &[]),   // diag(𝟙) = I
+        rule("diag-of-identity",      "(diag (I ?n))",        "(ones ?n)",            &[]),   // diag(I) = 𝟙, the diagonal of I
+        // A function of a zero (what a derivative leaves inside tanh(0·X)): the zero where
+        // the function is 0 at 0, the ones where it is 1 (scalar zeros fold in the analysis).
+        rule("sin-of-zero",           "(ew-sin (mul 0 ?a))",    "(mul 0 ?a)",     &[]),   // sin(0) = 0
+        rule("tan-of-zero",           "(ew-tan (mul 0 ?a))",    "(mul 0 ?a)",     &[]),   // tan(0) = 0
+        rule("arcsin-of-zero",        "(ew-arcsin (mul 0 ?a))", "(mul 0 ?a)",     &[]),   // arcsin(0) = 0
+        rule("arctan-of-zero",        "(ew-arctan (mul 0 ?a))", "(mul 0 ?a)",     &[]),   // arctan(0) = 0
+        rule("sinh-of-zero",          "(ew-sinh (mul 0 ?a))",   "(mul 0 ?a)",     &[]),   // sinh(0) = 0
+        rule("tanh-of-zero",          "(ew-tanh (mul 0 ?a))",   "(mul 0 ?a)",     &[]),   // tanh(0) = 0
+        rule("abs-of-zero",           "(ew-abs (mul 0 ?a))",    "(mul 0 ?a)",     &[]),   // |0| = 0
+        rule("sign-of-zero",          "(ew-sign (mul 0 ?a))",   "(mul 0 ?a)",     &[]),   // sign(0) = 0
+        rule("relu-of-zero",          "(ew-relu (mul 0 ?a))",   "(mul 0 ?a)",     &[]),   // relu(0) = 0
+        rule("swish-of-zero",         "(ew-swish (mul 0 ?a))",  "(mul 0 ?a)",     &[]),   // swish(0) = 0·σ(0) = 0
+        rule("sqrt-of-zero",          "(ew-sqrt (mul 0 ?a))",   "(mul 0 ?a)",     &[]),   // √0 = 0
+        rule("exp-of-zero",           "(ew-exp (mul 0 ?a))",    "?o",             &[OnesOfMatch("?o")]), // exp(0) = 1
+        rule("cos-of-zero",           "(ew-cos (mul 0 ?a))",    "?o",             &[OnesOfMatch("?o")]), // cos(0) = 1
+        rule("cosh-of-zero",          "(ew-cosh (mul 0 ?a))",   "?o",             &[OnesOfMatch("?o")]), // cosh(0) = 1
+        rule("log-of-ones",           "(ew-log ?a)",            "(mul 0 ?a)",     &[AllOnes("?a")]), // log(1) = 0
+        rule("sqrt-of-ones",          "(ew-sqrt ?a)",           "?a",             &[AllOnes("?a")]), // √1 = 1
+        rule("abs-of-ones",           "(ew-abs ?a)",            "?a",             &[AllOnes("?a")]), // |1| = 1
+        rule("sign-of-ones",          "(ew-sign ?a)",           "?a",             &[AllOnes("?a")]), // sign(1) = 1
+        rule("relu-of-ones",          "(ew-relu ?a)",           "?a",             &[AllOnes("?a")]), // relu(1) = 1
+        rule("sigma-of-zero",         "(ew-sigma (mul 0 ?a))",  "(mul 1/2 ?o)",   &[OnesOfMatch("?o")]), // σ(0) = ½
         rule("sqrt-of-inner-product", "(ew-sqrt (mul (T ?a) ?a))", "(norm2 ?a)",      &[Vector("?a")]), // sqrt(aᵀa) = ‖a‖
         rule("half-power-as-sqrt",    "(epow ?s 1/2)",        "(ew-sqrt ?s)",         &[]),   // s^{∘1/2} = sqrt(s)
         rule("minus-half-power",      "(epow ?s -1/2)",       "(inv (ew-sqrt ?s))",   &[Scalar("?s")]), // s^{−1/2} = 1/sqrt(s)

@@ -58,6 +58,12 @@ pub enum Guard {
     /// `(mul 0 ?z)` is the zero of the match's shape in the one small form every zero
     /// of that shape takes. The rule does not fire where a size is unknown.
     CarrierOfMatch(&'static str),
+    /// Binds the variable to the all-ones value of the matched class's shape (`𝟙`, `𝟙ᵀ`,
+    /// `𝟙𝟙ᵀ`, or 1 for a scalar): what a function that is 1 at 0 makes of a zero. The
+    /// rule does not fire where a size is unknown.
+    OnesOfMatch(&'static str),
+    /// Every entry of the class is 1 (see [`super::analysis::Data::ones`]).
+    AllOnes(&'static str),
     /// The size leaf can be written as a value and read back as the same size: a number,
     /// or symbols none of which is also the name of a variable or definition (`n` both a
     /// size and a vector reads back as the vector).
@@ -118,6 +124,8 @@ enum VarGuard {
     RowsAre(Var, Var),
     ColsAre(Var, Var),
     CarrierOfMatch(Var),
+    OnesOfMatch(Var),
+    AllOnes(Var),
     Readable(Var),
 }
 
@@ -142,6 +150,8 @@ impl VarGuard {
             Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
             Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
             Guard::CarrierOfMatch(a) => VarGuard::CarrierOfMatch(var(a)?),
+            Guard::OnesOfMatch(a) => VarGuard::OnesOfMatch(var(a)?),
+            Guard::AllOnes(a) => VarGuard::AllOnes(var(a)?),
             Guard::Readable(a) => VarGuard::Readable(var(a)?),
         })
     }
@@ -155,6 +165,7 @@ impl VarGuard {
             VarGuard::Vector(a) => test(a, &|d| d.shape.cols.is_one()),
             VarGuard::Square(a) => test(a, &|d| d.shape.is_square()),
             VarGuard::Symmetric(a) => test(a, &|d| d.symmetric),
+            VarGuard::AllOnes(a) => test(a, &|d| d.ones),
             VarGuard::SameShape(a, b) => match (data(a), data(b)) {
                 (Some(x), Some(y)) => x.shape == y.shape,
                 _ => false,
@@ -183,7 +194,8 @@ impl VarGuard {
             VarGuard::RowsOf(..)
             | VarGuard::ColsOf(..)
             | VarGuard::RowsOfKron(..)
-            | VarGuard::CarrierOfMatch(..) => true,
+            | VarGuard::CarrierOfMatch(..)
+            | VarGuard::OnesOfMatch(..) => true,
         }
     }
 
@@ -195,7 +207,8 @@ impl VarGuard {
             | VarGuard::RowsOfKron(size, _, _)
             | VarGuard::RowsNumber(size, _)
             | VarGuard::Successor(size, _)
-            | VarGuard::CarrierOfMatch(size) => Some(size),
+            | VarGuard::CarrierOfMatch(size)
+            | VarGuard::OnesOfMatch(size) => Some(size),
             _ => None,
         }
     }
@@ -323,13 +336,15 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
                 VarGuard::Successor(_, of) => {
                     successor(egraph, &subst, of).map(|n| Mat::Num(super::lang::Num::int(n)))
                 }
-                VarGuard::CarrierOfMatch(carrier) => {
+                VarGuard::CarrierOfMatch(carrier) | VarGuard::OnesOfMatch(carrier) => {
                     let shape = egraph[eclass].data.shape.clone();
                     if [&shape.rows, &shape.cols].contains(&&Dim::Unknown) {
                         return vec![];
                     }
-                    let id =
-                        super::lang::add_shape_carrier(&shape, true, &mut |node| egraph.add(node));
+                    let square = matches!(guard, VarGuard::CarrierOfMatch(_));
+                    let id = super::lang::add_shape_carrier(&shape, square, &mut |node| {
+                        egraph.add(node)
+                    });
                     subst.insert(carrier, id);
                     continue;
                 }
@@ -566,6 +581,7 @@ pub fn elementwise_rules() -> Vec<RuleSpec> {
         rule(f, "sum-of-scalar",           "(sum ?a)",                      Forward, "?a",                           &[Scalar("?a")]),          // sum(a) = a
         rule(f, "diag-of-scalar",          "(diag ?a)",                     Forward, "?a",                           &[Scalar("?a")]),          // diag(a) = a for 1×1
         rule(f, "zero-summed",             "(sum (mul 0 ?a))",              Forward, "0",                            &[]),                      // sum(0·A) = 0
+        rule(f, "diag-of-scaled",          "(diag (mul ?k ?a))",            Forward, "(mul ?k (diag ?a))",           &[Scalar("?k"), NotScalar("?a")]), // diag(kA) = k·diag(A)
         rule(f, "zero-diag",               "(diag (mul 0 ?a))",             Forward, "(mul 0 ?z)",                   &[CarrierOfMatch("?z")]),  // diag(0·A) = 0
     ]
 }
@@ -601,6 +617,15 @@ pub fn kron_rules() -> Vec<RuleSpec> {
         rule(f, "vec-of-sum",              "(vec (add ?a ?b))",                    Both,    "(add (vec ?a) (vec ?b))",              &[SameShape("?a", "?b")]),                  // vec(A+B) = vec(A)+vec(B)
         rule(f, "vec-of-scaled",           "(vec (mul ?k ?a))",                    Both,    "(mul ?k (vec ?a))",                    &[Scalar("?k")]),                           // vec(kA) = k vec(A)
         rule(f, "vec-of-neg",              "(vec (neg ?a))",                       Both,    "(neg (vec ?a))",                       &[]),                                       // vec(−A) = −vec(A)
+        rule(f, "vec-of-row",              "(vec (T ?a))",                         Forward, "?a",                                   &[Vector("?a")]),                           // vec(aᵀ) = a
+        // The m×n matrix whose vec is g, (vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ g), as a derivative by a matrix
+        // through vec is written (diff::unvec): of vec(A) it is A, of 𝟙 it is 𝟙𝟙ᵀ. Written
+        // out, its identities leave their sizes to the reader, who cannot tell them.
+        rule(f, "unvec-of-vec",            "(mul (kron (T (vec (I ?n))) (I ?m)) (kron (I ?n) (vec ?a)))", Forward, "?a",          &[RowsAre("?a", "?m"), ColsAre("?a", "?n")]), // unvec(vec(A)) = A
+        rule(f, "unvec-of-ones",           "(mul (kron (T (vec (I ?n))) (I ?m)) (kron (I ?n) (ones ?p)))", Forward, "(mul (ones ?m) (T (ones ?n)))", &[]), // unvec(𝟙ₘₙ) = 𝟙ₘ𝟙ₙᵀ
+        // The adjoint of A in A ⊗ B reads (Iₘ ⊗ vec(Iₚ)ᵀ)(Ḡ ⊗ Iₚ)…: of Ḡ = 𝟙 its first two
+        // factors are 𝟙𝟙ᵀ (diff::kron_adjoint_left).
+        rule(f, "kron-pick-of-ones",       "(mul (kron (I ?m) (T (vec (I ?p)))) (kron (ones ?q) (I ?p)))", Forward, "(mul (ones ?m) (T (ones ?p)))", &[]), // (Iₘ ⊗ vec(Iₚ)ᵀ)(𝟙ₘₚ ⊗ Iₚ) = 𝟙ₘ𝟙ₚᵀ
         rule(f, "vec-inner-product",       "(mul (T (vec ?a)) (vec ?b))",          Forward, "(tr (mul (T ?a) ?b))",                 &[SameShape("?a", "?b")]),                  // vec(A)ᵀvec(B) = tr(AᵀB), Cookbook (521)
         rule(f, "commutation-vec",         "(mul (K ?m ?n) (vec ?a))",             Forward, "(vec (T ?a))",                         &[RowsAre("?a", "?m"), ColsAre("?a", "?n")]), // K₍ₘ,ₙ₎vec(A) = vec(Aᵀ)
         rule(f, "commutation-transpose",   "(T (K ?m ?n))",                        Forward, "(K ?n ?m)",                            &[]),                                       // K₍ₘ,ₙ₎ᵀ = K₍ₙ,ₘ₎
@@ -637,6 +662,9 @@ pub fn size_rules() -> Vec<RuleSpec> {
         rule(f, "norm-of-ones",            "(normsq (ones ?n))",                   Forward, "(size ?n)",                   &[Readable("?n")]),                 // ‖𝟙ₙ‖² = n
         rule(f, "norm-of-ones-outer",      "(normsq (mul (ones ?m) (T (ones ?n))))", Forward, "(size ?p)",                 &[Readable("?m"), Readable("?n"), RowsOfKron("?p", "?m", "?n")]), // ‖𝟙ₘ𝟙ₙᵀ‖² = mn
         rule(f, "vec-of-ones-outer",       "(vec (mul (ones ?m) (T (ones ?n))))",  Forward, "(ones ?p)",                   &[RowsOfKron("?p", "?m", "?n")]),   // vec(𝟙ₘ𝟙ₙᵀ) = 𝟙ₘₙ
+        rule(f, "sum-of-outer-product",    "(sum (mul ?a (T ?b)))",                Forward, "(mul (sum ?a) (sum ?b))",     &[Vector("?a"), Vector("?b")]),     // sum(abᵀ) = sum(a)sum(b)
+        rule(f, "sum-of-row-sums",         "(sum (mul ?a (ones ?n)))",             Forward, "(sum ?a)",                    &[NotScalar("?a")]),                // sum(A𝟙) = sum(A)
+        rule(f, "sum-of-column-sums",      "(sum (mul (T (ones ?n)) ?a))",         Forward, "(sum ?a)",                    &[NotScalar("?a")]),                // sum(𝟙ᵀA) = sum(A)
         rule(f, "sum-of-negation",         "(sum (neg ?a))",                       Forward, "(neg (sum ?a))",              &[]),                               // sum(−A) = −sum(A)
         rule(f, "sum-of-scaled",           "(sum (mul ?k ?a))",                    Forward, "(mul ?k (sum ?a))",           &[Scalar("?k")]),                   // sum(kA) = k·sum(A)
     ]
