@@ -965,7 +965,7 @@ def finite_difference(node, values, wrt):
     """Central differences of the independent evaluator, Richardson-extrapolated from
     steps h, h/2, h/4, with how far they can be trusted: (gradient, spread), the spread
     of an entry being how much its last two extrapolations, and the extrapolation from
-    steps 0.7 times as long, disagree.
+    steps 0.7 times as long, disagree, and at least what rounding the values can hide.
 
     A step that is too long for the function (sin(X/1e-3) turns within 1e-3; cos(e^{det})
     where e^{det} is large) gives extrapolations that disagree: the step is then shortened
@@ -987,21 +987,27 @@ def finite_difference(node, values, wrt):
         return float(node.fn(moved)[0, 0])
 
     def extrapolated(index, h):
-        d = [(at(index, s) - at(index, -s)) / (2 * s) for s in (h, h / 2, h / 4)]
+        """The extrapolated slope, the one before it, and the rounding floor: a value
+        rounded to its last bit (a large term beside the one that depends on the input)
+        moves no difference smaller than that, however well the steps agree."""
+        pairs = [(at(index, s), at(index, -s)) for s in (h, h / 2, h / 4)]
+        d = [(up - down) / (2 * s) for (up, down), s in zip(pairs, (h, h / 2, h / 4))]
         r1 = [(4 * d[1] - d[0]) / 3, (4 * d[2] - d[1]) / 3]
-        return (16 * r1[1] - r1[0]) / 15, r1[1]
+        largest = max(abs(v) for pair in pairs for v in pair)
+        floor = 4 * np.finfo(float).eps * largest / (h / 4)
+        return (16 * r1[1] - r1[0]) / 15, r1[1], floor
 
     for index in np.ndindex(*base.shape):
         best = None
         for step in (1e-3, 1e-4, 1e-5, 1e-6):
             h = step * max(1.0, abs(base[index]))
-            slope, coarser = extrapolated(index, h)
+            slope, coarser, floor = extrapolated(index, h)
             # The extrapolations from one family of steps share their rounding errors, so
             # they agree where an ill-conditioned value (the log-determinant of a matrix
             # with a large rank-one term) makes all of them off alike; a second family,
             # whose steps are not the first's halvings, disagrees with it there.
-            other, _ = extrapolated(index, 0.7 * h)
-            disagreement = max(abs(slope - coarser), abs(slope - other))
+            other, _, _ = extrapolated(index, 0.7 * h)
+            disagreement = max(abs(slope - coarser), abs(slope - other), floor)
             if best is None or disagreement < best[1]:
                 best = (slope, disagreement)
             if disagreement <= 1e-9 * max(1.0, abs(slope)):
