@@ -383,12 +383,12 @@ fn rule_example(rule: &Rewrite) -> Result<String, String> {
         for var in &value_vars {
             let (rows, cols, symmetric) = EXAMPLE_SHAPES[rest % EXAMPLE_SHAPES.len()];
             rest /= EXAMPLE_SHAPES.len();
-            let name = example_name(var, rows, cols);
             let shape = Shape::new(Dim::Known(rows), Dim::Known(cols));
             if ones {
                 all_ones.insert(*var, shape);
                 continue;
             }
+            let name = example_name(var, rows, cols);
             let props = Props {
                 symmetric,
                 positive_definite: false,

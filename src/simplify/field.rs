@@ -1031,9 +1031,6 @@ impl Pass {
         for kid in &kids {
             Pass::factors(kid, &mut factors);
         }
-        if factors.len() < 2 {
-            return self.rebuild(e, kids);
-        }
         // Each entry: the factor as written (`None` for a run of equal factors, written
         // as one power when the run ends), its base and its exponent. Writing every
         // partial power of a run (AAA… = A², A³, …) was quadratic: 125 000 nodes for

@@ -665,6 +665,9 @@ pub fn size_rules() -> Vec<RuleSpec> {
         rule(f, "sum-of-outer-product",    "(sum (mul ?a (T ?b)))",                Forward, "(mul (sum ?a) (sum ?b))",     &[Vector("?a"), Vector("?b")]),     // sum(abᵀ) = sum(a)sum(b)
         rule(f, "sum-of-row-sums",         "(sum (mul ?a (ones ?n)))",             Forward, "(sum ?a)",                    &[NotScalar("?a")]),                // sum(A𝟙) = sum(A)
         rule(f, "sum-of-column-sums",      "(sum (mul (T (ones ?n)) ?a))",         Forward, "(sum ?a)",                    &[NotScalar("?a")]),                // sum(𝟙ᵀA) = sum(A)
+        rule(f, "sum-of-kron",             "(sum (kron ?a ?b))",                   Forward, "(mul (sum ?a) (sum ?b))",     &[]),                               // sum(A⊗B) = sum(A)sum(B)
+        rule(f, "sum-of-vec",              "(sum (vec ?a))",                       Forward, "(sum ?a)",                    &[]),                               // sum(vec(A)) = sum(A)
+        rule(f, "sum-of-transpose",        "(sum (T ?a))",                         Forward, "(sum ?a)",                    &[]),                               // sum(Aᵀ) = sum(A)
         rule(f, "sum-of-negation",         "(sum (neg ?a))",                       Forward, "(neg (sum ?a))",              &[]),                               // sum(−A) = −sum(A)
         rule(f, "sum-of-scaled",           "(sum (mul ?k ?a))",                    Forward, "(mul ?k (sum ?a))",           &[Scalar("?k")]),                   // sum(kA) = k·sum(A)
     ]
