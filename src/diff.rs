@@ -79,6 +79,12 @@ pub enum Error {
         /// What is not supported, as a phrase.
         what: String,
     },
+    /// The derivative, written out, would pass a limit (`--max-nodes`).
+    #[error("too large: {what}")]
+    TooLarge {
+        /// What would be too large, as a phrase.
+        what: String,
+    },
     /// A second derivative was asked of an expression that is not a scalar.
     #[error("a second derivative needs a scalar expression, but this one is {shape}")]
     NotScalar {
@@ -105,6 +111,8 @@ impl Error {
                 "to differentiate by `{name}`, declare it a variable (`{name}: scalar`)"
             )),
             Error::Unsupported { .. } => diagnostic,
+            Error::TooLarge { .. } => diagnostic
+                .hint("raise the limit with --max-nodes, or `:limits max-nodes` in the REPL"),
             Error::NotScalar { .. } => diagnostic
                 .hint("take the Jacobian (order 1) of a vector, or the differential of a matrix"),
         }

@@ -405,6 +405,37 @@ pub fn parse_let(src: &str, options: &ParseOptions) -> Result<(Symbol, Expr), Er
     }
 }
 
+/// The length of the longest of [`ASCII_WORDS`].
+const LONGEST_ASCII_WORD: usize = {
+    let mut longest = 0;
+    let mut index = 0;
+    while index < ASCII_WORDS.len() {
+        if ASCII_WORDS[index].len() > longest {
+            longest = ASCII_WORDS[index].len();
+        }
+        index += 1;
+    }
+    longest
+};
+
+/// Whether the ASCII letter runs `left_run` and `right_run`, written side by side, spell
+/// one of [`ASCII_WORDS`] that starts in `left_run` and reaches into `right_run` (or, if
+/// `touching`, ends right at the boundary). Only the letters a word could span are
+/// looked at, so the test takes constant time however long the runs (`AAA…A` in a long
+/// product).
+pub(crate) fn spells_word_across(left_run: &str, right_run: &str, touching: bool) -> bool {
+    let left_run = &left_run[left_run.len().saturating_sub(LONGEST_ASCII_WORD)..];
+    let right_run = &right_run[..right_run.len().min(LONGEST_ASCII_WORD)];
+    let run = format!("{left_run}{right_run}");
+    let boundary = left_run.len();
+    ASCII_WORDS.iter().any(|word| {
+        run.match_indices(word).any(|(start, _)| {
+            let end = start + word.len();
+            start < boundary && (end > boundary || (touching && end == boundary))
+        })
+    })
+}
+
 /// Every multi-letter ASCII word the grammar reads as one token (a function, a Greek
 /// letter, a keyword). A run of juxtaposed single letters that spells one of these reads
 /// as that word instead: `x` next to `i` is `xi`, the Greek ξ.
@@ -560,13 +591,7 @@ pub fn juxtaposition_is_safe(left: &str, right: &str) -> bool {
         let right_run_end = right
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(right.len());
-        let run = format!("{left_run}{}", &right[..right_run_end]);
-        let boundary = left_run.len();
-        let straddles = ASCII_WORDS.iter().any(|word| {
-            run.match_indices(word)
-                .any(|(start, _)| start < boundary && start + word.len() >= boundary)
-        });
-        if straddles {
+        if spells_word_across(left_run, &right[..right_run_end], true) {
             return false;
         }
     }
@@ -2876,6 +2901,45 @@ fn lower_dim(pair: Pair<'_, Rule>) -> Result<Dim, Error> {
 mod tests {
     use super::*;
     use num_traits::One;
+
+    /// Looking at the letters a word could span answers as looking at the whole runs
+    /// would, for runs longer than any word on either side.
+    #[test]
+    fn a_word_across_long_runs_is_found_in_its_window() {
+        let whole_runs = |left: &str, right: &str, touching: bool| {
+            let run = format!("{left}{right}");
+            ASCII_WORDS.iter().any(|word| {
+                run.match_indices(word).any(|(start, _)| {
+                    let end = start + word.len();
+                    start < left.len() && (end > left.len() || (touching && end == left.len()))
+                })
+            })
+        };
+        let padding = "A".repeat(3 * LONGEST_ASCII_WORD);
+        let mut cases = 0;
+        for word in ASCII_WORDS {
+            for cut in 0..=word.len() {
+                let (head, tail) = word.split_at(cut);
+                for (left, right) in [
+                    (format!("{padding}{head}"), format!("{tail}{padding}")),
+                    (format!("{head}{padding}"), format!("{padding}{tail}")),
+                    (format!("{padding}{word}"), padding.clone()),
+                ] {
+                    for touching in [false, true] {
+                        assert_eq!(
+                            spells_word_across(&left, &right, touching),
+                            whole_runs(&left, &right, touching),
+                            "{word} cut at {cut}, touching {touching}"
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(spells_word_across(&format!("{padding}x"), "i", false));
+        assert!(!spells_word_across(&format!("{padding}A"), &padding, true));
+        assert!(cases > 1000);
+    }
 
     /// The function names are one list: each is a LaTeX command exactly when the grammar
     /// reads it after a backslash, and each is read bare before `(` as that function.

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::diag::Diagnostic;
 use crate::diff::{self, Derivative, DerivativeKind};
 use crate::expr::{Decls, Expr, ExprKind, Shape, Symbol, VarDecl};
+use crate::forms::index::IndexForm;
 use crate::forms::Notation;
 use crate::numeric::{self, CheckConfig, Verdict};
 use crate::parse::{self, ParseOptions};
@@ -278,6 +279,9 @@ pub struct DerivativeResult {
     pub notation: Notation,
     /// For a derivative by one entry (`--wrt 'X[m,n]'`), that entry and its index form.
     pub entry: Option<EntryResult>,
+    /// In index notation, the index form of the whole derivative (see
+    /// [`DerivativeResult::index_form`]).
+    pub index: Option<IndexForm>,
     /// When the check was inconclusive because no draw was in the expression's domain:
     /// the function that every draw left, with its span in the source and a hint.
     pub domain: Option<crate::diag::Diagnostic>,
@@ -482,16 +486,25 @@ impl DerivativeResult {
 
     /// The index form of this derivative (`--form index`): ∂Fᵢⱼ/∂Xₖₗ, or with order 2
     /// ∂²f/∂Xᵢⱼ∂Xₖₗ, from the differential of the problem.
-    pub fn index_form(&self) -> Result<crate::forms::index::IndexForm, diff::Error> {
+    pub fn index_form(&self) -> Result<IndexForm, diff::Error> {
         if let Some(entry) = &self.entry {
             return Ok(entry.form.clone());
+        }
+        if let Some(form) = &self.index {
+            return Ok(form.clone());
         }
         let order = if self.kind == DerivativeKind::Hessian {
             2
         } else {
             1
         };
-        crate::forms::index::derivative(&self.problem.typed, &self.wrt, order, ("k", "l"))
+        crate::forms::index::derivative(
+            &self.problem.typed,
+            &self.wrt,
+            order,
+            ("k", "l"),
+            Options::standard().limits.nodes,
+        )
     }
 
     /// One line naming each commutation matrix the result uses: `(K₍ₘ,ₙ₎ is the
@@ -1009,7 +1022,7 @@ impl Session {
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let exprs: Vec<Expr> = derivatives.iter().map(|d| d.expr.clone()).collect();
+        let exprs: Vec<Expr> = derivatives.iter().map(|(d, _)| d.expr.clone()).collect();
         let simplify_start = Instant::now();
         timings.diff = simplify_start - diff_start;
         let lets = self.typed_definitions(&typed);
@@ -1030,7 +1043,7 @@ impl Session {
             .into_iter()
             .zip(many.displays.iter().zip(&many.computes))
             .zip(&targets)
-            .map(|((derivative, (display, compute)), target)| {
+            .map(|(((derivative, index), (display, compute)), target)| {
                 let shape = &derivative.expr.shape;
                 let form = Form {
                     wheres: used_wheres(display, &many.wheres),
@@ -1045,7 +1058,7 @@ impl Session {
                 // symmetric), whatever the derivative was taken of.
                 let result = self.finish(
                     &typed,
-                    derivative,
+                    (derivative, index),
                     form,
                     &target.options,
                     &problem,
@@ -1070,10 +1083,11 @@ impl Session {
         deadline: &crate::limits::Deadline,
     ) -> Result<DerivativeResult, Error> {
         let wrt = variable_name(typed, wrt);
-        let derivative = take_derivative(typed, &wrt, options).map_err(|error| Error::Diff {
-            error,
-            text: text.to_string(),
-        })?;
+        let (derivative, index) =
+            take_derivative(typed, &wrt, options).map_err(|error| Error::Diff {
+                error,
+                text: text.to_string(),
+            })?;
         // The claim is checked by the same deadline: simplification leaves it its share.
         let form = self.simplify_form(
             &derivative.expr,
@@ -1085,13 +1099,20 @@ impl Session {
             text: text.to_string(),
             typed: typed.clone(),
         });
-        Ok(self.finish(typed, derivative, form, options, &problem, deadline))
+        Ok(self.finish(
+            typed,
+            (derivative, index),
+            form,
+            options,
+            &problem,
+            deadline,
+        ))
     }
 
     fn finish(
         &self,
         typed: &Typed,
-        derivative: Derivative,
+        (derivative, index): (Derivative, Option<IndexForm>),
         form: Form,
         options: &Options,
         problem: &Rc<Problem>,
@@ -1118,6 +1139,7 @@ impl Session {
             problem: Rc::clone(problem),
             notation: options.form,
             entry: None,
+            index,
             domain,
         }
     }
@@ -1140,12 +1162,11 @@ impl Session {
         let form = if of_gradient {
             crate::forms::entry::of_gradient(&typed, &target.name, &result.form.display, names)
         } else {
-            crate::forms::index::derivative(&typed, &target.name, 1, names).map_err(|error| {
-                Error::Diff {
+            crate::forms::index::derivative(&typed, &target.name, 1, names, options.limits.nodes)
+                .map_err(|error| Error::Diff {
                     error,
                     text: result.problem.text.clone(),
-                }
-            })?
+                })?
         };
         if options.check && result.check.as_ref().is_some_and(Verdict::is_pass) {
             let mut names = self.typed_definitions(&typed);
@@ -1558,9 +1579,14 @@ impl Session {
                 (print::render(&differential, Style::Unicode), steps)
             }
             Notation::Index => {
-                let form =
-                    crate::forms::index::derivative(&typed, &name, options.order, ("k", "l"))
-                        .map_err(diff_error)?;
+                let form = crate::forms::index::derivative_with_steps(
+                    &typed,
+                    &name,
+                    options.order,
+                    ("k", "l"),
+                    options.limits.nodes,
+                )
+                .map_err(diff_error)?;
                 (form.differential, form.steps)
             }
             Notation::Differential => {
@@ -1781,15 +1807,20 @@ pub fn results_text(results: &[DerivativeResult], style: Style) -> String {
 pub fn results_latex(results: &[DerivativeResult]) -> String {
     let mut lines: Vec<String> = results
         .iter()
-        .map(|result| match result.index_form() {
-            Ok(form) if result.notation == Notation::Index => {
-                format!("{} &= {}", form.lhs(Style::Latex), form.rhs(Style::Latex))
+        .map(|result| {
+            // Only the index notation asks for the index form, which is quadratic in a
+            // long product.
+            let index_form = (result.notation == Notation::Index)
+                .then(|| result.index_form().ok())
+                .flatten();
+            match index_form {
+                Some(form) => format!("{} &= {}", form.lhs(Style::Latex), form.rhs(Style::Latex)),
+                None => format!(
+                    "{} &= {}",
+                    result.lhs(Style::Latex),
+                    result.form.render(Style::Latex)
+                ),
             }
-            _ => format!(
-                "{} &= {}",
-                result.lhs(Style::Latex),
-                result.form.render(Style::Latex)
-            ),
         })
         .collect();
     let mut wheres: Vec<(String, String)> = Vec::new();
@@ -2061,15 +2092,31 @@ fn simplification_deadline(
     }
 }
 
-fn take_derivative(typed: &Typed, wrt: &str, options: &Options) -> Result<Derivative, diff::Error> {
+/// The derivative of `typed` by `wrt` in the notation of `options`, with its index form
+/// in index notation.
+fn take_derivative(
+    typed: &Typed,
+    wrt: &str,
+    options: &Options,
+) -> Result<(Derivative, Option<IndexForm>), diff::Error> {
     match options.form {
-        Notation::Differential => diff::derivative(typed, wrt, options.order),
-        Notation::Vec => crate::forms::vec::derivative(typed, wrt, options.order),
+        Notation::Differential => Ok((diff::derivative(typed, wrt, options.order)?, None)),
+        Notation::Vec => Ok((
+            crate::forms::vec::derivative(typed, wrt, options.order)?,
+            None,
+        )),
         // The index form is printed from the differential; the vec Jacobian, the same
         // numbers, is what is simplified and checked.
         Notation::Index => {
-            crate::forms::index::derivative(typed, wrt, options.order, ("k", "l"))?;
-            crate::forms::vec::derivative(typed, wrt, options.order)
+            let form = crate::forms::index::derivative(
+                typed,
+                wrt,
+                options.order,
+                ("k", "l"),
+                options.limits.nodes,
+            )?;
+            let derivative = crate::forms::vec::derivative(typed, wrt, options.order)?;
+            Ok((derivative, Some(form)))
         }
     }
 }

@@ -440,12 +440,13 @@ fn forms_index_of_the_textbook_entries() {
     for (expr, decls, order, expected) in cases {
         let session = session(decls);
         let typed = session.typed(expr).unwrap();
-        let form = matcalc::forms::index::derivative(&typed, "X", order, ("k", "l")).unwrap();
+        let form =
+            matcalc::forms::index::derivative(&typed, "X", order, ("k", "l"), 10_000).unwrap();
         assert_eq!(form.render(Style::Unicode), expected);
     }
     let session = session("X: n×n");
     let typed = session.typed("X⁻¹").unwrap();
-    let form = matcalc::forms::index::derivative(&typed, "X", 1, ("k", "l")).unwrap();
+    let form = matcalc::forms::index::derivative(&typed, "X", 1, ("k", "l"), 10_000).unwrap();
     assert_eq!(
         form.render(Style::Latex),
         r"\frac{\partial F_{ij}}{\partial X_{kl}} = -(X^{-1})_{ik} (X^{-1})_{lj}"

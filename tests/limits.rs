@@ -941,3 +941,49 @@ fn the_check_of_a_long_second_differential_is_bounded() {
         "{verdict}"
     );
 }
+
+// The index form of a product of n factors holds n² factors (2 000 factors: 62 MB of
+// text, minutes): past --max-nodes factors it is refused with a message naming the flag,
+// and the first node over the bound stops the build. The LaTeX of the same product, which
+// once built the index form it does not print, is linear.
+#[test]
+fn long_products_in_index_and_latex_notation_are_bounded() {
+    let product = format!("xᵀ{}x", "A".repeat(2_000));
+    let run = matcalc_within_memory(
+        1_000_000,
+        &["diff", &product, "--wrt", "A", "--form", "index"],
+    );
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .starts_with("error: too large: the index form would hold more than 10000 factors"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--max-nodes"), "{}", run.stderr);
+    let run = matcalc_within_memory(
+        1_000_000,
+        &["diff", &product, "--wrt", "A", "--format", "latex"],
+    );
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("\\begin{aligned}\n\\frac{\\partial}{\\partial A} &= "),
+        "{}",
+        run.stdout.chars().take(200).collect::<String>()
+    );
+    let shorter = format!("xᵀ{}x", "A".repeat(200));
+    let index = |extra: &[&str]| {
+        let mut args = vec!["diff", &shorter, "--wrt", "A", "--form", "index"];
+        args.extend_from_slice(extra);
+        matcalc(&args)
+    };
+    assert_eq!(index(&[]).status, 2);
+    let raised = index(&["--max-nodes", "1000000"]);
+    assert_eq!(raised.status, 0, "{}", raised.stderr);
+    assert!(
+        raised.stdout.starts_with("∂f/∂Aₖₗ = Σ"),
+        "{}",
+        raised.stdout.chars().take(200).collect::<String>()
+    );
+}

@@ -79,12 +79,14 @@ pub struct IndexForm {
     pub shapes: (Shape, Shape),
     /// The differential the entries were read from, in Unicode.
     pub differential: String,
-    /// The index rules used on it, each once, for `explain --form index`.
+    /// The index rules used on it, each once, for `explain --form index`; empty but
+    /// from [`derivative_with_steps`].
     pub steps: Vec<Step>,
 }
 
 /// The index form of the derivative of `typed` by `wrt`, with X's indices named `k`, `l`
-/// (`m`, `n` for `--wrt 'X[m,n]'`).
+/// (`m`, `n` for `--wrt 'X[m,n]'`), or [`Error::TooLarge`] once its terms hold more than
+/// `max_factors` factors (`--max-nodes`): a product of n factors has n² of them.
 ///
 /// # Examples
 /// ```
@@ -93,8 +95,9 @@ pub struct IndexForm {
 /// let mut session = matcalc::session::Session::new();
 /// session.declare("X: n×n").unwrap();
 /// let typed = session.typed("X⁻¹").unwrap();
-/// let form = index::derivative(&typed, "X", 1, ("k", "l"))?;
+/// let form = index::derivative(&typed, "X", 1, ("k", "l"), 10_000)?;
 /// assert_eq!(form.render(Style::Unicode), "∂(X⁻¹)ᵢⱼ/∂Xₖₗ = −(X⁻¹)ᵢₖ(X⁻¹)ₗⱼ");
+/// assert!(index::derivative(&typed, "X", 1, ("k", "l"), 1).is_err());
 /// # Ok::<(), matcalc::diff::Error>(())
 /// ```
 pub fn derivative(
@@ -102,6 +105,30 @@ pub fn derivative(
     wrt: &str,
     order: u8,
     names: (&str, &str),
+    max_factors: usize,
+) -> Result<IndexForm, Error> {
+    build(typed, wrt, order, names, max_factors, false)
+}
+
+/// [`derivative`] with [`IndexForm::steps`] filled in, for `explain --form index`
+/// (writing the rules renders every node, quadratic in a long product).
+pub fn derivative_with_steps(
+    typed: &Typed,
+    wrt: &str,
+    order: u8,
+    names: (&str, &str),
+    max_factors: usize,
+) -> Result<IndexForm, Error> {
+    build(typed, wrt, order, names, max_factors, true)
+}
+
+fn build(
+    typed: &Typed,
+    wrt: &str,
+    order: u8,
+    names: (&str, &str),
+    max_factors: usize,
+    with_steps: bool,
 ) -> Result<IndexForm, Error> {
     let read = super::differential(typed, wrt, order)?;
     let (f_shape, x_shape) = (read.of_shape, read.x_shape);
@@ -129,6 +156,8 @@ pub fn derivative(
         next: 0,
         sizes: Vec::new(),
         steps: Vec::new(),
+        with_steps,
+        max_factors,
     };
     let differential = Rc::new(differential);
     let terms = builder.entry(&differential, row.clone(), col.clone())?;
@@ -240,6 +269,10 @@ struct Builder<'a> {
     sizes: Vec<crate::expr::Dim>,
     /// The rules used, each once, for `explain --form index`.
     steps: Vec<Step>,
+    /// Whether to record `steps`.
+    with_steps: bool,
+    /// The most factors the terms of one node may hold.
+    max_factors: usize,
 }
 
 fn unsupported(node: &Expr) -> Error {
@@ -324,13 +357,30 @@ impl Builder<'_> {
         })
     }
 
-    /// ∂(node)ᵣ꜀/∂Xₖₗ as a sum of terms.
+    /// ∂(node)ᵣ꜀/∂Xₖₗ as a sum of terms, refused once they hold more than
+    /// `max_factors` factors (a node's terms hold its children's, so the first node over
+    /// the bound stops the build, before the quadratic rest).
     fn entry(&mut self, node: &Rc<Expr>, r: Index, c: Index) -> Result<Vec<Term>, Error> {
+        let terms = self.entry_unbounded(node, r, c)?;
+        let factors: usize = terms.iter().map(|term| term.factors.len()).sum();
+        if factors > self.max_factors {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "the index form would hold more than {} factors",
+                    self.max_factors
+                ),
+            });
+        }
+        Ok(terms)
+    }
+
+    fn entry_unbounded(&mut self, node: &Rc<Expr>, r: Index, c: Index) -> Result<Vec<Term>, Error> {
         use ExprKind as K;
         if !mentions_differential(node, self.wrt) {
             return Ok(vec![]);
         }
-        if let Some(rule) = self.rule_in_words(node) {
+        let rule = self.with_steps.then(|| self.rule_in_words(node)).flatten();
+        if let Some(rule) = rule {
             let step = Step {
                 node: print::render(node, Style::Unicode),
                 rule,
@@ -538,7 +588,8 @@ fn contract(mut term: Term) -> Option<Term> {
 
 /// Like terms added up (`Xᵢⱼδᵢₖδⱼₗ + Xᵢⱼδᵢₖδⱼₗ = 2Xᵢⱼδᵢₖδⱼₗ`), scalars first in each.
 fn collect(terms: Vec<Term>) -> Vec<Term> {
-    let mut out: Vec<(String, Term)> = Vec::new();
+    let mut out: Vec<Term> = Vec::new();
+    let mut position_of: std::collections::HashMap<String, usize> = Default::default();
     for mut term in terms {
         term.factors
             .sort_by_key(|factor| !matches!(factor, Factor::Scalar(_)));
@@ -547,13 +598,15 @@ fn collect(terms: Vec<Term>) -> Vec<Term> {
             ..term.clone()
         };
         let key = term_text(&unit, Style::Unicode, &[]);
-        match out.iter_mut().find(|(seen, _)| *seen == key) {
-            Some((_, same)) => same.coefficient += term.coefficient,
-            None => out.push((key, term)),
+        match position_of.get(&key) {
+            Some(&at) => out[at].coefficient += term.coefficient,
+            None => {
+                position_of.insert(key, out.len());
+                out.push(term);
+            }
         }
     }
     out.into_iter()
-        .map(|(_, term)| term)
         .filter(|term| !term.coefficient.is_zero())
         .collect()
 }

@@ -73,7 +73,7 @@ pub fn jacobian_of(
     x_shape: &Shape,
     f_shape: &Shape,
 ) -> Result<Rc<Expr>, Error> {
-    Ok(jacobian_with_steps(df, wrt, x_shape, f_shape)?.0)
+    Ok(vectorize(df, wrt, x_shape, f_shape, false)?.0)
 }
 
 /// [`jacobian_of`] with the vec rules it used, node by node, children first.
@@ -83,11 +83,24 @@ pub fn jacobian_with_steps(
     x_shape: &Shape,
     f_shape: &Shape,
 ) -> Result<(Rc<Expr>, Vec<Step>), Error> {
+    vectorize(df, wrt, x_shape, f_shape, true)
+}
+
+/// The Jacobian, and the rules used if `with_steps` (writing them renders every node,
+/// quadratic in a long product, so only `explain` asks).
+fn vectorize(
+    df: &Expr,
+    wrt: &str,
+    x_shape: &Shape,
+    f_shape: &Shape,
+    with_steps: bool,
+) -> Result<(Rc<Expr>, Vec<Step>), Error> {
     let mut vectorizer = Vectorizer {
         wrt,
         x_size: x_shape.rows.times(&x_shape.cols),
         memo: HashMap::new(),
         steps: Vec::new(),
+        with_steps,
     };
     let root = Rc::new(df.clone());
     let jacobian = vectorizer.jacobian(&root)?;
@@ -133,6 +146,8 @@ struct Vectorizer<'a> {
     memo: HashMap<*const Expr, Option<Rc<Expr>>>,
     /// The rules used, in the order they were applied, for `explain`.
     steps: Vec<Step>,
+    /// Whether to record `steps`.
+    with_steps: bool,
 }
 
 fn unsupported(what: impl Into<String>) -> Error {
@@ -152,7 +167,8 @@ impl Vectorizer<'_> {
         }
         let res = if mentions_differential(node, self.wrt) {
             let res = self.rule(node)?;
-            if let Some(rule) = self.rule_in_words(node) {
+            let rule = self.with_steps.then(|| self.rule_in_words(node)).flatten();
+            if let Some(rule) = rule {
                 self.steps.push(Step {
                     node: text(node),
                     rule,

@@ -733,12 +733,7 @@ fn letters_merge_into_word(left: &str, right: &str) -> bool {
     if left_run.is_empty() || right_run.is_empty() {
         return false;
     }
-    let run = format!("{left_run}{right_run}");
-    let boundary = left_run.len();
-    crate::parse::ASCII_WORDS.iter().any(|word| {
-        run.match_indices(word)
-            .any(|(start, _)| start < boundary && start + word.len() > boundary)
-    })
+    crate::parse::spells_word_across(left_run, right_run, false)
 }
 
 /// Whether writing `left` and `right` side by side would put a run of ASCII letters that
