@@ -194,32 +194,50 @@ impl Arena {
     }
 }
 
-/// A fresh `where` name for a value of `shape`: `z, u, v, w, z₁, z₂, …` for vectors,
-/// `Z, U, V, M, Z₁, …` for matrices, `ζ, η, θ, ξ, ζ₁, …` for scalars, skipping `taken`.
-pub fn fresh_name(shape: &Shape, taken: &BTreeSet<String>) -> String {
-    let letters: [&str; 4] = if shape.is_scalar() {
-        ["ζ", "η", "θ", "ξ"]
-    } else if shape.cols.is_one() {
-        ["z", "u", "v", "w"]
-    } else {
-        ["Z", "U", "V", "M"]
-    };
-    for letter in letters {
-        if !taken.contains(letter) {
-            return letter.to_string();
+/// Fresh `where` names: `z, u, v, w, z₁, z₂, …` for vectors, `Z, U, V, M, Z₁, …` for
+/// matrices, `ζ, η, θ, ξ, ζ₁, …` for scalars, each skipping the names taken and those
+/// given before.
+pub struct FreshNames {
+    taken: BTreeSet<String>,
+    /// The next subscript to try per kind (scalar, vector, matrix): counting the names
+    /// taken with a letter on each call made naming thousands of classes quadratic.
+    next_subscript: [u64; 3],
+}
+
+impl FreshNames {
+    /// Names avoiding `taken` (the variables, lets and sizes of the expression).
+    pub fn new(taken: BTreeSet<String>) -> FreshNames {
+        FreshNames {
+            taken,
+            next_subscript: [1; 3],
         }
     }
-    // Subscripts are tried from the number of names taken with this letter: a plain
-    // count from 1 would make naming thousands of classes quadratic.
-    let start = taken
-        .range(letters[0].to_string()..)
-        .take_while(|name| name.starts_with(letters[0]))
-        .count() as u64;
-    // The range starts there: skipping mapped items would still format each.
-    (start.max(1)..)
-        .map(|k| format!("{}{}", letters[0], subscript(k)))
-        .find(|name| !taken.contains(name))
-        .unwrap_or_else(|| "z".to_string())
+
+    /// A new name for a value of `shape`, taken from now on.
+    pub fn fresh(&mut self, shape: &Shape) -> String {
+        let (kind, letters): (usize, [&str; 4]) = if shape.is_scalar() {
+            (0, ["ζ", "η", "θ", "ξ"])
+        } else if shape.cols.is_one() {
+            (1, ["z", "u", "v", "w"])
+        } else {
+            (2, ["Z", "U", "V", "M"])
+        };
+        let name = match letters.iter().find(|letter| !self.taken.contains(**letter)) {
+            Some(letter) => letter.to_string(),
+            None => {
+                let next = &mut self.next_subscript[kind];
+                loop {
+                    let name = format!("{}{}", letters[0], subscript(*next));
+                    *next += 1;
+                    if !self.taken.contains(&name) {
+                        break name;
+                    }
+                }
+            }
+        };
+        self.taken.insert(name.clone());
+        name
+    }
 }
 
 fn subscript(k: u64) -> String {

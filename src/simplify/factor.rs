@@ -35,7 +35,7 @@ use num_traits::{One, Signed, Zero};
 use super::analysis::{node_shape, EGraph, MatAnalysis};
 use super::lang::{DimLeaf, Mat, Num};
 use super::rules::Rewrite;
-use crate::expr::{build, Expr, ExprKind, Rational, Shape};
+use crate::expr::{build, Expr, ExprKind, Interner, Rational, Shape};
 
 /// The factoring rewrites, for the rule list.
 pub fn rules() -> Vec<Rewrite> {
@@ -1045,14 +1045,23 @@ pub fn flat_sums(expr: &Expr) -> Expr {
 /// are found whatever their places.
 pub fn flat_sums_collecting(expr: &Expr) -> (Expr, bool) {
     let mut memo = HashMap::new();
+    // Tells like terms apart in linear time; every term it sees is held by `memo`, so
+    // no pointer it keys on is freed and reused while it lives.
+    let mut interner = Interner::new();
     let mut collected = false;
-    let res = flat_rc(&Rc::new(expr.clone()), &mut memo, &mut collected);
+    let res = flat_rc(
+        &Rc::new(expr.clone()),
+        &mut memo,
+        &mut interner,
+        &mut collected,
+    );
     (res.as_ref().clone(), collected)
 }
 
 fn flat_rc(
     expr: &Rc<Expr>,
     memo: &mut HashMap<*const Expr, Rc<Expr>>,
+    interner: &mut Interner,
     collected: &mut bool,
 ) -> Rc<Expr> {
     let key = Rc::as_ptr(expr);
@@ -1065,9 +1074,9 @@ fn flat_rc(
             sum_terms(expr, false, &mut terms);
             let mut terms: Vec<(bool, Rc<Expr>)> = terms
                 .into_iter()
-                .map(|(negative, term)| (negative, flat_rc(&term, memo, collected)))
+                .map(|(negative, term)| (negative, flat_rc(&term, memo, interner, collected)))
                 .collect();
-            if let Some(like) = collect_like_terms(&terms, &expr.shape) {
+            if let Some(like) = collect_like_terms(&terms, &expr.shape, interner) {
                 terms = like;
                 *collected = true;
             }
@@ -1095,11 +1104,11 @@ fn flat_rc(
             hadamard_factors(expr, &mut factors);
             factors
                 .iter()
-                .map(|f| flat_rc(f, memo, collected))
+                .map(|f| flat_rc(f, memo, interner, collected))
                 .reduce(build::hadamard)
                 .expect("a product has factors")
         }
-        _ => expr.map_children(|child| flat_rc(child, memo, collected)),
+        _ => expr.map_children(|child| flat_rc(child, memo, interner, collected)),
     };
     memo.insert(key, res.clone());
     res
@@ -1110,9 +1119,14 @@ fn flat_rc(
 /// place, with the coefficients added exactly. `None` when no two terms are alike, so
 /// that such sums keep extraction's form, or when collecting would change the sum's
 /// shape (`x − x + s`, with `s` a scalar broadcast, would leave the scalar `s`).
-fn collect_like_terms(terms: &[(bool, Rc<Expr>)], shape: &Shape) -> Option<Vec<(bool, Rc<Expr>)>> {
+fn collect_like_terms(
+    terms: &[(bool, Rc<Expr>)],
+    shape: &Shape,
+    interner: &mut Interner,
+) -> Option<Vec<(bool, Rc<Expr>)>> {
     // (coefficient, the term without it), in the order of first occurrence.
     let mut groups: Vec<(Rational, Rc<Expr>)> = vec![];
+    let mut group_of: rustc_hash::FxHashMap<usize, usize> = Default::default();
     let mut merged = false;
     for (negative, term) in terms {
         let (mut coefficient, mut rest) = (Rational::one(), term.clone());
@@ -1124,15 +1138,15 @@ fn collect_like_terms(terms: &[(bool, Rc<Expr>)], shape: &Shape) -> Option<Vec<(
             rest = inner.clone();
         }
         let coefficient = if *negative { -coefficient } else { coefficient };
-        match groups
-            .iter_mut()
-            .find(|(_, other)| Rc::ptr_eq(other, &rest) || **other == *rest)
-        {
-            Some(group) => {
-                group.0 += coefficient;
+        match group_of.entry(interner.id(&rest)) {
+            std::collections::hash_map::Entry::Occupied(group) => {
+                groups[*group.get()].0 += coefficient;
                 merged = true;
             }
-            None => groups.push((coefficient, rest)),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(groups.len());
+                groups.push((coefficient, rest));
+            }
         }
     }
     if !merged {

@@ -1018,6 +1018,18 @@ impl Pass {
         }
     }
 
+    /// The first (`first`) or last factor [`Pass::factors`] would write of `e`.
+    fn end_factor(e: &Rc<Expr>, first: bool) -> Rc<Expr> {
+        let mut at = e;
+        while let ExprKind::Mul(a, b) = &at.kind {
+            if a.shape.is_scalar() || b.shape.is_scalar() {
+                break;
+            }
+            at = if first { a } else { b };
+        }
+        at.clone()
+    }
+
     /// A product with adjacent diagonal factors merged, identities dropped and equal
     /// adjacent factors made a power; `e` itself (children passed through) when nothing
     /// merges.
@@ -1129,6 +1141,29 @@ impl Pass {
         if terms.len() < 2 || terms.iter().any(|(_, t)| t.shape != e.shape) {
             return None;
         }
+        // Terms that share neither their first nor their last factor share nothing; the
+        // spines tell without writing out every word (quadratic in a long product).
+        let ends: Vec<(Rc<Expr>, Rc<Expr>)> = terms
+            .iter()
+            .map(|(_, term)| {
+                let word = scalars_and_word_top(term);
+                (
+                    Pass::end_factor(&word, true),
+                    Pass::end_factor(&word, false),
+                )
+            })
+            .collect();
+        let mut shares_an_end = false;
+        for first in [true, false] {
+            let mut ids = vec![];
+            for (head, tail) in &ends {
+                ids.push(self.id(if first { head } else { tail })?);
+            }
+            shares_an_end |= ids.iter().all(|id| *id == ids[0]);
+        }
+        if !shares_an_end {
+            return None;
+        }
         // Each term as scalar factors and a word.
         let mut split: Vec<Term> = vec![];
         for (negative, term) in &terms {
@@ -1232,21 +1267,34 @@ fn flatten_sum(e: &Rc<Expr>, negative: bool, out: &mut Vec<(bool, Rc<Expr>)>) {
 fn scalars_and_word(term: &Rc<Expr>) -> (Vec<Rc<Expr>>, Vec<Rc<Expr>>) {
     let mut scalars = vec![];
     let mut at = term.clone();
-    loop {
-        let next = match &at.kind {
-            ExprKind::Mul(k, a) if k.shape.is_scalar() && !a.shape.is_scalar() => {
-                scalars.push(k.clone());
-                a.clone()
-            }
-            ExprKind::Mul(a, k) if k.shape.is_scalar() && !a.shape.is_scalar() => {
-                scalars.push(k.clone());
-                a.clone()
-            }
-            _ => break,
-        };
-        at = next;
+    while let Some((k, a)) = leading_scalar(&at) {
+        scalars.push(k);
+        at = a;
     }
     let mut word = vec![];
     Pass::factors(&at, &mut word);
     (scalars, word)
+}
+
+/// `term` without the scalar factors [`scalars_and_word`] takes off: the product its
+/// word is the factors of.
+fn scalars_and_word_top(term: &Rc<Expr>) -> Rc<Expr> {
+    let mut at = term.clone();
+    while let Some((_, a)) = leading_scalar(&at) {
+        at = a;
+    }
+    at
+}
+
+/// `(k, a)` for a product `k·a` or `a·k` of a scalar k and a non-scalar a.
+fn leading_scalar(e: &Rc<Expr>) -> Option<(Rc<Expr>, Rc<Expr>)> {
+    match &e.kind {
+        ExprKind::Mul(k, a) if k.shape.is_scalar() && !a.shape.is_scalar() => {
+            Some((k.clone(), a.clone()))
+        }
+        ExprKind::Mul(a, k) if k.shape.is_scalar() && !a.shape.is_scalar() => {
+            Some((k.clone(), a.clone()))
+        }
+        _ => None,
+    }
 }

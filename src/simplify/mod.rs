@@ -221,7 +221,14 @@ pub fn simplify_many(
     }
     // The rules have no field algebra: the elementwise pass's cancellations join the
     // e-graph as equalities, next to the inputs.
-    add_hints(&mut egraph, &field::hints(&exprs, deadline), deadline);
+    // The passes before saturation leave it most of the time: past their share they
+    // stop with what they have (fewer hints, every repeat named at once).
+    let hints_deadline = deadline.leaving(0.6);
+    add_hints(
+        &mut egraph,
+        &field::hints(&exprs, &hints_deadline),
+        &hints_deadline,
+    );
     egraph.rebuild();
     for node in &mut input_arena.nodes {
         node.class = egraph.find(node.class);
@@ -232,9 +239,11 @@ pub fn simplify_many(
         .collect();
     // A repeated `zᵀ` or `−z` names `z`, which the other occurrences can then share.
     let mut candidates: Vec<Id> = vec![];
-    for (_, index) in cse::name_repeats(&input_arena, &input_tops, &input_let_tops, deadline)
-        .into_iter()
-        .rev()
+    let naming_deadline = deadline.leaving(0.5);
+    for (_, index) in
+        cse::name_repeats(&input_arena, &input_tops, &input_let_tops, &naming_deadline)
+            .into_iter()
+            .rev()
     {
         let mut at = index;
         while let Mat::Transpose(_) | Mat::Neg(_) = input_arena.nodes[at].enode {
@@ -404,6 +413,7 @@ pub fn simplify_many(
         })
         .collect();
     let (order, uncut) = cse::dependency_order(&arena, &root_tops, &all_definitions);
+    let mut fresh_names = cse::FreshNames::new(taken);
     for class in &order {
         let Some(name) = names.get(class) else {
             continue;
@@ -412,8 +422,7 @@ pub fn simplify_many(
             continue;
         }
         let shape = egraph[*class].data.shape.clone();
-        let fresh = cse::fresh_name(&shape, &taken);
-        taken.insert(fresh.clone());
+        let fresh = fresh_names.fresh(&shape);
         shapes.insert(fresh.clone(), shape);
         names.insert(*class, egg::Symbol::from(fresh.as_str()));
     }
@@ -763,8 +772,13 @@ fn saturate(
             .with_hook(plateau_stop(&targets, limits.patience))
             .run(rules);
         last = describe_stop(runner.stop_reason.as_ref());
+        // An e-graph over the node limit before any rewrite (the input alone is that
+        // large) would be as large again after a restart, which holds the inputs: the
+        // restart's extraction took 350 ms of a 500 ms limit at 3 500 factors.
+        let full_from_the_start = matches!(runner.stop_reason, Some(StopReason::NodeLimit(_)))
+            && runner.iterations.iter().all(|it| it.applied.is_empty());
         egraph = runner.egraph;
-        if last.0 || round + 1 == ROUNDS || deadline.passed() {
+        if last.0 || round + 1 == ROUNDS || deadline.passed() || full_from_the_start {
             break;
         }
         let bests: Vec<egg::RecExpr<Mat>> = {
