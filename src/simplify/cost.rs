@@ -213,8 +213,8 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                         _ => TopKind::Applied,
                     };
                     // The log of a softmax underflows where its textbook form, the
-                    // log-softmax `z − logsumexp(z)` one node longer, does not: the
-                    // log costs more than that node.
+                    // log-softmax `z − logsumexp(z)`, does not: the log costs more than
+                    // that form's extra node and second `z` (`Wx − logsumexp(Wx)`).
                     let softmax = |class: Id| {
                         self.egraph[class]
                             .nodes
@@ -227,8 +227,13 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                                 .nodes
                                 .iter()
                                 .any(|node| matches!(node, Mat::Transpose(b) if softmax(*b))));
-                    10 + usize::from(costs(a).top == TopKind::Transposed)
-                        + 20 * usize::from(log_softmax)
+                    let log_softmax_penalty = if log_softmax {
+                        costs(a).total.saturating_add(20)
+                    } else {
+                        0
+                    };
+                    (10 + usize::from(costs(a).top == TopKind::Transposed))
+                        .saturating_add(log_softmax_penalty)
                 }
                 None => 10,
             },
