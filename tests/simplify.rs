@@ -269,3 +269,23 @@ fn simplify_compute_form_bracketing_is_the_chain_optimum() {
         assert_equal_values(&t, compute, &t.expr);
     }
 }
+
+// A scalar's powers are written with one exponent, as a person writes them: the rules
+// reach powers by squaring and cubing, so `α³α` was extracted as `(α²)²` and `αα⁻³`
+// was left as it is. The display keeps the value (checked on random instances).
+#[test]
+fn simplify_writes_a_scalars_powers_with_one_exponent() {
+    for (input, expected) in [
+        ("α^3 α", "α⁴"),
+        ("α^{-3} α", "α⁻²"),
+        ("α α α α", "α⁴"),
+        ("α/α^3", "α⁻²"),
+        ("tr(X)^2 tr(X)", "tr(X)³"),
+    ] {
+        let typed = typed(input, "α: scalar, X: n×n");
+        let res = simplify(&typed.expr, &typed.vars, &[], &Limits::standard());
+        assert_form(&res.display, expected);
+        assert!(res.wheres.is_empty(), "{input}: {}", describe(&res));
+        assert_equal_values(&typed, &res.display, &typed.expr);
+    }
+}

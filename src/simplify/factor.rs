@@ -1108,10 +1108,51 @@ fn flat_rc(
                 .reduce(build::hadamard)
                 .expect("a product has factors")
         }
-        _ => expr.map_children(|child| flat_rc(child, memo, interner, collected)),
+        _ => {
+            let mapped = expr.map_children(|child| flat_rc(child, memo, interner, collected));
+            merged_scalar_powers(&mapped, interner).unwrap_or(mapped)
+        }
     };
     memo.insert(key, res.clone());
     res
+}
+
+/// A scalar's powers written as one, as a person writes them: `(α²)²` is `α⁴`, `α³α`
+/// is `α⁴`, `αα⁻³` is `α⁻²` (extraction reaches powers by squaring and cubing rules,
+/// which add no exponents). `None` when `e` is no such product or power, or when the
+/// exponents cancel (`αα⁻¹` is undefined where `α = 0`).
+fn merged_scalar_powers(e: &Rc<Expr>, interner: &mut Interner) -> Option<Rc<Expr>> {
+    let base_and_exponent = |x: &Rc<Expr>| match &x.kind {
+        ExprKind::Pow(base, k) => (base.clone(), *k),
+        _ => (x.clone(), 1),
+    };
+    let (base, exponent) = match &e.kind {
+        ExprKind::Pow(inner, k) if e.shape.is_scalar() => match &inner.kind {
+            ExprKind::Pow(base, j) => (base.clone(), j.checked_mul(*k)?),
+            _ => return None,
+        },
+        // A scalar's elementwise power and inverse are its power: `α^{∘4}` is `α⁴`.
+        ExprKind::ElemPow(base, q) if e.shape.is_scalar() && q.is_integer() => {
+            (base.clone(), q.to_integer().try_into().ok()?)
+        }
+        ExprKind::Inverse(inner) if e.shape.is_scalar() => match &inner.kind {
+            ExprKind::Pow(base, j) => (base.clone(), j.checked_neg()?),
+            _ => return None,
+        },
+        ExprKind::Mul(x, y) if x.shape.is_scalar() && y.shape.is_scalar() => {
+            let ((x_base, j), (y_base, k)) = (base_and_exponent(x), base_and_exponent(y));
+            if x_base.as_constant().is_some() || interner.id(&x_base) != interner.id(&y_base) {
+                return None;
+            }
+            (x_base, j.checked_add(k)?)
+        }
+        _ => return None,
+    };
+    match exponent {
+        0 => None,
+        1 => Some(base),
+        _ => Some(build::pow(base, exponent)),
+    }
 }
 
 /// The terms of a sum with like terms collected (`−U − U` is `−2U`, `2x + x` is `3x`):
