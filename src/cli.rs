@@ -127,7 +127,8 @@ struct LimitArgs {
     /// The most distinct variables in one expression (at most 100 000).
     #[arg(long, value_name = "N", default_value_t = limits::standard("max-symbols"), value_parser = |text: &str| limits::parse("max-symbols", text))]
     max_symbols: u64,
-    /// The most e-graph nodes while simplifying (at most 10 000 000).
+    /// The most e-graph nodes while simplifying, and factors of an index form (at most
+    /// 10 000 000).
     #[arg(long, value_name = "N", default_value_t = limits::standard("max-nodes"), value_parser = |text: &str| limits::parse("max-nodes", text))]
     max_nodes: u64,
     /// The most rewrite iterations while simplifying (at most 100 000).

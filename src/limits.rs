@@ -48,7 +48,7 @@ pub const LIMITS: [Limit; 8] = [
             get: |o| o.parse_limits.max_exponent,        set: |o, v| o.parse_limits.max_exponent = v },
     Limit { name: "max-symbols",    unit: "",      ceiling: 100_000,    what: "the most distinct variables",
             get: |o| wide(o.parse_limits.max_symbols),   set: |o, v| o.parse_limits.max_symbols = narrow(v) },
-    Limit { name: "max-nodes",      unit: "",      ceiling: 10_000_000, what: "the most e-graph nodes",
+    Limit { name: "max-nodes",      unit: "",      ceiling: 10_000_000, what: "the most e-graph nodes, and factors of an index form",
             get: |o| wide(o.limits.nodes),               set: |o, v| o.limits.nodes = narrow(v) },
     Limit { name: "max-iterations", unit: "",      ceiling: 100_000,    what: "the most rewrite iterations",
             get: |o| wide(o.limits.iterations),          set: |o, v| o.limits.iterations = narrow(v) },
