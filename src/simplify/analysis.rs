@@ -68,6 +68,11 @@ pub struct Data {
     pub dim: Option<Dim>,
     /// Whether every entry is 1 (`𝟙`, `𝟙ᵀ`, `𝟙𝟙ᵀ`, the number 1).
     pub ones: bool,
+    /// Whether the value is zero (`0`, `0·A`, a product, Kronecker product, transpose or
+    /// vec of a zero): such a class holds the zero of its shape at once, where the rules
+    /// that absorb a zero one node at a time could stop at a limit first and leave
+    /// `(vec(X)ᵀ ⊗ I) vec(0·𝟙𝟙ᵀI)`, whose sizes no reader can tell.
+    pub zero: bool,
 }
 
 impl Data {
@@ -81,6 +86,7 @@ impl Data {
             scalar,
             dim: None,
             ones: false,
+            zero: false,
         }
     }
 }
@@ -343,6 +349,22 @@ fn ones_of_node(egraph: &EGraph, enode: &Mat) -> bool {
     }
 }
 
+/// Whether `enode` is zero because of its children ([`Data::zero`]).
+fn zero_of_node(egraph: &EGraph, enode: &Mat) -> bool {
+    let zero = |id: &Id| egraph[*id].data.zero;
+    match enode {
+        Mat::Mul([a, b]) | Mat::Had([a, b]) | Mat::Kron([a, b]) => zero(a) || zero(b),
+        Mat::Add([a, b]) | Mat::Sub([a, b]) => zero(a) && zero(b),
+        Mat::Neg(a)
+        | Mat::Transpose(a)
+        | Mat::Vectorize(a)
+        | Mat::Diag(a)
+        | Mat::Trace(a)
+        | Mat::Sum(a) => zero(a),
+        _ => false,
+    }
+}
+
 fn spd_of_node(egraph: &EGraph, enode: &Mat) -> bool {
     let spd = |id: &Id| egraph[*id].data.spd;
     let positive = |id: &Id| {
@@ -381,6 +403,11 @@ impl egg::Analysis<Mat> for MatAnalysis {
         data.symmetric = data.scalar || symmetric_of_node(egraph, enode);
         data.spd = spd_of_node(egraph, enode) && data.shape.is_square();
         data.ones = data.constant.as_ref().is_some_and(One::is_one) || ones_of_node(egraph, enode);
+        data.zero =
+            data.constant.as_ref().is_some_and(Zero::is_zero) || zero_of_node(egraph, enode);
+        if data.zero && data.scalar && data.constant.is_none() {
+            data.constant = Some(Rational::zero());
+        }
         if let Mat::Dim(DimLeaf(dim)) = enode {
             data.dim = Some(dim.clone());
         }
@@ -414,6 +441,7 @@ impl egg::Analysis<Mat> for MatAnalysis {
             (&mut to.symmetric, from.symmetric),
             (&mut to.spd, from.spd),
             (&mut to.ones, from.ones),
+            (&mut to.zero, from.zero),
         ] {
             if !*mine && theirs {
                 *mine = true;
@@ -429,6 +457,19 @@ impl egg::Analysis<Mat> for MatAnalysis {
         if let Some(constant) = egraph[id].data.constant.clone() {
             let leaf = egraph.add(Mat::Num(Num(constant)));
             egraph.union(id, leaf);
+        }
+        // A zero matrix is the zero of its shape, 0·𝟙𝟙ᵀ (0·𝟙 for a column).
+        let data = &egraph[id].data;
+        if data.zero
+            && !data.scalar
+            && ![&data.shape.rows, &data.shape.cols].contains(&&Dim::Unknown)
+        {
+            let shape = data.shape.clone();
+            let carrier =
+                super::lang::add_shape_carrier(&shape, true, &mut |node| egraph.add(node));
+            let zero = egraph.add(Mat::Num(Num(Rational::zero())));
+            let small = egraph.add(Mat::Mul([zero, carrier]));
+            egraph.union(id, small);
         }
         // A class equal to its own transpose is symmetric.
         if !egraph[id].data.symmetric && egraph.lookup(Mat::Transpose(id)) == Some(egraph.find(id))

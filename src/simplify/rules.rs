@@ -53,11 +53,6 @@ pub enum Guard {
     RowsAre(&'static str, &'static str),
     /// The class (first) has as many columns as the size leaf (second) says.
     ColsAre(&'static str, &'static str),
-    /// Binds the variable to the factor that carries the matched class's shape (`I` when
-    /// square, else `𝟙`, `𝟙ᵀ` or `𝟙𝟙ᵀ`, see [`super::lang::add_shape_carrier`]), so that
-    /// `(mul 0 ?z)` is the zero of the match's shape in the one small form every zero
-    /// of that shape takes. The rule does not fire where a size is unknown.
-    CarrierOfMatch(&'static str),
     /// Binds the variable to the all-ones value of the matched class's shape (`𝟙`, `𝟙ᵀ`,
     /// `𝟙𝟙ᵀ`, or 1 for a scalar): what a function that is 1 at 0 makes of a zero. The
     /// rule does not fire where a size is unknown.
@@ -123,7 +118,6 @@ enum VarGuard {
     Successor(Var, Var),
     RowsAre(Var, Var),
     ColsAre(Var, Var),
-    CarrierOfMatch(Var),
     OnesOfMatch(Var),
     AllOnes(Var),
     Readable(Var),
@@ -149,7 +143,6 @@ impl VarGuard {
             Guard::Successor(a, b) => VarGuard::Successor(var(a)?, var(b)?),
             Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
             Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
-            Guard::CarrierOfMatch(a) => VarGuard::CarrierOfMatch(var(a)?),
             Guard::OnesOfMatch(a) => VarGuard::OnesOfMatch(var(a)?),
             Guard::AllOnes(a) => VarGuard::AllOnes(var(a)?),
             Guard::Readable(a) => VarGuard::Readable(var(a)?),
@@ -194,7 +187,6 @@ impl VarGuard {
             VarGuard::RowsOf(..)
             | VarGuard::ColsOf(..)
             | VarGuard::RowsOfKron(..)
-            | VarGuard::CarrierOfMatch(..)
             | VarGuard::OnesOfMatch(..) => true,
         }
     }
@@ -207,7 +199,6 @@ impl VarGuard {
             | VarGuard::RowsOfKron(size, _, _)
             | VarGuard::RowsNumber(size, _)
             | VarGuard::Successor(size, _)
-            | VarGuard::CarrierOfMatch(size)
             | VarGuard::OnesOfMatch(size) => Some(size),
             _ => None,
         }
@@ -336,15 +327,13 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
                 VarGuard::Successor(_, of) => {
                     successor(egraph, &subst, of).map(|n| Mat::Num(super::lang::Num::int(n)))
                 }
-                VarGuard::CarrierOfMatch(carrier) | VarGuard::OnesOfMatch(carrier) => {
+                VarGuard::OnesOfMatch(carrier) => {
                     let shape = egraph[eclass].data.shape.clone();
                     if [&shape.rows, &shape.cols].contains(&&Dim::Unknown) {
                         return vec![];
                     }
-                    let square = matches!(guard, VarGuard::CarrierOfMatch(_));
-                    let id = super::lang::add_shape_carrier(&shape, square, &mut |node| {
-                        egraph.add(node)
-                    });
+                    let id =
+                        super::lang::add_shape_carrier(&shape, false, &mut |node| egraph.add(node));
                     subst.insert(carrier, id);
                     continue;
                 }
@@ -386,8 +375,8 @@ impl Applier<Mat, MatAnalysis> for GuardedApplier {
 
 use Direction::{Both, Forward};
 use Guard::{
-    CarrierOfMatch, ColsAre, ColsOf, NotScalar, Readable, RowsAre, RowsNumber, RowsOf, RowsOfKron,
-    SameShape, Scalar, Square, Symmetric, Vector,
+    ColsAre, ColsOf, NotScalar, Readable, RowsAre, RowsNumber, RowsOf, RowsOfKron, SameShape,
+    Scalar, Square, Symmetric, Vector,
 };
 
 const fn rule(
@@ -454,16 +443,11 @@ pub fn coefficient_rules() -> Vec<RuleSpec> {
         rule(f, "sub-zero",                "(sub ?a 0)",                  Forward, "?a",                        &[]),                       // A−0 = A
         rule(f, "add-sub-cancel",          "(add (sub ?a ?b) ?b)",        Forward, "?a",                        &[SameShape("?a", "?b")]),  // (A−B)+B = A
         rule(f, "mul-one",                 "(mul 1 ?a)",                  Forward, "?a",                        &[]),                       // 1·A = A
-        rule(f, "mul-zero",                "(mul 0 ?a)",                  Forward, "0",                         &[Scalar("?a")]),           // 0·a = 0 for scalars
-        // A zero absorbs what surrounds it, keeping the shape: every zero of one shape is
-        // then one small term (0·I, 0·𝟙𝟙ᵀ), never 0 times a long product.
-        rule(f, "zero-small",              "(mul 0 ?a)",                  Forward, "(mul 0 ?z)",                &[NotScalar("?a"), CarrierOfMatch("?z")]), // 0·A = 0 (of A's shape)
-        rule(f, "zero-times-left",         "(mul (mul 0 ?a) ?b)",         Forward, "(mul 0 ?z)",                &[CarrierOfMatch("?z")]),   // (0·A)B = 0
-        rule(f, "zero-times-right",        "(mul ?a (mul 0 ?b))",         Forward, "(mul 0 ?z)",                &[CarrierOfMatch("?z")]),   // A(0·B) = 0
-        rule(f, "zero-negated",            "(neg (mul 0 ?a))",            Forward, "(mul 0 ?a)",                &[]),                       // −(0·A) = 0·A
+        // A zero absorbs what surrounds it (products, ⊗, ⊙, transposes, vec, diag, sums,
+        // traces), keeping the shape, by the analysis (Data::zero): every zero of one shape
+        // is then one small term (0·I, 0·𝟙𝟙ᵀ), never 0 times a long product.
         rule(f, "sub-zero-matrix",         "(sub ?a (mul 0 ?b))",         Forward, "?a",                        &[SameShape("?a", "?b")]),  // A−0·B = A
         rule(f, "zero-minus",              "(sub (mul 0 ?b) ?a)",         Forward, "(neg ?a)",                  &[SameShape("?a", "?b")]),  // 0·B−A = −A
-        rule(f, "zero-transposed",         "(T (mul 0 ?a))",              Forward, "(mul 0 ?z)",                &[CarrierOfMatch("?z")]),   // (0·A)ᵀ = 0
         rule(f, "scalar-comm",             "(mul ?k ?a)",                 Forward, "(mul ?a ?k)",               &[Scalar("?k")]),           // kA = Ak
         rule(f, "scalar-comm-right",       "(mul ?a ?k)",                 Forward, "(mul ?k ?a)",               &[Scalar("?k")]),           // Ak = kA
         rule(f, "scalar-float",            "(mul ?a (mul ?k ?b))",        Both,    "(mul ?k (mul ?a ?b))",      &[Scalar("?k")]),           // A(kB) = k(AB)
@@ -580,9 +564,7 @@ pub fn elementwise_rules() -> Vec<RuleSpec> {
         rule(f, "ones-inner-product",      "(mul (T (ones ?n)) ?a)",        Forward, "(sum ?a)",                     &[Vector("?a")]),          // 𝟙ᵀa = sum(a)
         rule(f, "sum-of-scalar",           "(sum ?a)",                      Forward, "?a",                           &[Scalar("?a")]),          // sum(a) = a
         rule(f, "diag-of-scalar",          "(diag ?a)",                     Forward, "?a",                           &[Scalar("?a")]),          // diag(a) = a for 1×1
-        rule(f, "zero-summed",             "(sum (mul 0 ?a))",              Forward, "0",                            &[]),                      // sum(0·A) = 0
         rule(f, "diag-of-scaled",          "(diag (mul ?k ?a))",            Forward, "(mul ?k (diag ?a))",           &[Scalar("?k"), NotScalar("?a")]), // diag(kA) = k·diag(A)
-        rule(f, "zero-diag",               "(diag (mul 0 ?a))",             Forward, "(mul 0 ?z)",                   &[CarrierOfMatch("?z")]),  // diag(0·A) = 0
     ]
 }
 
@@ -626,6 +608,9 @@ pub fn kron_rules() -> Vec<RuleSpec> {
         // The adjoint of A in A ⊗ B reads (Iₘ ⊗ vec(Iₚ)ᵀ)(Ḡ ⊗ Iₚ)…: of Ḡ = 𝟙 its first two
         // factors are 𝟙𝟙ᵀ (diff::kron_adjoint_left).
         rule(f, "kron-pick-of-ones",       "(mul (kron (I ?m) (T (vec (I ?p)))) (kron (ones ?q) (I ?p)))", Forward, "(mul (ones ?m) (T (ones ?p)))", &[]), // (Iₘ ⊗ vec(Iₚ)ᵀ)(𝟙ₘₚ ⊗ Iₚ) = 𝟙ₘ𝟙ₚᵀ
+        // The adjoint of a column b in A ⊗ b reads (vec(Iₘ)ᵀ ⊗ Iₚ)(Iₘ ⊗ Ḡ)vec(Aᵀ), Σᵢⱼ AᵢⱼḠᵢⱼ
+        // (diff::kron_adjoint_right): of Ḡ = 𝟙cᵀ it is 𝟙𝟙ᵀAc.
+        rule(f, "kron-pick-of-ones-outer", "(mul (mul (kron (T (vec (I ?m))) (I ?p)) (kron (I ?m) (mul (ones ?r) (T ?c)))) (vec (T ?a)))", Forward, "(mul (mul (ones ?p) (T (ones ?m))) (mul ?a ?c))", &[RowsAre("?a", "?m"), Vector("?c")]), // (vec(Iₘ)ᵀ ⊗ Iₚ)(Iₘ ⊗ 𝟙cᵀ)vec(Aᵀ) = 𝟙ₚ𝟙ₘᵀAc
         rule(f, "vec-inner-product",       "(mul (T (vec ?a)) (vec ?b))",          Forward, "(tr (mul (T ?a) ?b))",                 &[SameShape("?a", "?b")]),                  // vec(A)ᵀvec(B) = tr(AᵀB), Cookbook (521)
         rule(f, "commutation-vec",         "(mul (K ?m ?n) (vec ?a))",             Forward, "(vec (T ?a))",                         &[RowsAre("?a", "?m"), ColsAre("?a", "?n")]), // K₍ₘ,ₙ₎vec(A) = vec(Aᵀ)
         rule(f, "commutation-transpose",   "(T (K ?m ?n))",                        Forward, "(K ?n ?m)",                            &[]),                                       // K₍ₘ,ₙ₎ᵀ = K₍ₙ,ₘ₎
