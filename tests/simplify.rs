@@ -281,6 +281,11 @@ fn simplify_writes_a_scalars_powers_with_one_exponent() {
         ("α α α α", "α⁴"),
         ("α/α^3", "α⁻²"),
         ("tr(X)^2 tr(X)", "tr(X)³"),
+        // Across a whole product of scalars, a coefficient in front included.
+        ("2 α β α", "2α²β"),
+        ("20 α^9 α^{10}", "20α¹⁹"),
+        // An exponent the parser would refuse to read back stays apart.
+        ("α^{40} α^{40}", "(α⁴⁰)²"),
     ] {
         let typed = typed(input, "α: scalar, X: n×n");
         let res = simplify(&typed.expr, &typed.vars, &[], &Limits::standard());

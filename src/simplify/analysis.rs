@@ -68,8 +68,10 @@ pub struct Data {
     pub dim: Option<Dim>,
     /// Whether every entry is 1 (`𝟙`, `𝟙ᵀ`, `𝟙𝟙ᵀ`, the number 1).
     pub ones: bool,
-    /// Whether the value is zero (`0`, `0·A`, a product, Kronecker product, transpose or
-    /// vec of a zero): such a class holds the zero of its shape at once, where the rules
+    /// Whether the value is zero (`0`, `0·A`; a product, Kronecker or Hadamard product
+    /// with a zero factor; a sum or difference of zeros; the negation, transpose, vec,
+    /// diag, trace or sum of a zero): such a class holds the zero of its shape at once,
+    /// where the rules
     /// that absorb a zero one node at a time could stop at a limit first and leave
     /// `(vec(X)ᵀ ⊗ I) vec(0·𝟙𝟙ᵀI)`, whose sizes no reader can tell.
     pub zero: bool,
@@ -458,7 +460,8 @@ impl egg::Analysis<Mat> for MatAnalysis {
             let leaf = egraph.add(Mat::Num(Num(constant)));
             egraph.union(id, leaf);
         }
-        // A zero matrix is the zero of its shape, 0·𝟙𝟙ᵀ (0·𝟙 for a column).
+        // A zero matrix is the zero of its shape, 0 times its carrier (I when square,
+        // else 𝟙, 𝟙ᵀ or 𝟙𝟙ᵀ).
         let data = &egraph[id].data;
         if data.zero
             && !data.scalar

@@ -1118,40 +1118,80 @@ fn flat_rc(
 }
 
 /// A scalar's powers written as one, as a person writes them: `(α²)²` is `α⁴`, `α³α`
-/// is `α⁴`, `αα⁻³` is `α⁻²` (extraction reaches powers by squaring and cubing rules,
-/// which add no exponents). `None` when `e` is no such product or power, or when the
-/// exponents cancel (`αα⁻¹` is undefined where `α = 0`).
+/// is `α⁴`, `80α³⁹α⁴⁰` is `80α⁷⁹`, `αα⁻³` is `α⁻²` (extraction reaches powers by
+/// squaring and cubing rules, which add no exponents). `None` when `e` is no such
+/// product or power, when exponents cancel (`αα⁻¹` is undefined where `α = 0`), or when
+/// the exponent would pass what the parser reads back (`--max-exponent`).
 fn merged_scalar_powers(e: &Rc<Expr>, interner: &mut Interner) -> Option<Rc<Expr>> {
-    let base_and_exponent = |x: &Rc<Expr>| match &x.kind {
-        ExprKind::Pow(base, k) => (base.clone(), *k),
-        _ => (x.clone(), 1),
-    };
+    if !e.shape.is_scalar() {
+        return None;
+    }
+    let readable =
+        |k: i64| k != 0 && k.unsigned_abs() <= crate::parse::Limits::standard().max_exponent;
+    let power = |base: Rc<Expr>, k: i64| if k == 1 { base } else { build::pow(base, k) };
     let (base, exponent) = match &e.kind {
-        ExprKind::Pow(inner, k) if e.shape.is_scalar() => match &inner.kind {
+        ExprKind::Pow(inner, k) => match &inner.kind {
             ExprKind::Pow(base, j) => (base.clone(), j.checked_mul(*k)?),
             _ => return None,
         },
         // A scalar's elementwise power and inverse are its power: `α^{∘4}` is `α⁴`.
-        ExprKind::ElemPow(base, q) if e.shape.is_scalar() && q.is_integer() => {
+        ExprKind::ElemPow(base, q) if q.is_integer() => {
             (base.clone(), q.to_integer().try_into().ok()?)
         }
-        ExprKind::Inverse(inner) if e.shape.is_scalar() => match &inner.kind {
+        ExprKind::Inverse(inner) => match &inner.kind {
             ExprKind::Pow(base, j) => (base.clone(), j.checked_neg()?),
             _ => return None,
         },
-        ExprKind::Mul(x, y) if x.shape.is_scalar() && y.shape.is_scalar() => {
-            let ((x_base, j), (y_base, k)) = (base_and_exponent(x), base_and_exponent(y));
-            if x_base.as_constant().is_some() || interner.id(&x_base) != interner.id(&y_base) {
+        ExprKind::Mul(..) => {
+            // The factors of the scalar product, each (base, exponent), equal bases
+            // merged at the first one's place; numbers stay as they are.
+            let mut factors = vec![];
+            scalar_factors(e, &mut factors);
+            let mut merged: Vec<(Rc<Expr>, i64)> = vec![];
+            let mut place_of: rustc_hash::FxHashMap<usize, usize> = Default::default();
+            let mut changed = false;
+            for factor in factors {
+                let (base, k) = match &factor.kind {
+                    ExprKind::Pow(base, k) => (base.clone(), *k),
+                    _ => (factor, 1),
+                };
+                if base.as_constant().is_some() {
+                    merged.push((base, k));
+                    continue;
+                }
+                match place_of.entry(interner.id(&base)) {
+                    std::collections::hash_map::Entry::Occupied(place) => {
+                        let slot = &mut merged[*place.get()].1;
+                        *slot = slot.checked_add(k)?;
+                        changed = true;
+                    }
+                    std::collections::hash_map::Entry::Vacant(place) => {
+                        place.insert(merged.len());
+                        merged.push((base, k));
+                    }
+                }
+            }
+            if !changed || !merged.iter().all(|(_, k)| readable(*k)) {
                 return None;
             }
-            (x_base, j.checked_add(k)?)
+            return merged
+                .into_iter()
+                .map(|(base, k)| power(base, k))
+                .reduce(build::mul);
         }
         _ => return None,
     };
-    match exponent {
-        0 => None,
-        1 => Some(base),
-        _ => Some(build::pow(base, exponent)),
+    readable(exponent).then(|| power(base, exponent))
+}
+
+/// The factors of a product of scalars, in order.
+fn scalar_factors(e: &Rc<Expr>, out: &mut Vec<Rc<Expr>>) {
+    match &e.kind {
+        ExprKind::Mul(a, b) if a.shape.is_scalar() && b.shape.is_scalar() => {
+            scalar_factors(a, out);
+            scalar_factors(b, out);
+        }
+        _ => out.push(e.clone()),
     }
 }
 
