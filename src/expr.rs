@@ -1198,8 +1198,12 @@ pub mod build {
         node(ExprKind::Inverse(a), shape)
     }
 
-    /// `aᵏ` (use [`inverse`] for k = −1).
+    /// `aᵏ`; for k = −1 the inverse, as the parser reads `a⁻¹` (a [`ExprKind::Pow`]
+    /// with exponent −1 would print as a text that reads back as another tree).
     pub fn pow(a: Rc<Expr>, k: i64) -> Rc<Expr> {
+        if k == -1 {
+            return inverse(a);
+        }
         let shape = a.shape.clone();
         node(ExprKind::Pow(a, k), shape)
     }

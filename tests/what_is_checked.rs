@@ -814,3 +814,26 @@ fn a_size_named_like_a_variable_stays_the_variable() {
         run.stderr
     );
 }
+
+// Random differential finding (seed 97001, only under load, when extraction stopped
+// early): `--check` failed on a right answer whose display had `(σ(ζ)⁻¹ − 1)`, because
+// merging a scalar's powers (σσ⁻² = σ⁻¹) built a power with exponent −1, which prints
+// as `σ(ζ)⁻¹` and reads back as the inverse. `build::pow` now makes the inverse.
+#[test]
+fn merged_scalar_powers_of_minus_one_read_back() {
+    for (expr, display) in [
+        ("β α α⁻²", "∂/∂β = α⁻¹"),
+        ("β α² α⁻³ + β", "∂/∂β = α⁻¹ + 1"),
+    ] {
+        let run = checked_ok(&[
+            "diff",
+            expr,
+            "--wrt",
+            "β",
+            "--decl",
+            "α: scalar, β: scalar",
+            "--check",
+        ]);
+        assert!(run.stdout.starts_with(display), "{expr}: {}", run.stdout);
+    }
+}
