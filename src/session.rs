@@ -858,7 +858,7 @@ impl Session {
         let start = Instant::now();
         let parsed = self.parse_within(text, &options.parse_limits)?;
         let expanded = self.expand_definitions(&parsed);
-        let size = expanded.size();
+        let size = expanded.dag_size();
         if size > options.limits.nodes && size > parsed.size() {
             return Err(Error::Usage(format!(
                 "with its definitions expanded, the expression has {} nodes, more than the \
@@ -1399,8 +1399,9 @@ impl Session {
     /// `declared` and, if the derivative is not a scalar, an `anchor` variable shaped like
     /// it multiplied elementwise with the root (the reader knows ∂/∂X is shaped like X),
     /// it must have only the sizes of the problem. A size left open is named after an
-    /// innermost printed node that has it. Typing walks the tree the text unfolds to, so
-    /// past [`LARGEST_TYPED`] nodes the check is inconclusive, saying so.
+    /// innermost printed node that has it. A name is one shared node, typed once, as a
+    /// reader takes it: one value of one shape wherever it is used. Past
+    /// [`LARGEST_TYPED`] distinct nodes the check is inconclusive, saying so.
     fn sizes_fixed_by_text(
         &self,
         typed: &Typed,
@@ -1408,7 +1409,7 @@ impl Session {
         declared: &[(Symbol, Shape)],
         anchor: Option<(Symbol, &Shape)>,
     ) -> Result<(), ReadBack> {
-        if tree.size() > LARGEST_TYPED {
+        if tree.dag_size() > LARGEST_TYPED {
             return Err(ReadBack::Limit(
                 "the printed derivative unfolds to too large a tree to type".into(),
             ));
@@ -1867,7 +1868,7 @@ pub fn used_wheres(expr: &Expr, wheres: &[(Symbol, Expr)]) -> Vec<(Symbol, Expr)
         .collect()
 }
 
-/// The largest tree the check types a printed text as: about 250 MB of typed nodes.
+/// Most distinct nodes the check types a printed text as: about 250 MB of typed nodes.
 const LARGEST_TYPED: usize = 200_000;
 
 /// Why the printed derivative was not read back: a limit of the check (time, size), which

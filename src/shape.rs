@@ -848,7 +848,7 @@ struct Dims {
 #[derive(Clone, Debug)]
 struct ShapedNode {
     dims: Dims,
-    children: Vec<ShapedNode>,
+    children: Vec<Rc<ShapedNode>>,
     /// For an [`ExprKind::Written`] node, the node it means; `dims` and `children` are
     /// that node's.
     meaning: Option<Rc<Expr>>,
@@ -879,7 +879,11 @@ struct Pass<'a> {
     /// Sizes that are products of two others (`A ⊗ B`, `vec(A)`) whose factors were not
     /// known when the node was met: (product, left factor, right factor, the node).
     products: Vec<(usize, usize, usize, Rc<Expr>)>,
-    root: Option<ShapedNode>,
+    root: Option<Rc<ShapedNode>>,
+    /// The shapes of shared nodes, by address (each kept alive with its node): a DAG,
+    /// such as definitions expanded, is walked in time linear in its distinct nodes, and
+    /// a shared node, one name's value, has one shape wherever it is used.
+    shared: HashMap<*const Expr, (Rc<Expr>, Rc<ShapedNode>)>,
 }
 
 impl<'a> Pass<'a> {
@@ -900,6 +904,7 @@ impl<'a> Pass<'a> {
             constant_dims: Vec::new(),
             products: Vec::new(),
             root: None,
+            shared: HashMap::new(),
         };
         let root = pass.walk(expr)?;
         if let Some(expected) = expected {
@@ -1120,16 +1125,16 @@ impl<'a> Pass<'a> {
         dims
     }
 
-    fn walk(&mut self, expr: &Expr) -> Result<ShapedNode, Error> {
+    fn walk(&mut self, expr: &Expr) -> Result<Rc<ShapedNode>, Error> {
         if let ExprKind::Written(inner, notation) = &expr.kind {
-            return self.written(expr, inner, *notation);
+            return self.written(expr, inner, *notation).map(Rc::new);
         }
         if let Some(meaning) = self.symbolic_real_power(expr) {
-            return self.real_power(expr, &meaning);
+            return self.real_power(expr, &meaning).map(Rc::new);
         }
         let mut children = Vec::new();
         for child in expr.children() {
-            match self.walk(child) {
+            match self.walk_child(child) {
                 Ok(shaped) => children.push(shaped),
                 Err(error) => return Err(with_quotient_hint(expr, error)),
             }
@@ -1137,11 +1142,25 @@ impl<'a> Pass<'a> {
         let child_dims: Vec<Dims> = children.iter().map(|child| child.dims).collect();
         let dims = self.node_dims(expr, &child_dims)?;
         self.uses.push(dims);
-        Ok(ShapedNode {
+        Ok(Rc::new(ShapedNode {
             dims,
             children,
             meaning: None,
-        })
+        }))
+    }
+
+    /// [`Pass::walk`] of a child, once per shared node.
+    fn walk_child(&mut self, child: &Rc<Expr>) -> Result<Rc<ShapedNode>, Error> {
+        if Rc::strong_count(child) == 1 {
+            return self.walk(child);
+        }
+        if let Some((_, shaped)) = self.shared.get(&Rc::as_ptr(child)) {
+            return Ok(shaped.clone());
+        }
+        let shaped = self.walk(child)?;
+        self.shared
+            .insert(Rc::as_ptr(child), (child.clone(), shaped.clone()));
+        Ok(shaped)
     }
 
     /// `a^b` with a letter `b` not declared an integer: the real power `exp(b·log(a))`
@@ -1188,7 +1207,7 @@ impl<'a> Pass<'a> {
     /// base with a letter exponent is the matrix power of an undeclared integer.
     fn real_power(&mut self, expr: &Expr, meaning: &Rc<Expr>) -> Result<ShapedNode, Error> {
         let Some((base, exponent)) = meaning.real_power_parts() else {
-            return self.walk(meaning);
+            return Ok(self.walk(meaning)?.as_ref().clone());
         };
         let shaped_exponent = self.walk(exponent)?;
         let shaped_base = self.walk(base)?;
@@ -1237,16 +1256,16 @@ impl<'a> Pass<'a> {
             });
         }
         let scalar = shaped_base.dims;
-        let log = ShapedNode {
+        let log = Rc::new(ShapedNode {
             dims: scalar,
             children: vec![shaped_base],
             meaning: None,
-        };
-        let product = ShapedNode {
+        });
+        let product = Rc::new(ShapedNode {
             dims: scalar,
             children: vec![shaped_exponent, log],
             meaning: None,
-        };
+        });
         self.uses.extend([scalar, scalar, scalar]);
         Ok(ShapedNode {
             dims: scalar,
@@ -1260,7 +1279,7 @@ impl<'a> Pass<'a> {
     /// free for scalar forcing to pin, and anything that cannot be a scalar is refused.
     fn spread(&mut self, expr: &Expr, inner: &Rc<Expr>) -> Result<ShapedNode, Error> {
         let ExprKind::Mul(argument, ones) = &inner.kind else {
-            return self.walk(inner);
+            return Ok(self.walk(inner)?.as_ref().clone());
         };
         let shaped_argument = self.walk(argument)?;
         let shaped_ones = self.walk(ones)?;
@@ -1339,7 +1358,7 @@ impl<'a> Pass<'a> {
                 meaning: Some(meaning),
             });
         }
-        let mut shaped = self.walk(inner)?;
+        let mut shaped = self.walk(inner)?.as_ref().clone();
         // The argument whose shape decides: the base of the power, the norm's argument.
         let (mut node, mut shaped_node) = (inner.as_ref(), &shaped);
         while let (ExprKind::Pow(child, _) | ExprKind::Written(child, _), Some(first)) =
@@ -1855,7 +1874,11 @@ impl<'a> Pass<'a> {
             return pinned;
         };
         let mut stack: Vec<(&Expr, &ShapedNode)> = vec![(expr, root)];
+        let mut seen: HashSet<*const ShapedNode> = HashSet::new();
         while let Some((node, shaped)) = stack.pop() {
+            if !seen.insert(shaped as *const ShapedNode) {
+                continue;
+            }
             let real_power = matches!(node.kind, ExprKind::Written(_, WrittenAs::RealPower))
                 || matches!(node.kind, ExprKind::PowSym(..)) && shaped.meaning.is_some();
             let spread = matches!(node.kind, ExprKind::Written(_, WrittenAs::Spread));
@@ -1934,6 +1957,32 @@ impl<'a> Pass<'a> {
     /// Whether `expr` is a default-typed variable, negated or scaled by scalar factors,
     /// or a sum of such terms (constants allowed); collects the variables.
     fn leaf_like(&self, expr: &Expr, shaped: &ShapedNode, leaves: &mut BTreeSet<Symbol>) -> bool {
+        self.leaf_like_within(expr, shaped, leaves, &mut HashMap::new())
+    }
+
+    /// [`Pass::leaf_like`], each shared node judged once (`judged`, by address).
+    fn leaf_like_within(
+        &self,
+        expr: &Expr,
+        shaped: &ShapedNode,
+        leaves: &mut BTreeSet<Symbol>,
+        judged: &mut HashMap<*const ShapedNode, bool>,
+    ) -> bool {
+        if let Some(&judgement) = judged.get(&(shaped as *const ShapedNode)) {
+            return judgement;
+        }
+        let judgement = self.leaf_like_node(expr, shaped, leaves, judged);
+        judged.insert(shaped as *const ShapedNode, judgement);
+        judgement
+    }
+
+    fn leaf_like_node(
+        &self,
+        expr: &Expr,
+        shaped: &ShapedNode,
+        leaves: &mut BTreeSet<Symbol>,
+        judged: &mut HashMap<*const ShapedNode, bool>,
+    ) -> bool {
         use ExprKind::*;
         let child = |index: usize| shaped.children.get(index);
         match &expr.kind {
@@ -1945,25 +1994,26 @@ impl<'a> Pass<'a> {
                 }
                 default_typed
             }
-            Neg(a) => child(0).is_some_and(|shape| self.leaf_like(a, shape, leaves)),
+            Neg(a) => child(0).is_some_and(|shape| self.leaf_like_within(a, shape, leaves, judged)),
             Add(a, b) | Sub(a, b) => match (child(0), child(1)) {
                 (Some(left), Some(right)) => {
-                    self.leaf_like(a, left, leaves) && self.leaf_like(b, right, leaves)
+                    self.leaf_like_within(a, left, leaves, judged)
+                        && self.leaf_like_within(b, right, leaves, judged)
                 }
                 _ => false,
             },
             Mul(a, b) => match (child(0), child(1)) {
                 (Some(left), Some(right)) if self.is_scalar(left.dims) => {
-                    self.leaf_like(b, right, leaves)
+                    self.leaf_like_within(b, right, leaves, judged)
                 }
                 (Some(left), Some(right)) if self.is_scalar(right.dims) => {
-                    self.leaf_like(a, left, leaves)
+                    self.leaf_like_within(a, left, leaves, judged)
                 }
                 _ => false,
             },
             Div(a, _) => match (child(0), child(1)) {
                 (Some(left), Some(right)) if self.is_scalar(right.dims) => {
-                    self.leaf_like(a, left, leaves)
+                    self.leaf_like_within(a, left, leaves, judged)
                 }
                 _ => false,
             },
@@ -2006,7 +2056,9 @@ impl<'a> Pass<'a> {
     fn finish(self, expr: &Expr) -> Typed {
         let mut names = self.names();
         let res_expr = match &self.root {
-            Some(root) => rebuild(expr, root, &self.sizes, &mut names),
+            Some(root) => rebuild(expr, root, &self.sizes, &mut names, &mut HashMap::new())
+                .as_ref()
+                .clone(),
             None => expr.clone(),
         };
         let mut vars = BTreeMap::new();
@@ -2105,14 +2157,38 @@ fn written_text(node: &Expr, argument: &Expr) -> String {
     }
 }
 
-fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeNames) -> Expr {
+/// `expr` with the shapes of `shaped`; a node shared in `shaped` is rebuilt once and
+/// stays shared (`done`, by address).
+fn rebuild(
+    expr: &Expr,
+    shaped: &ShapedNode,
+    sizes: &Sizes,
+    names: &mut SizeNames,
+    done: &mut HashMap<*const ShapedNode, Rc<Expr>>,
+) -> Rc<Expr> {
+    let key = shaped as *const ShapedNode;
+    if let Some(rebuilt) = done.get(&key) {
+        return rebuilt.clone();
+    }
+    let rebuilt = Rc::new(rebuild_node(expr, shaped, sizes, names, done));
+    done.insert(key, rebuilt.clone());
+    rebuilt
+}
+
+fn rebuild_node(
+    expr: &Expr,
+    shaped: &ShapedNode,
+    sizes: &Sizes,
+    names: &mut SizeNames,
+    done: &mut HashMap<*const ShapedNode, Rc<Expr>>,
+) -> Expr {
     use ExprKind::*;
     // A written notation becomes the node it means, whose shapes `shaped` holds.
     let expr = shaped.meaning.as_deref().unwrap_or(expr);
     let mut kids = shaped.children.iter();
     let mut next = |child: &Rc<Expr>| -> Rc<Expr> {
         match kids.next() {
-            Some(child_shape) => Rc::new(rebuild(child, child_shape, sizes, names)),
+            Some(child_shape) => rebuild(child, child_shape, sizes, names, done),
             None => child.clone(),
         }
     };
@@ -2140,7 +2216,7 @@ fn rebuild(expr: &Expr, shaped: &ShapedNode, sizes: &Sizes, names: &mut SizeName
         Softmax(a) => Softmax(next(a)),
         LogSumExp(a) => LogSumExp(next(a)),
         // `walk` never leaves one unresolved; keep the node inside if it did.
-        Written(a, _) => return rebuild(a, shaped, sizes, names),
+        Written(a, _) => return rebuild_node(a, shaped, sizes, names, done),
         ElemDiv(a, b) => {
             let a = next(a);
             ElemDiv(a, next(b))

@@ -103,7 +103,9 @@ fn vectorize(
         with_steps,
     };
     let root = Rc::new(df.clone());
-    let jacobian = vectorizer.jacobian(&root)?;
+    // Combining products is linear in dF but for sums shared along several paths.
+    let budget = 64 * root.dag_size() + 10_000;
+    let jacobian = with_products_remembered(budget, || vectorizer.jacobian(&root))?;
     let rows = f_shape.rows.times(&f_shape.cols);
     let jacobian = jacobian.unwrap_or_else(|| {
         Rc::new(Expr::typed(
@@ -482,7 +484,76 @@ fn kron(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
 /// a·b with identities dropped, negations and scalars moved out, the mixed product
 /// (A ⊗ B)(C ⊗ D) = AC ⊗ BD where the factors fit, and the vec trick on both sides:
 /// (B ⊗ A)vec(C) = vec(ACBᵀ), vec(C)ᵀ(B ⊗ A) = vec(AᵀCB)ᵀ, K₍ₘ,ₙ₎vec(C) = vec(Cᵀ).
+/// Two factors and their product.
+type Made = (Rc<Expr>, Rc<Expr>, Rc<Expr>);
+
+/// The products [`mul`] made, by the addresses of their factors (kept with them), and
+/// how many more it may combine.
+struct Products {
+    made: HashMap<(*const Expr, *const Expr), Made>,
+    budget: usize,
+}
+
+thread_local! {
+    /// The products [`mul`] has made while a Jacobian is built: J is a DAG whose sums
+    /// are shared, and distributing a product over a shared sum once per use would
+    /// unfold the DAG into its tree (`zᵢ = zᵢ₋₁ ⊙ zᵢ₋₁`: 2ⁱ terms).
+    static PRODUCTS: std::cell::RefCell<Option<Products>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `build` with the products [`mul`] makes remembered, then forgets them. Past
+/// `budget` combined products, the rest are left as plain products: distributing over
+/// sums that share subterms along different paths still multiplies the terms.
+fn with_products_remembered<T>(budget: usize, build: impl FnOnce() -> T) -> T {
+    PRODUCTS.with(|products| {
+        *products.borrow_mut() = Some(Products {
+            made: HashMap::new(),
+            budget,
+        })
+    });
+    let res = build();
+    PRODUCTS.with(|products| *products.borrow_mut() = None);
+    res
+}
+
+/// `ab`, combined where the vec rules allow; each pair of factors once while a
+/// Jacobian is built ([`with_products_remembered`]).
 fn mul(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
+    let key = (Rc::as_ptr(&a), Rc::as_ptr(&b));
+    enum Known {
+        Made(Rc<Expr>),
+        New,
+        OverBudget,
+        NotRemembering,
+    }
+    let known = PRODUCTS.with(|products| match products.borrow_mut().as_mut() {
+        None => Known::NotRemembering,
+        Some(products) => match products.made.get(&key) {
+            Some((_, _, product)) => Known::Made(product.clone()),
+            None if products.budget == 0 => Known::OverBudget,
+            None => {
+                products.budget -= 1;
+                Known::New
+            }
+        },
+    });
+    match known {
+        Known::Made(product) => product,
+        Known::New => {
+            let product = mul_uncached(a.clone(), b.clone());
+            PRODUCTS.with(|products| {
+                if let Some(products) = products.borrow_mut().as_mut() {
+                    products.made.insert(key, (a, b, product.clone()));
+                }
+            });
+            product
+        }
+        Known::OverBudget => build::mul(a, b),
+        Known::NotRemembering => mul_uncached(a, b),
+    }
+}
+
+fn mul_uncached(a: Rc<Expr>, b: Rc<Expr>) -> Rc<Expr> {
     use ExprKind as K;
     if is_identity(&a) && !b.shape.is_scalar() {
         return b;

@@ -30,6 +30,7 @@
 mod ascii;
 mod latex;
 pub mod numpy;
+mod powers;
 mod sizes;
 mod unicode;
 
@@ -75,9 +76,15 @@ pub fn render(expr: &Expr, style: Style) -> String {
 
 /// The tree [`render`] and [`render_grouped`] print for `expr`: `expr` itself, but for a
 /// size's value placed where it reads back as the size (`(mαu)ᵀ` for `mαuᵀ`, see the
-/// module documentation). What the printed text parses back to has its structure.
+/// module documentation) and a power past the parser's exponent bound written as
+/// powers within it (`X¹²⁸` as `(X⁶⁴)²`). What the printed text parses back to has its
+/// structure.
 pub fn as_printed(expr: &Expr) -> std::rc::Rc<Expr> {
-    sizes::place_sizes(expr).unwrap_or_else(|| std::rc::Rc::new(expr.clone()))
+    let placed = sizes::place_sizes(expr);
+    let current = placed.as_deref().unwrap_or(expr);
+    powers::split_powers(current)
+        .or(placed)
+        .unwrap_or_else(|| std::rc::Rc::new(expr.clone()))
 }
 
 /// Renders `expr` like [`render`], but keeps the parentheses of every product that is
@@ -200,10 +207,8 @@ impl Printer {
     }
 
     fn finish(mut self, expr: &Expr) -> String {
-        match sizes::place_sizes(expr) {
-            Some(placed) => self.node(&placed, Level::Sum, Context::TOP),
-            None => self.node(expr, Level::Sum, Context::TOP),
-        }
+        let printed = as_printed(expr);
+        self.node(&printed, Level::Sum, Context::TOP);
         self.out
     }
 

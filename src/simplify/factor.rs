@@ -56,6 +56,13 @@ const MAX_CANDIDATES: usize = 32;
 /// Deepest nesting the flat form is read through.
 const MAX_DEPTH: usize = 96;
 
+/// Longest word, and most scalar or Hadamard factors, a flat product may have; a longer
+/// one is a letter of its own. A class read twice is one node but two copies in the flat
+/// form, so without a bound `zᵢ = zᵢ₋₁ ⊙ zᵢ₋₁` would flatten to 2ⁱ factors. A word may
+/// be as long as the longest product the parser reads.
+const MAX_WORD: usize = 4096;
+const MAX_FACTORS: usize = 256;
+
 impl Searcher<Mat, MatAnalysis> for FactorSums {
     fn search_eclass_with_limit(
         &self,
@@ -365,7 +372,9 @@ impl<'a> Flat<'a> {
             }
         }
         self.stack.pop();
-        let res = res.unwrap_or_else(atom);
+        let res = res
+            .filter(|mono| mono.word.len() <= MAX_WORD && mono.scalars.len() <= MAX_FACTORS)
+            .unwrap_or_else(atom);
         self.monos.insert(class, res.clone());
         res
     }
@@ -442,7 +451,7 @@ impl<'a> Flat<'a> {
                     let mut factors = self.had_factors(a);
                     factors.extend(self.had_factors(b));
                     factors.sort();
-                    res = Some(factors);
+                    res = (factors.len() <= MAX_FACTORS).then_some(factors);
                     break;
                 }
             }

@@ -419,6 +419,13 @@ fn poly_div(n: &Poly, d: &Poly) -> Option<Poly> {
 #[derive(Default)]
 struct Pass {
     memo: HashMap<*const Expr, Rc<Expr>>,
+    /// [`Pass::same_region`] and [`Pass::rat`] of shared nodes, by address: a region
+    /// that is a DAG (definitions expanded, a derivative's shared adjoints) is walked
+    /// once per distinct node, never as the tree it unfolds to.
+    same_regions: HashMap<*const Expr, Rc<Expr>>,
+    /// Keyed also by [`Pass::exp_as_sigma`] and by the region's shape (a `𝟙` is the
+    /// constant 1 only where it is shaped like its region).
+    rats: HashMap<(*const Expr, bool, Shape), Option<Rat>>,
     /// Every node the pass made, kept alive so that pointers stay unique.
     made: Vec<Rc<Expr>>,
     interner: Interner,
@@ -595,6 +602,20 @@ impl Pass {
 
     /// The rational function of an elementwise region, atoms passed through first.
     fn rat(&mut self, e: &Rc<Expr>, shape: &Shape) -> Option<Rat> {
+        if Rc::strong_count(e) == 1 {
+            return self.rat_uncached(e, shape);
+        }
+        let key = (Rc::as_ptr(e), self.exp_as_sigma, shape.clone());
+        if let Some(done) = self.rats.get(&key) {
+            return done.clone();
+        }
+        let done = self.rat_uncached(e, shape);
+        self.keep(e.clone());
+        self.rats.insert(key, done.clone());
+        done
+    }
+
+    fn rat_uncached(&mut self, e: &Rc<Expr>, shape: &Shape) -> Option<Rat> {
         use ExprKind::*;
         // A region of a thousand factors is one call from `go`: past the deadline it is
         // left as it is.
@@ -671,12 +692,21 @@ impl Pass {
         if !is_field_op(e) {
             return self.go(e);
         }
+        if let Some(done) = self.same_regions.get(&Rc::as_ptr(e)) {
+            return done.clone();
+        }
+        if self.deadline.is_some_and(|deadline| deadline.passed()) {
+            return e.clone();
+        }
         let kids: Vec<Rc<Expr>> = e
             .children()
             .into_iter()
             .map(|c| self.same_region(c))
             .collect();
-        self.rebuild(e, kids)
+        let done = self.rebuild(e, kids);
+        self.keep(e.clone());
+        self.same_regions.insert(Rc::as_ptr(e), done.clone());
+        done
     }
 
     fn elementwise(&mut self, e: &Rc<Expr>) -> Rc<Expr> {
