@@ -1546,6 +1546,7 @@ impl Session {
         options: &Options,
     ) -> Result<crate::explain::Explanation, Error> {
         let typed = self.typed_with(text, options)?;
+        written_out_within_limits(&typed, options)?;
         let lets: Vec<(Symbol, Expr)> = self
             .definitions
             .iter()
@@ -1568,6 +1569,7 @@ impl Session {
         options: &Options,
     ) -> Result<crate::forms::Explanation, Error> {
         let typed = self.typed_with(text, options)?;
+        written_out_within_limits(&typed, options)?;
         let name = variable_name(&typed, wrt);
         let diff_error = |error| Error::Diff {
             error,
@@ -1749,6 +1751,28 @@ impl<'a> Expansion<'a> {
         }
         copy
     }
+}
+
+/// An explanation writes every node out in full, with no `where` names, so the tree its
+/// expression unfolds to, not its DAG, must be within the node limit: a chain of
+/// definitions each using the one before twice is answered, but explained only while it
+/// is small.
+fn written_out_within_limits(typed: &Typed, options: &Options) -> Result<(), Error> {
+    let size = typed.expr.size();
+    if size <= options.limits.nodes {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "an explanation writes the expression out without names, and with its definitions \
+         expanded it has {} nodes, more than the limit of {} (raise it with --max-nodes, \
+         or `:limits max-nodes` in the REPL)",
+        if size == usize::MAX {
+            "too many".to_string()
+        } else {
+            size.to_string()
+        },
+        options.limits.nodes
+    )))
 }
 
 /// The same DAG with every node's span set to `span`, shared nodes copied once.

@@ -196,6 +196,16 @@ fn let_expansion_is_bounded_by_the_node_limit() {
         let args = chain(count, &["--check"]);
         checked_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     }
+    // An explanation writes every node out, so it is bounded by the tree.
+    let mut args = chain(20, &[]);
+    args[0] = "explain".to_string();
+    let run = matcalc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.status, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("2097152 nodes") && run.stderr.contains("--max-nodes"),
+        "{}",
+        run.stderr
+    );
 }
 
 // Findings 6 and 7: long products end; naming past the time limit names every repeat
