@@ -770,6 +770,13 @@ fn sizes_are_printed_as_values() {
         ),
         ("α sum(X ⊗ Y)", "α", "X: m×n, Y: p×q", "∂/∂α = sum(X ⊗ Y)"),
         ("sum(X − α 𝟙𝟙ᵀ) + mα", "α", "X: m×n", "∂/∂α = m − mn"),
+        // Random run at seed 97103: −sum(diag(diag(𝟙𝟙ᵀ))) left the size of 𝟙 to the reader.
+        (
+            "sum(diag(diag(B − β)))",
+            "β",
+            "B: n×n, β: scalar",
+            "∂/∂β = −n",
+        ),
         // These once printed a size beside a row (`sum(vec((mαu)ᵀ))`, written so that m
         // does not read as a column); sums of outer products now split into sums.
         (

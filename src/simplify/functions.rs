@@ -1,5 +1,5 @@
 //! Facts about the language's newer nodes (issue 12): elementwise functions commute with
-//! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I and diag(I) = 𝟙,
+//! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, diag(I) = 𝟙 and diag(𝟙𝟙ᵀ) = 𝟙,
 //! functions of a zero are constants (tanh(0·X) = 0·X, cosh(0·X) = 𝟙𝟙ᵀ), and square roots
 //! of inner products and of scalars are norms and powers, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
@@ -33,6 +33,7 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("hadamard-all-ones",     "(had ?a (mul (ones ?n) (T (ones ?m))))", "?a", &[]),  // A ⊙ 𝟙𝟙ᵀ = A (the shape guard keeps A's shape)
         rule("diag-of-ones",          "(diag (ones ?n))",     "(I ?n)",               &[]),   // diag(𝟙) = I
         rule("diag-of-identity",      "(diag (I ?n))",        "(ones ?n)",            &[]),   // diag(I) = 𝟙, the diagonal of I
+        rule("diag-of-ones-outer",    "(diag (mul (ones ?n) (T (ones ?n))))", "(ones ?n)", &[]), // diag(𝟙ₙ𝟙ₙᵀ) = 𝟙ₙ, the diagonal of a square 𝟙𝟙ᵀ
         // A function of a zero (what a derivative leaves inside tanh(0·X)): the zero where
         // the function is 0 at 0, the ones where it is 1 (scalar zeros fold in the analysis).
         rule("sin-of-zero",           "(ew-sin (mul 0 ?a))",    "(mul 0 ?a)",     &[]),   // sin(0) = 0
