@@ -1,7 +1,8 @@
 //! Facts about the language's newer nodes (issue 12): elementwise functions commute with
 //! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, diag(I) = 𝟙 and diag(𝟙𝟙ᵀ) = 𝟙,
 //! functions of a zero are constants (tanh(0·X) = 0·X, cosh(0·X) = 𝟙𝟙ᵀ), and square roots
-//! of inner products and of scalars are norms and powers, and a power of a determinant
+//! of inner products and of scalars are norms and powers, the square of a root is its
+//! argument, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
 //! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
 //! (‖x‖)²), and a real power over or times its base is the power one lower or higher
@@ -59,6 +60,11 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("sqrt-of-inner-product", "(ew-sqrt (mul (T ?a) ?a))", "(norm2 ?a)",      &[Vector("?a")]), // sqrt(aᵀa) = ‖a‖
         rule("half-power-as-sqrt",    "(epow ?s 1/2)",        "(ew-sqrt ?s)",         &[]),   // s^{∘1/2} = sqrt(s)
         rule("minus-half-power",      "(epow ?s -1/2)",       "(inv (ew-sqrt ?s))",   &[Scalar("?s")]), // s^{−1/2} = 1/sqrt(s)
+        // What the power rule and the chain rule leave of a root: sqrt(a)² = a wherever
+        // sqrt(a) is defined (a ≥ 0), the display of (α^{1/2})².
+        rule("square-of-sqrt",        "(pow (ew-sqrt ?a) 2)", "?a",                   &[Scalar("?a")]), // (√a)² = a
+        rule("elementwise-square-of-sqrt", "(epow (ew-sqrt ?a) 2)", "?a",             &[]),   // sqrt(A)^{∘2} = A
+        rule("sqrt-hadamard-sqrt",    "(had (ew-sqrt ?a) (ew-sqrt ?a))", "?a",        &[]),   // sqrt(A) ⊙ sqrt(A) = A
         rule("square-of-norm",        "(pow (norm2 ?a) 2)",   "(normsq ?a)",          &[]),   // (‖a‖)² = ‖a‖², ‖A‖_F² for a matrix
         rule("elementwise-square-of-norm", "(epow (norm2 ?a) 2)", "(normsq ?a)",      &[]),   // ‖a‖^{∘2} = ‖a‖² (a scalar)
         // A power of a determinant times the determinant: the power rule's det(X)ᵏ⁻¹ times
