@@ -777,6 +777,11 @@ fn sizes_are_printed_as_values() {
             "B: n×n, β: scalar",
             "∂/∂β = −n",
         ),
+        // Random run at seeds 98000 and 98005: diag(−I/2) kept the identity, and its size,
+        // in the answer ((vec(I)ᵀ ⊗ I)(I ⊗ diag(−I/2))); a constant row stayed uᵀ − β − uᵀ
+        // and printed as 0𝟙 − β.
+        ("tr(−(diag(vec(X))/2))", "X", "X: n×m", "∂/∂X = −𝟙𝟙ᵀ/2"),
+        ("((uᵀ − β) − uᵀ) u", "u", "u: m, β: scalar", "∂/∂u = −β𝟙"),
         // These once printed a size beside a row (`sum(vec((mαu)ᵀ))`, written so that m
         // does not read as a column); sums of outer products now split into sums.
         (

@@ -860,6 +860,11 @@ impl Pass {
             if res.shape.is_scalar() && shape.is_col_vector() {
                 let ones = self.keep(build::ones(shape.rows.clone()));
                 res = self.keep(build::mul(res, ones));
+            } else if res.shape.is_scalar() && shape.transposed().is_col_vector() {
+                // A constant row, −β𝟙ᵀ: uᵀ − β − uᵀ would otherwise stay as it is.
+                let ones = self.keep(build::ones(shape.cols.clone()));
+                let row = self.keep(build::transpose(ones));
+                res = self.keep(build::mul(res, row));
             } else {
                 return None;
             }

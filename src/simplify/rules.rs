@@ -565,6 +565,7 @@ pub fn elementwise_rules() -> Vec<RuleSpec> {
         rule(f, "sum-of-scalar",           "(sum ?a)",                      Forward, "?a",                           &[Scalar("?a")]),          // sum(a) = a
         rule(f, "diag-of-scalar",          "(diag ?a)",                     Forward, "?a",                           &[Scalar("?a")]),          // diag(a) = a for 1×1
         rule(f, "diag-of-scaled",          "(diag (mul ?k ?a))",            Forward, "(mul ?k (diag ?a))",           &[Scalar("?k"), NotScalar("?a")]), // diag(kA) = k·diag(A)
+        rule(f, "diag-of-negation",        "(diag (neg ?a))",               Forward, "(neg (diag ?a))",              &[]),                      // diag(−A) = −diag(A)
     ]
 }
 
