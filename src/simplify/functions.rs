@@ -2,7 +2,7 @@
 //! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, diag(I) = 𝟙 and diag(𝟙𝟙ᵀ) = 𝟙,
 //! functions of a zero are constants (tanh(0·X) = 0·X, cosh(0·X) = 𝟙𝟙ᵀ), and square roots
 //! of inner products and of scalars are norms and powers, the square of a root is its
-//! argument, and a power of a determinant
+//! argument, softmax sums to one, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
 //! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
 //! (‖x‖)²), and a real power over or times its base is the power one lower or higher
@@ -57,6 +57,7 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("sign-of-ones",          "(ew-sign ?a)",           "?a",             &[AllOnes("?a")]), // sign(1) = 1
         rule("relu-of-ones",          "(ew-relu ?a)",           "?a",             &[AllOnes("?a")]), // relu(1) = 1
         rule("sigma-of-zero",         "(ew-sigma (mul 0 ?a))",  "(mul 1/2 ?o)",   &[OnesOfMatch("?o")]), // σ(0) = ½
+        rule("sum-of-softmax",        "(sum (softmax ?a))",   "1",                    &[]),   // 𝟙ᵀsoftmax(z) = 1
         rule("sqrt-of-inner-product", "(ew-sqrt (mul (T ?a) ?a))", "(norm2 ?a)",      &[Vector("?a")]), // sqrt(aᵀa) = ‖a‖
         rule("half-power-as-sqrt",    "(epow ?s 1/2)",        "(ew-sqrt ?s)",         &[]),   // s^{∘1/2} = sqrt(s)
         rule("minus-half-power",      "(epow ?s -1/2)",       "(inv (ew-sqrt ?s))",   &[Scalar("?s")]), // s^{−1/2} = 1/sqrt(s)
