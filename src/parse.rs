@@ -1041,7 +1041,11 @@ fn check_function_names(src: &str) -> Result<(), Error> {
                 }
             }
         }
-        if !wrapped && is_plain_function_name(word) && starts_with_power(rest) {
+        if !wrapped
+            && is_plain_function_name(word)
+            && starts_with_power(rest)
+            && !positive_power(rest)
+        {
             return Err(Error::Unsupported {
                 message: format!("unsupported: a power written on the function name `{word}`"),
                 span: Span::new(start, src.len() - rest.len() + power_length(rest)),
@@ -1239,6 +1243,17 @@ fn canonical_function_name(name: &str) -> &str {
 /// Whether `text` starts with a power: `^`, or a superscript digit or minus.
 fn starts_with_power(text: &str) -> bool {
     text.starts_with(['^', '⁻', '¹', '²', '³', '⁰', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'])
+}
+
+/// Whether `text` starts with a positive integer power, `^2`, `^{3}`, `²`: on a function's
+/// name it is the power of the value (`\sin^2 θ` = sin(θ)²); `sin⁻¹` is refused, as people
+/// read it as arcsin and as 1/sin.
+fn positive_power(text: &str) -> bool {
+    let digits = match text.strip_prefix('^') {
+        Some(rest) => rest.strip_prefix(['{', '(']).unwrap_or(rest).trim_start(),
+        None => return text.starts_with(['¹', '²', '³', '⁰', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹']),
+    };
+    digits.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The byte length of the power at the start of `text`: `^2`, `^{-1}`, `²`, `⁻¹`.
@@ -1881,6 +1896,42 @@ impl Lowerer<'_> {
             _ => self.binary(ExprKind::Mul, lhs, rhs),
         }
     }
+    /// The named function `name` applied to `argument`: `tr(A)`, `vector(c)`, `sin(x)`.
+    fn call(&self, name: &str, span: Span, argument: Node) -> Result<Node, Error> {
+        let make: Box<dyn FnOnce(Rc<Expr>) -> ExprKind> = match name {
+            "tr" | "trace" => Box::new(ExprKind::Trace),
+            "det" => Box::new(ExprKind::Det),
+            "logdet" => Box::new(ExprKind::LogDet),
+            "diag" => Box::new(ExprKind::Diag),
+            "sum" => Box::new(ExprKind::Sum),
+            "inv" => Box::new(ExprKind::Inverse),
+            "softmax" => Box::new(ExprKind::Softmax),
+            "logsumexp" | "lse" => Box::new(ExprKind::LogSumExp),
+            // matrixcalculus.org's words: vector(c) = c𝟙 and matrix(c) = c𝟙𝟙ᵀ.
+            "vector" | "matrix" => {
+                let ones = || Rc::new(Expr::new(ExprKind::Ones).with_span(span));
+                let spread = if name == "vector" {
+                    ones()
+                } else {
+                    let row = Rc::new(Expr::new(ExprKind::Transpose(ones())).with_span(span));
+                    Rc::new(Expr::new(ExprKind::Mul(ones(), row)).with_span(span))
+                };
+                let product = Rc::new(
+                    Expr::new(ExprKind::Mul(Rc::new(argument.expr), spread)).with_span(span),
+                );
+                return self.node(
+                    ExprKind::Written(product, WrittenAs::Spread),
+                    span,
+                    (argument.depth + 2, argument.height + 2),
+                );
+            }
+            other => {
+                let function = elementwise_function(other).ok_or_else(|| unexpected(span))?;
+                Box::new(move |inner| ExprKind::Func(function, inner))
+            }
+        };
+        self.unary(make, span, argument)
+    }
 
     fn postfix(&self, operand: Node, op: Pair<'_, Rule>, nesting: usize) -> Result<Node, Error> {
         let span = operand.expr.span.unwrap_or_default().join(span_of(&op));
@@ -2205,46 +2256,25 @@ impl Lowerer<'_> {
                         )
                     })
                     .unwrap_or_default();
-                let argument = match inner.next() {
+                let mut next = inner.next();
+                let power = match &next {
+                    Some(pair) if pair.as_rule() == Rule::power => {
+                        let power = pair.clone();
+                        next = inner.next();
+                        Some(power)
+                    }
+                    _ => None,
+                };
+                let argument = match next {
                     Some(argument) => self.argument(argument, nesting)?,
                     None => return Err(unexpected(span)),
                 };
-                let make: Box<dyn FnOnce(Rc<Expr>) -> ExprKind> = match name.as_str() {
-                    "tr" | "trace" => Box::new(ExprKind::Trace),
-                    "det" => Box::new(ExprKind::Det),
-                    "logdet" => Box::new(ExprKind::LogDet),
-                    "diag" => Box::new(ExprKind::Diag),
-                    "sum" => Box::new(ExprKind::Sum),
-                    "inv" => Box::new(ExprKind::Inverse),
-                    "softmax" => Box::new(ExprKind::Softmax),
-                    "logsumexp" | "lse" => Box::new(ExprKind::LogSumExp),
-                    // matrixcalculus.org's words: vector(c) = c𝟙 and matrix(c) = c𝟙𝟙ᵀ.
-                    "vector" | "matrix" => {
-                        let ones = || Rc::new(Expr::new(ExprKind::Ones).with_span(span));
-                        let spread = if name == "vector" {
-                            ones()
-                        } else {
-                            let row =
-                                Rc::new(Expr::new(ExprKind::Transpose(ones())).with_span(span));
-                            Rc::new(Expr::new(ExprKind::Mul(ones(), row)).with_span(span))
-                        };
-                        let product = Rc::new(
-                            Expr::new(ExprKind::Mul(Rc::new(argument.expr), spread))
-                                .with_span(span),
-                        );
-                        return self.node(
-                            ExprKind::Written(product, WrittenAs::Spread),
-                            span,
-                            (argument.depth + 2, argument.height + 2),
-                        );
-                    }
-                    other => {
-                        let function =
-                            elementwise_function(other).ok_or_else(|| unexpected(span))?;
-                        Box::new(move |inner| ExprKind::Func(function, inner))
-                    }
-                };
-                self.unary(make, span, argument)
+                if let Some(power) = power {
+                    // `\sin^2 θ` is sin(θ)²: the call without the power, then the power.
+                    let call = self.call(&name, span, argument)?;
+                    return self.postfix(call, power, nesting);
+                }
+                self.call(&name, span, argument)
             }
             Rule::styled_ident | Rule::ident => {
                 let has_decoration = pair.clone().into_inner().any(|child| {

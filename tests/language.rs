@@ -467,7 +467,7 @@ fn language_errors_have_a_span_and_a_hint() {
         ("capitalised_function", &["diff", "Exp(θ)", "--wrt", "θ"]),
         (
             "power_on_a_function_name",
-            &["diff", r"\sin^2 \theta", "--wrt", "θ"],
+            &["diff", r"\sin^{-1} \theta", "--wrt", "θ"],
         ),
         ("eye_with_an_argument", &["diff", "xᵀeye(n)x", "--wrt", "x"]),
         ("transposed_one", &["diff", "1^T x", "--wrt", "x"]),
