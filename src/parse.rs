@@ -1044,7 +1044,8 @@ fn check_function_names(src: &str) -> Result<(), Error> {
         if !wrapped
             && is_plain_function_name(word)
             && starts_with_power(rest)
-            && !positive_power(rest)
+            && !(positive_power(rest)
+                && !starts_with_power(rest[power_length(rest)..].trim_start()))
         {
             return Err(Error::Unsupported {
                 message: format!("unsupported: a power written on the function name `{word}`"),

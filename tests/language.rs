@@ -469,6 +469,11 @@ fn language_errors_have_a_span_and_a_hint() {
             "power_on_a_function_name",
             &["diff", r"\sin^{-1} \theta", "--wrt", "θ"],
         ),
+        // A power on the name is the value's (sin²θ); two of them are read by no one.
+        (
+            "two_powers_on_a_function_name",
+            &["diff", "sin^{2}^{3}(θ)", "--wrt", "θ"],
+        ),
         ("eye_with_an_argument", &["diff", "xᵀeye(n)x", "--wrt", "x"]),
         ("transposed_one", &["diff", "1^T x", "--wrt", "x"]),
         (
