@@ -1041,12 +1041,11 @@ fn check_function_names(src: &str) -> Result<(), Error> {
                 }
             }
         }
-        if !wrapped
-            && is_plain_function_name(word)
-            && starts_with_power(rest)
-            && !(positive_power(rest)
-                && !starts_with_power(rest[power_length(rest)..].trim_start()))
-        {
+        // One positive power on a name is the power of the call's value
+        // (sin²θ); the grammar reads it, anything else on the name is refused.
+        let readable_power =
+            positive_power(rest) && !starts_with_power(rest[power_length(rest)..].trim_start());
+        if !wrapped && is_plain_function_name(word) && starts_with_power(rest) && !readable_power {
             return Err(Error::Unsupported {
                 message: format!("unsupported: a power written on the function name `{word}`"),
                 span: Span::new(start, src.len() - rest.len() + power_length(rest)),
