@@ -55,7 +55,7 @@ fn integer_vars(ast: &RecExpr<ENodeOrVar<Mat>>) -> (Vec<egg::Var>, Vec<egg::Var>
     let (mut numbers, mut symbols) = (vec![], vec![]);
     for node in nodes {
         match node {
-            ENodeOrVar::ENode(Mat::Pow([_, k])) => numbers.extend(var(k)),
+            ENodeOrVar::ENode(Mat::Pow([_, k]) | Mat::ElemPow([_, k])) => numbers.extend(var(k)),
             ENodeOrVar::ENode(Mat::PowSym([_, k, offset])) => {
                 symbols.extend(var(k));
                 numbers.extend(var(offset));

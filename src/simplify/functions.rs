@@ -2,7 +2,7 @@
 //! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, diag(I) = 𝟙 and diag(𝟙𝟙ᵀ) = 𝟙,
 //! functions of a zero are constants (tanh(0·X) = 0·X, cosh(0·X) = 𝟙𝟙ᵀ), and square roots
 //! of inner products and of scalars are norms and powers, the square of a root is its
-//! argument, softmax sums to one, and a power of a determinant
+//! argument, a power of ones is ones, softmax sums to one, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
 //! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
 //! (‖x‖)²), and a real power over or times its base is the power one lower or higher
@@ -55,6 +55,7 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("sqrt-of-ones",          "(ew-sqrt ?a)",           "?a",             &[AllOnes("?a")]), // √1 = 1
         rule("abs-of-ones",           "(ew-abs ?a)",            "?a",             &[AllOnes("?a")]), // |1| = 1
         rule("sign-of-ones",          "(ew-sign ?a)",           "?a",             &[AllOnes("?a")]), // sign(1) = 1
+        rule("power-of-ones",         "(epow ?a ?k)",           "?a",             &[AllOnes("?a")]), // 1^{∘k} = 1
         rule("relu-of-ones",          "(ew-relu ?a)",           "?a",             &[AllOnes("?a")]), // relu(1) = 1
         rule("sigma-of-zero",         "(ew-sigma (mul 0 ?a))",  "(mul 1/2 ?o)",   &[OnesOfMatch("?o")]), // σ(0) = ½
         rule("sum-of-softmax",        "(sum (softmax ?a))",   "1",                    &[]),   // 𝟙ᵀsoftmax(z) = 1
