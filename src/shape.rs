@@ -496,6 +496,83 @@ pub fn infer_as(expr: &Expr, decls: &Decls, expected: &Shape) -> Result<Typed, E
 /// ([`Error::SizeAsVariable`]); otherwise (no such use, or no reading as variables
 /// types) the names are sizes.
 fn infer_within(expr: &Expr, decls: &Decls, expected: Option<&Shape>) -> Result<Typed, Error> {
+    infer_sizes_as_values(expr, decls, expected)
+        .map_err(|error| with_vector_reading_hint(expr, decls, expected, error))
+}
+
+/// `error` with a hint naming a Greek letter that, declared a vector, makes `expr` type:
+/// papers write vectors in Greek (`‖y − Xβ‖²`, `Σ⁻¹μ`) where matcalc's default reads a
+/// scalar, and the hint that fits is then about the Greek letter, not the matrix beside
+/// it. Only declarations that type are offered: each undeclared Greek letter (a few) as a
+/// vector of each size the error names, columns first.
+fn with_vector_reading_hint(
+    expr: &Expr,
+    decls: &Decls,
+    expected: Option<&Shape>,
+    mut error: Error,
+) -> Error {
+    let (Error::Mismatch {
+        lhs, rhs, hints, ..
+    }
+    | Error::DeclConflict {
+        lhs, rhs, hints, ..
+    }) = &mut error
+    else {
+        return error;
+    };
+    let mut sizes: Vec<Dim> = vec![];
+    // Columns first: the letter is most often the vector a matrix multiplies (`Xβ`).
+    for dim in [
+        &rhs.shape.cols,
+        &lhs.shape.cols,
+        &lhs.shape.rows,
+        &rhs.shape.rows,
+    ] {
+        if matches!(dim, Dim::Sym(_)) && !sizes.contains(dim) {
+            sizes.push(dim.clone());
+        }
+    }
+    let mut greek: Vec<Symbol> = vec![];
+    for node in expr.distinct_nodes() {
+        if let ExprKind::Var(name) = &node.kind {
+            let undeclared = !decls.vars.contains_key(name) && !decls.fns.contains(name);
+            if undeclared
+                && matches!(default_kind(name), DefaultKind::Scalar)
+                && !greek.contains(name)
+            {
+                greek.push(name.clone());
+            }
+        }
+    }
+    for name in greek.iter().take(3) {
+        for size in &sizes {
+            let mut trial = decls.clone();
+            let shape = Shape::vector(size.clone());
+            trial.vars.insert(
+                name.clone(),
+                VarDecl {
+                    shape,
+                    props: Props::default(),
+                },
+            );
+            if infer_sizes_as_values(expr, &trial, expected).is_ok() {
+                hints.insert(
+                    0,
+                    format!("if `{name}` is a vector, declare it: `{name}: {size}` (undeclared, a Greek letter is a scalar)"),
+                );
+                return error;
+            }
+        }
+    }
+    error
+}
+
+/// [`infer_within`] without its hints.
+fn infer_sizes_as_values(
+    expr: &Expr,
+    decls: &Decls,
+    expected: Option<&Shape>,
+) -> Result<Typed, Error> {
     let sizes = sizes_as_values(expr, decls);
     if sizes.is_empty() {
         return infer_reading(expr, decls, expected);
