@@ -16,7 +16,9 @@ use crate::expr::{Dim, Shape};
 /// an integer a little less than a variable (so `z ⊙ (1 − z)` beats `z − z ⊙ z`),
 /// `−A` less than `(−1)A`, `I` a little more than a variable, a scalar factor on the
 /// right (`Ak`) more than on the left (`kA`), a transpose inside a function (`σ(zᵀ)`)
-/// more than outside (`σ(z)ᵀ`), every avoidable pair of parentheses a little, and sizes
+/// more than outside (`σ(z)ᵀ`), a minus or a scalar factor inside a transpose, an inverse
+/// or a trace more than outside (`−(AB)ᵀ`, `2 tr(A)`), every avoidable pair of parentheses
+/// a little, and sizes
 /// nothing (`I` prints without its size).
 pub struct DisplayCost<'a> {
     egraph: &'a EGraph,
@@ -196,11 +198,18 @@ impl CostFunction<Mat> for DisplayCost<'_> {
                 8
             }
             // `(AB)ᵀ` and `(A + B)⁻¹` print with parentheses that `Aᵀ` does not need.
+            // A minus reads outside a postfix: `−(AB)ᵀ`, not `(−AB)ᵀ`.
             Mat::Transpose(a) => {
                 top = TopKind::Transposed;
-                12 + usize::from(!costs(*a).top.is_atomic())
+                let inner = costs(*a).top;
+                12 + usize::from(!inner.is_atomic()) + usize::from(inner == TopKind::Negated)
             }
-            Mat::Inverse(a) => 10 + usize::from(!costs(*a).top.is_atomic()),
+            Mat::Inverse(a) => {
+                let inner = costs(*a).top;
+                10 + usize::from(!inner.is_atomic()) + usize::from(inner == TopKind::Negated)
+            }
+            // A scalar factor reads outside a trace: `4 tr(XᵀX)`, not `tr(4XᵀX)`.
+            Mat::Trace(a) => 10 + usize::from(costs(*a).top == TopKind::Scaled),
             // A factored-out identity (`(WᵀW − I)x`) reads worse than the sum it replaces.
             Mat::Identity(_) => 12,
             // The commutation matrix reads worse than I where both are right (K₍₁,ₙ₎ = I).
