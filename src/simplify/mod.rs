@@ -770,7 +770,7 @@ fn saturate(
             .with_time_limit(budget)
             .with_scheduler(BackoffScheduler::default().with_initial_match_limit(MATCH_LIMIT))
             .with_hook(plateau_stop(&targets, limits.patience))
-            .run(rules);
+            .run(rules.iter().copied());
         last = describe_stop(runner.stop_reason.as_ref());
         // An e-graph over the node limit before any rewrite (the input alone is that
         // large) would be as large again after a restart, which holds the inputs: the

@@ -9,7 +9,12 @@
 //! a matrix into a scalar). Values are the guards' business; `tests/rules_preserve_value.rs`
 //! checks every rule of [`all_rules`] on random instances.
 
-use egg::{Applier, Id, Pattern, PatternAst, Rewrite as EggRewrite, Subst, Symbol, Var};
+use std::collections::HashSet;
+use std::mem::Discriminant;
+
+use egg::{
+    Applier, ENodeOrVar, Id, Pattern, PatternAst, Rewrite as EggRewrite, Subst, Symbol, Var,
+};
 
 use super::analysis::{node_shape, EGraph, MatAnalysis, MatchKey};
 use super::lang::{DimLeaf, Mat};
@@ -713,31 +718,76 @@ pub fn standard_rules() -> &'static [Rewrite] {
     })
 }
 
-/// The rules worth searching in `egraph`: [`standard_rules`], less the [`kron_rules`]
-/// where no Kronecker product, `vec` or commutation matrix occurs. Only those rules
-/// build such nodes, so none of them could ever match, and searching their
-/// `mul`/`add`/`T`-rooted patterns would slow every other simplification.
-pub fn rules_for(egraph: &EGraph) -> &'static [Rewrite] {
-    static WITHOUT_KRON: std::sync::OnceLock<Vec<Rewrite>> = std::sync::OnceLock::new();
-    let has_kron = egraph.classes().any(|class| {
-        class
-            .nodes
-            .iter()
-            .any(|node| matches!(node, Mat::Kron(_) | Mat::Vectorize(_) | Mat::Commutation(_)))
-    });
-    if has_kron {
-        standard_rules()
-    } else {
-        WITHOUT_KRON.get_or_init(|| {
-            let kron: Vec<&str> = kron_rules().iter().map(|spec| spec.name).collect();
-            rule_specs()
-                .iter()
-                .filter(|spec| !kron.contains(&spec.name))
-                .flat_map(rewrites_of)
-                .chain(super::factor::rules())
-                .collect()
-        })
+/// The rules worth searching in `egraph`: those of [`standard_rules`] that could ever
+/// match it. A rule whose left side needs an operator that is in no class and that no
+/// rule able to match could build (`(T (ew-sin ?a))` where there is no `sin`, the
+/// Kronecker rules without `⊗`) is left out, found as a fixed point from the operators
+/// present: searching its `mul`/`add`/`T`-rooted pattern would slow every simplification
+/// and could never add a node. The searchers without a pattern (flat-sum factoring) are
+/// always kept, and build only [`always_buildable`] operators beyond those they read.
+pub fn rules_for(egraph: &EGraph) -> Vec<&'static Rewrite> {
+    let rules = standard_rules();
+    let mut available: HashSet<Discriminant<Mat>> = always_buildable();
+    for class in egraph.classes() {
+        available.extend(class.nodes.iter().map(std::mem::discriminant));
     }
+    let mut live = vec![false; rules.len()];
+    loop {
+        let mut grew = false;
+        for (rule, live) in rules.iter().zip(live.iter_mut()) {
+            let matchable = rule
+                .searcher
+                .get_pattern_ast()
+                .is_none_or(|lhs| operators(lhs).all(|op| available.contains(&op)));
+            if *live || !matchable {
+                continue;
+            }
+            *live = true;
+            grew = true;
+            if let Some(rhs) = rule.applier.get_pattern_ast() {
+                available.extend(operators(rhs));
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    rules
+        .iter()
+        .zip(live)
+        .filter_map(|(rule, live)| live.then_some(rule))
+        .collect()
+}
+
+/// The operators of a pattern.
+fn operators(ast: &PatternAst<Mat>) -> impl Iterator<Item = Discriminant<Mat>> + '_ {
+    ast.as_ref().iter().filter_map(|node| match node {
+        ENodeOrVar::ENode(node) => Some(std::mem::discriminant(node)),
+        ENodeOrVar::Var(_) => None,
+    })
+}
+
+/// The operators that appear without a pattern building them: leaves, the analysis's
+/// folded constants and zeros (`0·I`), the shape carriers guards add (`𝟙𝟙ᵀ`, `I`), and
+/// what the flat-sum factoring writes around the letters it reads (sums, differences,
+/// negations, products, quotients by numbers, transposes, `I`).
+fn always_buildable() -> HashSet<Discriminant<Mat>> {
+    let id = Id::from(0usize);
+    [
+        Mat::Num(super::lang::Num::int(0)),
+        Mat::Dim(DimLeaf(Dim::Known(1))),
+        Mat::Add([id, id]),
+        Mat::Sub([id, id]),
+        Mat::Neg(id),
+        Mat::Mul([id, id]),
+        Mat::Div([id, id]),
+        Mat::Transpose(id),
+        Mat::Identity(id),
+        Mat::Ones(id),
+    ]
+    .iter()
+    .map(std::mem::discriminant)
+    .collect()
 }
 
 #[cfg(test)]
@@ -752,5 +802,38 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), count, "duplicate rule names");
+    }
+
+    /// The names of the rules [`rules_for`] keeps for the e-graph of `expr`.
+    fn live_rules(expr: &str) -> Vec<String> {
+        let rec: egg::RecExpr<Mat> = expr.parse().expect("an s-expression");
+        let mut egraph = EGraph::new(MatAnalysis::new(Default::default()));
+        egraph.add_expr(&rec);
+        egraph.rebuild();
+        rules_for(&egraph)
+            .iter()
+            .map(|rule| rule.name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rules_for_leaves_out_rules_that_cannot_match() {
+        let live = live_rules("(mul (T A) B)");
+        assert!(live.contains(&"transpose-of-product".to_string()));
+        assert!(live.contains(&"factor-common".to_string()));
+        for dead in ["transpose-of-sin", "log-of-softmax", "kron-trace"] {
+            assert!(!live.contains(&dead.to_string()), "{dead} kept");
+        }
+        let with_sin = live_rules("(mul (T (ew-sin A)) B)");
+        assert!(with_sin.contains(&"transpose-of-sin".to_string()));
+    }
+
+    #[test]
+    fn rules_for_keeps_rules_whose_operators_another_rule_builds() {
+        // ‖A‖² has no trace, but norm-as-trace writes tr(AᵀA), which the trace rules read.
+        let live = live_rules("(normsq A)");
+        assert!(live.contains(&"norm-as-trace".to_string()));
+        assert!(live.contains(&"trace-cyclic".to_string()));
+        assert!(!live_rules("(mul A B)").contains(&"trace-cyclic".to_string()));
     }
 }
