@@ -9,7 +9,7 @@
 //! a matrix into a scalar). Values are the guards' business; `tests/rules_preserve_value.rs`
 //! checks every rule of [`all_rules`] on random instances.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::mem::Discriminant;
 
 use egg::{
@@ -706,57 +706,136 @@ pub fn all_rules() -> Vec<Rewrite> {
     rule_specs().iter().flat_map(rewrites_of).collect()
 }
 
-/// [`all_rules`], built once per process: compiling the patterns cost about 5 % of a
-/// small simplification.
+/// [`all_rules`] with the flat-sum factoring, built once per process: compiling the
+/// patterns cost about 5 % of a small simplification.
 pub fn standard_rules() -> &'static [Rewrite] {
-    static RULES: std::sync::OnceLock<Vec<Rewrite>> = std::sync::OnceLock::new();
-    RULES.get_or_init(|| {
-        all_rules()
-            .into_iter()
-            .chain(super::factor::rules())
-            .collect()
-    })
+    &RuleSet::with_tensors().rules
 }
 
 /// The rules worth searching in `egraph`: those of [`standard_rules`] that could ever
 /// match it. A rule whose left side needs an operator that is in no class and that no
-/// rule able to match could build (`(T (ew-sin ?a))` where there is no `sin`, the
-/// Kronecker rules without `⊗`) is left out, found as a fixed point from the operators
-/// present: searching its `mul`/`add`/`T`-rooted pattern would slow every simplification
-/// and could never add a node. The searchers without a pattern (flat-sum factoring) are
-/// always kept, and build only [`always_buildable`] operators beyond those they read.
+/// rule able to match could build (`(T (ew-sin ?a))` where there is no `sin`) is left
+/// out, found as a fixed point from the operators present: searching its
+/// `mul`/`add`/`T`-rooted pattern would slow every simplification and could never add a
+/// node. The searchers without a pattern (flat-sum factoring) are always kept, and build
+/// only [`always_buildable`] operators beyond those they read. The [`kron_rules`] are
+/// searched only where `⊗`, `vec` or `K` occurs: their factorings (`BC + C = (B + I)C`)
+/// would change the forms of other results, and compiling them is left to the first
+/// problem that has one.
 pub fn rules_for(egraph: &EGraph) -> Vec<&'static Rewrite> {
-    let rules = standard_rules();
-    let mut available: HashSet<Discriminant<Mat>> = always_buildable();
+    let tensors = egraph.classes().any(|class| {
+        class
+            .nodes
+            .iter()
+            .any(|node| matches!(node, Mat::Kron(_) | Mat::Vectorize(_) | Mat::Commutation(_)))
+    });
+    let set = match tensors {
+        true => RuleSet::with_tensors(),
+        false => RuleSet::without_tensors(),
+    };
+    let mut available = set.always;
     for class in egraph.classes() {
-        available.extend(class.nodes.iter().map(std::mem::discriminant));
+        for node in &class.nodes {
+            available |= set.bit(node);
+        }
     }
-    let mut live = vec![false; rules.len()];
+    let mut live = vec![false; set.rules.len()];
     loop {
         let mut grew = false;
-        for (rule, live) in rules.iter().zip(live.iter_mut()) {
-            let matchable = rule
-                .searcher
-                .get_pattern_ast()
-                .is_none_or(|lhs| operators(lhs).all(|op| available.contains(&op)));
-            if *live || !matchable {
+        for ((needs, builds), live) in set.operators.iter().zip(live.iter_mut()) {
+            if *live || needs & !available != 0 {
                 continue;
             }
             *live = true;
             grew = true;
-            if let Some(rhs) = rule.applier.get_pattern_ast() {
-                available.extend(operators(rhs));
-            }
+            available |= builds;
         }
         if !grew {
             break;
         }
     }
-    rules
+    set.rules
         .iter()
         .zip(live)
         .filter_map(|(rule, live)| live.then_some(rule))
         .collect()
+}
+
+/// Compiled rules with their operators as bits: for each rule, those of its left side
+/// (none for a searcher without a pattern) and of its right side.
+struct RuleSet {
+    rules: Vec<Rewrite>,
+    operators: Vec<(u128, u128)>,
+    bits: HashMap<Discriminant<Mat>, u32>,
+    always: u128,
+}
+
+impl RuleSet {
+    /// Every rule but the [`kron_rules`].
+    fn without_tensors() -> &'static RuleSet {
+        static SET: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+        SET.get_or_init(|| {
+            let kron: Vec<&str> = kron_rules().iter().map(|spec| spec.name).collect();
+            let rules = rule_specs()
+                .iter()
+                .filter(|spec| !kron.contains(&spec.name))
+                .flat_map(rewrites_of)
+                .chain(super::factor::rules())
+                .collect();
+            RuleSet::new(rules)
+        })
+    }
+
+    /// Every rule.
+    fn with_tensors() -> &'static RuleSet {
+        static SET: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+        SET.get_or_init(|| {
+            let rules = all_rules()
+                .into_iter()
+                .chain(super::factor::rules())
+                .collect();
+            RuleSet::new(rules)
+        })
+    }
+
+    fn new(rules: Vec<Rewrite>) -> RuleSet {
+        let mut bits: HashMap<Discriminant<Mat>, u32> = HashMap::new();
+        let mut mask = |ops: &mut dyn Iterator<Item = Discriminant<Mat>>| {
+            ops.fold(0u128, |mask, op| {
+                let next = bits.len() as u32;
+                mask | 1 << *bits.entry(op).or_insert(next)
+            })
+        };
+        let always = mask(&mut always_buildable().into_iter());
+        let operators = rules
+            .iter()
+            .map(|rule| {
+                let needs = rule
+                    .searcher
+                    .get_pattern_ast()
+                    .map_or(0, |lhs| mask(&mut operators(lhs)));
+                let builds = rule
+                    .applier
+                    .get_pattern_ast()
+                    .map_or(0, |rhs| mask(&mut operators(rhs)));
+                (needs, builds)
+            })
+            .collect();
+        assert!(bits.len() <= 128, "more operators than bits");
+        RuleSet {
+            rules,
+            operators,
+            bits,
+            always,
+        }
+    }
+
+    /// The bit of `node`'s operator; none for one that no rule reads or builds.
+    fn bit(&self, node: &Mat) -> u128 {
+        self.bits
+            .get(&std::mem::discriminant(node))
+            .map_or(0, |bit| 1 << bit)
+    }
 }
 
 /// The operators of a pattern.
@@ -771,7 +850,7 @@ fn operators(ast: &PatternAst<Mat>) -> impl Iterator<Item = Discriminant<Mat>> +
 /// folded constants and zeros (`0·I`), the shape carriers guards add (`𝟙𝟙ᵀ`, `I`), and
 /// what the flat-sum factoring writes around the letters it reads (sums, differences,
 /// negations, products, quotients by numbers, transposes, `I`).
-fn always_buildable() -> HashSet<Discriminant<Mat>> {
+fn always_buildable() -> Vec<Discriminant<Mat>> {
     let id = Id::from(0usize);
     [
         Mat::Num(super::lang::Num::int(0)),
