@@ -11,7 +11,7 @@
 
 use super::{
     Direction::Forward,
-    Guard::{AllOnes, OnesOfMatch, Scalar, Successor, Vector},
+    Guard::{AllOnes, Integer, OnesOfMatch, Scalar, Successor, Vector},
     RuleSpec,
 };
 
@@ -56,6 +56,7 @@ pub fn function_rules() -> Vec<RuleSpec> {
         rule("abs-of-ones",           "(ew-abs ?a)",            "?a",             &[AllOnes("?a")]), // |1| = 1
         rule("sign-of-ones",          "(ew-sign ?a)",           "?a",             &[AllOnes("?a")]), // sign(1) = 1
         rule("power-of-ones",         "(epow ?a ?k)",           "?a",             &[AllOnes("?a")]), // 1^{∘k} = 1
+        rule("power-of-scaled",       "(epow (mul ?c ?a) ?k)",  "(mul (pow ?c ?k) (epow ?a ?k))", &[Scalar("?c"), Integer("?k")]), // (cA)^{∘k} = cᵏA^{∘k}, k an integer
         rule("relu-of-ones",          "(ew-relu ?a)",           "?a",             &[AllOnes("?a")]), // relu(1) = 1
         rule("sigma-of-zero",         "(ew-sigma (mul 0 ?a))",  "(mul 1/2 ?o)",   &[OnesOfMatch("?o")]), // σ(0) = ½
         rule("sum-of-softmax",        "(sum (softmax ?a))",   "1",                    &[]),   // 𝟙ᵀsoftmax(z) = 1

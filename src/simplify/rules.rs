@@ -54,6 +54,8 @@ pub enum Guard {
     /// exponents: aᵏa = aᵏ⁺¹. The rule does not fire where the second is no integer
     /// constant or the sum is past 64 in size.
     Successor(&'static str, &'static str),
+    /// The class is an integer constant (an exponent `k` of `(cA)^{∘k} = cᵏA^{∘k}`).
+    Integer(&'static str),
     /// The class (first) has as many rows as the size leaf (second) says.
     RowsAre(&'static str, &'static str),
     /// The class (first) has as many columns as the size leaf (second) says.
@@ -121,6 +123,7 @@ enum VarGuard {
     RowsOfKron(Var, Var, Var),
     RowsNumber(Var, Var),
     Successor(Var, Var),
+    Integer(Var),
     RowsAre(Var, Var),
     ColsAre(Var, Var),
     OnesOfMatch(Var),
@@ -146,6 +149,7 @@ impl VarGuard {
             Guard::RowsOfKron(a, b, c) => VarGuard::RowsOfKron(var(a)?, var(b)?, var(c)?),
             Guard::RowsNumber(a, b) => VarGuard::RowsNumber(var(a)?, var(b)?),
             Guard::Successor(a, b) => VarGuard::Successor(var(a)?, var(b)?),
+            Guard::Integer(a) => VarGuard::Integer(var(a)?),
             Guard::RowsAre(a, b) => VarGuard::RowsAre(var(a)?, var(b)?),
             Guard::ColsAre(a, b) => VarGuard::ColsAre(var(a)?, var(b)?),
             Guard::OnesOfMatch(a) => VarGuard::OnesOfMatch(var(a)?),
@@ -164,6 +168,9 @@ impl VarGuard {
             VarGuard::Square(a) => test(a, &|d| d.shape.is_square()),
             VarGuard::Symmetric(a) => test(a, &|d| d.symmetric),
             VarGuard::AllOnes(a) => test(a, &|d| d.ones),
+            VarGuard::Integer(a) => {
+                test(a, &|d| d.constant.as_ref().is_some_and(|c| c.is_integer()))
+            }
             VarGuard::SameShape(a, b) => match (data(a), data(b)) {
                 (Some(x), Some(y)) => x.shape == y.shape,
                 _ => false,
