@@ -1562,7 +1562,7 @@ fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
 const NOT_LATEX_COMMANDS: [&str; 6] = ["kron", "vec", "norm", "norm1", "norm2", "eye"];
 
 /// The LaTeX commands the grammar knows besides Greek letters and function names.
-const TYPESETTING_COMMANDS: [&str; 53] = [
+const TYPESETTING_COMMANDS: [&str; 54] = [
     "oslash",
     "infty",
     "prime",
@@ -1585,6 +1585,7 @@ const TYPESETTING_COMMANDS: [&str; 53] = [
     "mathbf",
     "boldsymbol",
     "bm",
+    "bf",
     "mathit",
     "mathbb",
     "mathcal",
