@@ -1562,7 +1562,7 @@ fn syntax_error(src: &str, error: pest::error::Error<Rule>) -> Error {
 const NOT_LATEX_COMMANDS: [&str; 6] = ["kron", "vec", "norm", "norm1", "norm2", "eye"];
 
 /// The LaTeX commands the grammar knows besides Greek letters and function names.
-const TYPESETTING_COMMANDS: [&str; 54] = [
+const TYPESETTING_COMMANDS: [&str; 56] = [
     "oslash",
     "infty",
     "prime",
@@ -1586,6 +1586,8 @@ const TYPESETTING_COMMANDS: [&str; 54] = [
     "boldsymbol",
     "bm",
     "bf",
+    "langle",
+    "rangle",
     "mathit",
     "mathbb",
     "mathcal",
@@ -2316,6 +2318,18 @@ impl Lowerer<'_> {
                 let mut node = self.binary(ExprKind::Kron, left, right)?;
                 node.expr.span = Some(span);
                 Ok(node)
+            }
+            Rule::inner_product => {
+                let mut sides = pair.into_inner().filter(|child| is_expr(child.as_rule()));
+                let (Some(left), Some(right)) = (sides.next(), sides.next()) else {
+                    return Err(unexpected(span));
+                };
+                let left = self.expr(left, nesting)?;
+                let left_span = left.expr.span.unwrap_or(span);
+                let left = self.unary(ExprKind::Transpose, left_span, left)?;
+                let right = self.expr(right, nesting)?;
+                let product = self.binary(ExprKind::Mul, left, right)?;
+                self.unary(ExprKind::Trace, span, product)
             }
             Rule::vec_call => {
                 let argument = self.last_argument(pair, nesting)?;
