@@ -725,7 +725,8 @@ pub fn standard_rules() -> &'static [Rewrite] {
 /// out, found as a fixed point from the operators present: searching its
 /// `mul`/`add`/`T`-rooted pattern would slow every simplification and could never add a
 /// node. The searchers without a pattern (flat-sum factoring) are always kept, and build
-/// only [`always_buildable`] operators beyond those they read. The [`kron_rules`] are
+/// only sums, products, quotients, negations, transposes, `I` and `𝟙` beyond the operators
+/// they read, which are always taken to be buildable. The [`kron_rules`] are
 /// searched only where `⊗`, `vec` or `K` occurs: their factorings (`BC + C = (B + I)C`)
 /// would change the forms of other results, and compiling them is left to the first
 /// problem that has one.
