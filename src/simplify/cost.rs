@@ -18,8 +18,7 @@ use crate::expr::{Dim, Shape};
 /// right (`Ak`) more than on the left (`kA`), a transpose inside a function (`σ(zᵀ)`)
 /// more than outside (`σ(z)ᵀ`), a minus or a scalar factor inside a transpose, an inverse
 /// or a trace more than outside (`−(AB)ᵀ`, `2 tr(A)`), every avoidable pair of parentheses
-/// a little, and sizes
-/// nothing (`I` prints without its size).
+/// a little, and sizes nothing (`I` prints without its size).
 pub struct DisplayCost<'a> {
     egraph: &'a EGraph,
 }

@@ -2,7 +2,8 @@
 //! the transpose, the all-ones matrix is the identity of ⊙, diag(𝟙) = I, diag(I) = 𝟙 and diag(𝟙𝟙ᵀ) = 𝟙,
 //! functions of a zero are constants (tanh(0·X) = 0·X, cosh(0·X) = 𝟙𝟙ᵀ), and square roots
 //! of inner products and of scalars are norms and powers, the square of a root is its
-//! argument, a power of ones is ones, softmax sums to one, and a power of a determinant
+//! argument, a power of ones is ones, an integer power of a scaled value is the power of
+//! each factor, softmax sums to one, and a power of a determinant
 //! times it is the next power (det(X)⁴det(X) = det(X)⁵, which the derivative of det(X)⁵
 //! holds), and the square of a norm is the squared norm (the Hessian of ‖x‖ holds
 //! (‖x‖)²), and a real power over or times its base is the power one lower or higher
